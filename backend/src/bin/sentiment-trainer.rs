@@ -1,0 +1,243 @@
+//! `sentiment-trainer`: import checkpoints into bundles, predict, evaluate (and, later, train,
+//! monitor and republish). Parses arguments and wires the library together.
+
+use anyhow::{bail, Context, Result};
+use backend::checkpoint::{Checkpoint, LoadOptions};
+use backend::data::load_examples;
+use backend::import::{write_bundle, BundleInfo};
+use backend::metrics::EvalReport;
+use backend::predict::Predictor;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use shared::bundle::Source;
+use shared::model::Quantization;
+use shared::Preprocess;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "sentiment-trainer", version, about = "Import, run and evaluate Sentiment Monitor models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a checkpoint (Hub repo id or local directory) into a model bundle.
+    Import {
+        /// Hub repo id (e.g. cardiffnlp/twitter-roberta-base-sentiment-latest) or a local checkpoint directory.
+        #[arg(long, env = "SENTIMENT_MODEL_SOURCE")]
+        from: String,
+        /// Hub revision (branch, tag or commit).
+        #[arg(long, default_value = "main")]
+        revision: String,
+        /// Weight format of the bundle.
+        #[arg(long, default_value = "q8_0")]
+        quant: Quantization,
+        /// Output bundle directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Add a fresh classification head with these comma-separated labels (for an encoder
+        /// without one, e.g. a sentence-embedding checkpoint).
+        #[arg(long, value_delimiter = ',')]
+        init_head: Option<Vec<String>>,
+        /// Seed of the fresh head.
+        #[arg(long, default_value_t = 0)]
+        head_seed: u64,
+        /// Text preprocessing recorded in the bundle and applied before tokenizing.
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+        /// Bundle version (default: creation time and model hash).
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Classify texts given as arguments, or read from stdin one per line.
+    Predict {
+        /// A bundle directory (manifest.json) or a checkpoint directory.
+        #[arg(long)]
+        model: PathBuf,
+        /// One JSON object per line: {"text","label","scores","logits"}.
+        #[arg(long)]
+        json: bool,
+        /// Preprocessing for checkpoint directories (bundles carry their own).
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        texts: Vec<String>,
+    },
+    /// Measure accuracy, macro recall, macro F1 and the confusion matrix on labelled data.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        /// X_text.txt (with X_labels.txt beside it), a .jsonl of {text,label} or a .csv with text,label.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+    },
+}
+
+fn parse_preprocess(s: &str) -> Result<Preprocess, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown preprocessing {s:?}; use cardiffnlp or none"))
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()) {
+        // One line: the chain of causes, joined.
+        let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        eprintln!("error: {}", msg.join(": "));
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Import { from, revision, quant, out, init_head, head_seed, preprocess, version } => {
+            import(&from, &revision, quant, &out, init_head, head_seed, preprocess, version)
+        }
+        Command::Predict { model, json, preprocess, batch_size, texts } => {
+            predict(&model, json, preprocess, batch_size, texts)
+        }
+        Command::Eval { model, data, json, preprocess, batch_size } => eval(&model, &data, json, preprocess, batch_size),
+    }
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, ETA {eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+#[allow(clippy::too_many_arguments)]
+fn import(
+    from: &str,
+    revision: &str,
+    quant: Quantization,
+    out: &Path,
+    init_head: Option<Vec<String>>,
+    head_seed: u64,
+    preprocess: Preprocess,
+    version: Option<String>,
+) -> Result<()> {
+    let local = Path::new(from);
+    let (dir, source) = if local.is_dir() {
+        let abs = local.canonicalize().unwrap_or_else(|_| local.to_path_buf());
+        (abs.clone(), Source { repo_id: abs.display().to_string(), revision: None })
+    } else if local.exists() || from.starts_with('.') || from.starts_with('/') || from.split('/').count() != 2 {
+        bail!("{from}: not a checkpoint directory, and not a Hub repo id of the form owner/name");
+    } else {
+        eprintln!("Downloading {from}@{revision} from {}", backend::hub_download::endpoint());
+        let d = backend::hub_download::download_checkpoint(from, revision, true)?;
+        (d.dir, Source { repo_id: from.to_string(), revision: Some(d.revision) })
+    };
+    let opts = LoadOptions { init_head, head_seed, preprocess };
+    let ck = Checkpoint::load(&dir, &opts)?;
+    for name in &ck.weights.ignored {
+        tracing::info!("ignoring tensor {name} (not used by the classifier)");
+    }
+    if ck.weights.fresh_head {
+        eprintln!("Added a fresh classification head (seed {head_seed}) for labels {}", ck.config.labels.join(", "));
+    }
+    let pb = bar(0, &format!("Quantizing to {quant}"));
+    let info = BundleInfo {
+        source,
+        quantization: quant,
+        version,
+        parent_version: None,
+        created_at: backend::clock::now_rfc3339(),
+        metrics: Default::default(),
+        lineage: None,
+    };
+    let manifest = write_bundle(&ck, info, out, |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    })?;
+    pb.finish_and_clear();
+    let size = manifest.files.values().map(|f| f.size).sum::<u64>();
+    println!(
+        "Wrote bundle {} (version {}, {}, {} labels, {:.1} MB) to {}",
+        manifest.source.repo_id,
+        manifest.version,
+        manifest.quantization,
+        manifest.labels.len(),
+        size as f64 / 1e6,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Reads stdin lines, refusing empty and non-UTF-8 ones with their line number.
+fn stdin_texts() -> Result<Vec<String>> {
+    let mut texts = Vec::new();
+    let stdin = std::io::stdin();
+    for (i, line) in stdin.lock().split(b'\n').enumerate() {
+        let line = line.context("reading stdin")?;
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        let text = std::str::from_utf8(line).map_err(|_| anyhow::anyhow!("stdin line {}: not valid UTF-8", i + 1))?;
+        if text.trim().is_empty() {
+            bail!("stdin line {}: empty text", i + 1);
+        }
+        texts.push(text.to_string());
+    }
+    Ok(texts)
+}
+
+fn predict(model: &Path, json: bool, preprocess: Preprocess, batch_size: usize, texts: Vec<String>) -> Result<()> {
+    let texts = if texts.is_empty() { stdin_texts()? } else { texts };
+    for (i, t) in texts.iter().enumerate() {
+        if t.trim().is_empty() {
+            bail!("text {} is empty", i + 1);
+        }
+    }
+    let predictor = Predictor::open(model, preprocess)?;
+    let preds = predictor.predict_many(&texts, batch_size, |_| {})?;
+    let mut out = std::io::stdout().lock();
+    for p in preds {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&p)?)?;
+        } else {
+            let scores: Vec<String> = p.scores.iter().map(|(l, s)| format!("{l} {s:.3}")).collect();
+            writeln!(out, "{:<9} [{}]  {}", p.label, scores.join(", "), p.text)?;
+        }
+    }
+    Ok(())
+}
+
+fn eval(model: &Path, data: &Path, json: bool, preprocess: Preprocess, batch_size: usize) -> Result<()> {
+    let predictor = Predictor::open(model, preprocess)?;
+    let labels = predictor.labels().to_vec();
+    let examples = load_examples(data, &labels)?;
+    if examples.is_empty() {
+        bail!("{}: no examples", data.display());
+    }
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let pb = bar(texts.len() as u64, "Evaluating");
+    let preds = predictor.predict_many(&texts, batch_size, |done| pb.set_position(done as u64))?;
+    pb.finish_and_clear();
+    let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
+    let predicted: Vec<usize> =
+        preds.iter().map(|p| labels.iter().position(|l| *l == p.label).expect("label from the model")).collect();
+    let report = EvalReport::new(&labels, &gold, &predicted);
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! Running a model over texts natively: from a bundle directory (quantized, as the browser
+//! runs it) or from a checkpoint directory (float).
+
+use crate::checkpoint::{read_file, Checkpoint, CheckpointError, LoadOptions};
+use candle_core::Device;
+use serde::Serialize;
+use shared::bundle::{BundleError, Manifest, MANIFEST_FILE, MODEL_FILE};
+use shared::model::{argmax, softmax, Classifier, FloatWeights, ModelError};
+use shared::tokenize::{TextEncoder, TokenizeError};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{}: {source}", path.display())]
+    Bundle { path: PathBuf, source: BundleError },
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Tokenize(#[from] TokenizeError),
+}
+
+/// A model ready to classify texts.
+pub struct Predictor {
+    pub encoder: TextEncoder,
+    pub classifier: Classifier,
+    /// The bundle's manifest, when loaded from a bundle.
+    pub manifest: Option<Manifest>,
+}
+
+/// One text's result, as `predict --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    pub text: String,
+    pub label: String,
+    pub scores: BTreeMap<String, f32>,
+    pub logits: Vec<f32>,
+}
+
+impl Predictor {
+    /// Opens a bundle directory (has `manifest.json`) or a checkpoint directory.
+    pub fn open(dir: &Path, preprocess: shared::Preprocess) -> Result<Self, PredictError> {
+        if dir.join(MANIFEST_FILE).exists() {
+            Self::open_bundle(dir)
+        } else {
+            let ck = Checkpoint::load(dir, &LoadOptions { preprocess, ..Default::default() })?;
+            let mut w = FloatWeights::new(ck.weights.tensors);
+            let classifier = Classifier::new(ck.config, &mut w, &Device::Cpu)?;
+            Ok(Predictor { encoder: ck.encoder, classifier, manifest: None })
+        }
+    }
+
+    pub fn open_bundle(dir: &Path) -> Result<Self, PredictError> {
+        let bundle_err = |path: PathBuf| move |source| PredictError::Bundle { path, source };
+        let mpath = dir.join(MANIFEST_FILE);
+        let manifest = Manifest::from_json(&read_file(&mpath)?).map_err(bundle_err(mpath.clone()))?;
+        let tpath = dir.join(&manifest.tokenizer);
+        let encoder = manifest.text_encoder(&read_file(&tpath)?).map_err(bundle_err(tpath))?;
+        let gpath = dir.join(MODEL_FILE);
+        let gguf = read_file(&gpath)?;
+        let classifier = manifest.classifier(&gguf, &Device::Cpu).map_err(bundle_err(gpath))?;
+        Ok(Predictor { encoder, classifier, manifest: Some(manifest) })
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.classifier.config().labels
+    }
+
+    /// Classifies texts in one padded batch.
+    pub fn predict_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Prediction>, PredictError> {
+        self.predict_many(texts, texts.len(), |_| {})
+    }
+
+    /// Logits for already-tokenized sequences (one padded batch).
+    pub fn logits(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, PredictError> {
+        let batch = self.encoder.pad(ids);
+        let out = self.classifier.forward(&batch)?;
+        Ok(out.logits.to_vec2::<f32>().map_err(ModelError::from)?)
+    }
+
+    /// Classifies many texts: sorted by length and batched so padding stays small; results
+    /// come back in input order. `progress` gets the number of texts done.
+    pub fn predict_many<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        batch_size: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<Prediction>, PredictError> {
+        let ids = self.encoder.encode_all(texts)?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        let mut logits: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+        let mut done = 0;
+        for chunk in order.chunks(batch_size.max(1)) {
+            let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
+            for (&i, l) in chunk.iter().zip(self.logits(&seqs)?) {
+                logits[i] = Some(l);
+            }
+            done += chunk.len();
+            progress(done);
+        }
+        let labels = self.labels();
+        Ok(texts
+            .iter()
+            .zip(logits)
+            .map(|(text, logits)| {
+                let logits = logits.expect("every text is in one chunk");
+                let probs = softmax(&logits);
+                let best = argmax(&probs);
+                Prediction {
+                    text: text.as_ref().to_string(),
+                    label: labels[best].clone(),
+                    scores: labels.iter().cloned().zip(probs).collect(),
+                    logits,
+                }
+            })
+            .collect())
+    }
+}

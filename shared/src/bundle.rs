@@ -1,0 +1,133 @@
+//! The model bundle: `manifest.json`, `model.gguf`, `tokenizer.json`. What `import` writes, the
+//! browser worker reads (manifest first), and the trainer versions.
+
+use crate::config::ModelConfig;
+use crate::model::gguf::GgufWeights;
+use crate::model::{Classifier, ModelError, Quantization};
+use crate::preprocess::Preprocess;
+use crate::tokenize::{TextEncoder, TokenizeError};
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped when the bundle layout changes incompatibly.
+pub const BUNDLE_FORMAT_VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const MODEL_FILE: &str = "model.gguf";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Where the weights came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// A Hub repo id, or a local directory for checkpoints imported from disk.
+    pub repo_id: String,
+    /// The Hub commit the files were resolved to, when known.
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// This bundle's version (unique per published model).
+    pub version: String,
+    pub parent_version: Option<String>,
+    pub source: Source,
+    pub config: ModelConfig,
+    pub labels: Vec<String>,
+    pub quantization: Quantization,
+    pub preprocessing: Preprocess,
+    /// The tokenizer file's name in the bundle.
+    pub tokenizer: String,
+    /// Name → size and sha256 of every other file in the bundle.
+    pub files: BTreeMap<String, FileEntry>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// Evaluation figures, when known (name → value).
+    #[serde(default)]
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    /// Free-form lineage (training data, base version, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("manifest.json is invalid: {0}")]
+    Manifest(String),
+    #[error("manifest.json has format_version {0}; this build reads version {BUNDLE_FORMAT_VERSION}")]
+    FormatVersion(u32),
+    #[error("{file}: sha256 {got} does not match the manifest's {want}; the file is corrupt or from another version")]
+    Hash { file: String, got: String, want: String },
+    #[error("{file}: {got} bytes, but the manifest says {want}")]
+    Size { file: String, got: u64, want: u64 },
+    #[error("the manifest does not list {0}")]
+    Unlisted(String),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizeError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+impl Manifest {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, BundleError> {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| BundleError::Manifest(e.to_string()))?;
+        if m.format_version != BUNDLE_FORMAT_VERSION {
+            return Err(BundleError::FormatVersion(m.format_version));
+        }
+        m.config.check().map_err(|e| BundleError::Manifest(e.to_string()))?;
+        if m.labels != m.config.labels {
+            return Err(BundleError::Manifest("labels differ from config.labels".into()));
+        }
+        for f in [MODEL_FILE, m.tokenizer.as_str()] {
+            if !m.files.contains_key(f) {
+                return Err(BundleError::Unlisted(f.to_string()));
+            }
+        }
+        Ok(m)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("manifest serializes")
+    }
+
+    /// Refuses bytes whose size or sha256 differ from the manifest's entry for `file`.
+    pub fn verify(&self, file: &str, bytes: &[u8]) -> Result<(), BundleError> {
+        let entry = self.files.get(file).ok_or_else(|| BundleError::Unlisted(file.to_string()))?;
+        if bytes.len() as u64 != entry.size {
+            return Err(BundleError::Size { file: file.to_string(), got: bytes.len() as u64, want: entry.size });
+        }
+        let got = crate::sha256_hex(bytes);
+        if got != entry.sha256 {
+            return Err(BundleError::Hash { file: file.to_string(), got, want: entry.sha256.clone() });
+        }
+        Ok(())
+    }
+
+    pub fn entry(bytes: &[u8]) -> FileEntry {
+        FileEntry { size: bytes.len() as u64, sha256: crate::sha256_hex(bytes) }
+    }
+
+    /// The text encoder from the bundle's verified `tokenizer.json` bytes.
+    pub fn text_encoder(&self, tokenizer_json: &[u8]) -> Result<TextEncoder, BundleError> {
+        self.verify(&self.tokenizer, tokenizer_json)?;
+        let tok = tokenizers::Tokenizer::from_bytes(tokenizer_json).map_err(|e| TokenizeError::BadFile {
+            file: "tokenizer.json",
+            detail: e.to_string(),
+        })?;
+        Ok(TextEncoder::new(tok, &self.config, self.preprocessing)?)
+    }
+
+    /// The quantized classifier from the bundle's verified `model.gguf` bytes.
+    pub fn classifier(&self, model_gguf: &[u8], device: &Device) -> Result<Classifier, BundleError> {
+        self.verify(MODEL_FILE, model_gguf)?;
+        let mut weights = GgufWeights::read(&mut std::io::Cursor::new(model_gguf), &self.config, device)
+            .map_err(ModelError::from)?;
+        Ok(Classifier::new(self.config.clone(), &mut weights, device)?)
+    }
+}

@@ -1,0 +1,175 @@
+//! Quantized weights in GGUF: writing them from float tensors, and reading them back as a
+//! `WeightSource` (every Linear a `QMatMul`, the word-embedding table kept quantized).
+
+use super::layers::{Embedding, Linear};
+use super::weights::{expected_shapes, WeightsError};
+use super::{ModelError, WeightSource};
+use crate::config::ModelConfig;
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+
+/// The weight format asked for on import. Matrices whose row length does not fit the
+/// format's block fall back (q4k → q4_0 → f16; q8_0 → f16), as GGUF requires whole blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Quantization {
+    #[serde(rename = "q8_0")]
+    Q8_0,
+    #[serde(rename = "q4k")]
+    Q4K,
+    #[serde(rename = "f16")]
+    F16,
+    #[serde(rename = "f32")]
+    F32,
+}
+
+impl Quantization {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Quantization::Q8_0 => "q8_0",
+            Quantization::Q4K => "q4k",
+            Quantization::F16 => "f16",
+            Quantization::F32 => "f32",
+        }
+    }
+
+    /// The GGUF type for a matrix with rows of `row_len` values.
+    pub fn dtype_for_row(&self, row_len: usize) -> GgmlDType {
+        let chain: &[GgmlDType] = match self {
+            Quantization::Q8_0 => &[GgmlDType::Q8_0, GgmlDType::F16],
+            Quantization::Q4K => &[GgmlDType::Q4K, GgmlDType::Q4_0, GgmlDType::F16],
+            Quantization::F16 => &[GgmlDType::F16],
+            Quantization::F32 => &[GgmlDType::F32],
+        };
+        *chain.iter().find(|d| row_len % d.block_size() == 0).unwrap_or(&GgmlDType::F32)
+    }
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "q8_0" | "q8" => Ok(Quantization::Q8_0),
+            "q4k" | "q4_k" | "q4" => Ok(Quantization::Q4K),
+            "f16" => Ok(Quantization::F16),
+            "f32" => Ok(Quantization::F32),
+            _ => Err(format!("unknown quantization {s:?}; use q8_0, q4k, f16 or f32")),
+        }
+    }
+}
+
+impl std::fmt::Display for Quantization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GgufError {
+    #[error("model.gguf is not a readable GGUF file: {0}")]
+    Read(candle_core::Error),
+    #[error("model.gguf lacks tensor {0:?}")]
+    Missing(String),
+    #[error("model.gguf tensor {name:?} has shape {got:?}, but the manifest's config implies {want:?}")]
+    Shape { name: String, got: Vec<usize>, want: Vec<usize> },
+    #[error("writing GGUF failed: {0}")]
+    Write(candle_core::Error),
+}
+
+/// True for tensors stored quantized: every Linear weight and the word-embedding table. Norms,
+/// biases, position and type embeddings stay f32 (small, and precision-sensitive).
+fn is_quantizable(name: &str) -> bool {
+    name == "embeddings.word_embeddings.weight"
+        || (name.ends_with(".weight") && !name.contains("LayerNorm") && !name.starts_with("embeddings."))
+}
+
+/// Writes canonical-name float tensors as GGUF bytes at the given quantization. `progress` is
+/// called after each tensor with (done, total).
+pub fn quantize_to_gguf(
+    config: &ModelConfig,
+    tensors: &HashMap<String, Tensor>,
+    quant: Quantization,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Vec<u8>, GgufError> {
+    let want = expected_shapes(config);
+    let total = want.len();
+    let mut q = Vec::with_capacity(total);
+    for (i, name) in want.keys().enumerate() {
+        let t = tensors.get(name).ok_or_else(|| GgufError::Missing(name.clone()))?;
+        let dtype = if is_quantizable(name) && t.rank() == 2 {
+            quant.dtype_for_row(t.dim(1).map_err(GgufError::Write)?)
+        } else {
+            GgmlDType::F32
+        };
+        let qt = QTensor::quantize(t, dtype).map_err(GgufError::Write)?;
+        q.push((name.as_str(), qt));
+        progress(i + 1, total);
+    }
+    let config_json = serde_json::to_string(config).expect("config serializes");
+    let arch = gguf_file::Value::String(config.model_type.clone());
+    let cfg = gguf_file::Value::String(config_json);
+    let qv = gguf_file::Value::String(quant.as_str().to_string());
+    let metadata = [("general.architecture", &arch), ("sentiment.config", &cfg), ("sentiment.quantization", &qv)];
+    let refs: Vec<(&str, &QTensor)> = q.iter().map(|(n, t)| (*n, t)).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &metadata, &refs).map_err(GgufError::Write)?;
+    Ok(out.into_inner())
+}
+
+/// Quantized tensors read from GGUF, checked against the config's shapes.
+pub struct GgufWeights {
+    tensors: HashMap<String, QTensor>,
+    device: Device,
+}
+
+impl GgufWeights {
+    /// Reads every tensor the config needs. The reader can be a file, a byte slice, or (in the
+    /// browser) a view that copies one tensor at a time out of a JS buffer.
+    pub fn read<R: Read + Seek>(reader: &mut R, config: &ModelConfig, device: &Device) -> Result<Self, GgufError> {
+        let content = gguf_file::Content::read(reader).map_err(GgufError::Read)?;
+        let mut tensors = HashMap::new();
+        for (name, shape) in expected_shapes(config) {
+            if !content.tensor_infos.contains_key(&name) {
+                return Err(GgufError::Missing(name));
+            }
+            let t = content.tensor(reader, &name, device).map_err(GgufError::Read)?;
+            if t.shape().dims() != shape.as_slice() {
+                return Err(GgufError::Shape { name, got: t.shape().dims().to_vec(), want: shape });
+            }
+            tensors.insert(name, t);
+        }
+        Ok(GgufWeights { tensors, device: device.clone() })
+    }
+
+    /// Moves a tensor out: the model owns its weights, nothing is held twice.
+    fn take(&mut self, name: &str) -> Result<QTensor, ModelError> {
+        self.tensors.remove(name).ok_or_else(|| WeightsError::Missing(name.to_string()).into())
+    }
+
+    /// Bytes the weights take in memory.
+    pub fn size_in_bytes(&self) -> usize {
+        self.tensors.values().map(|t| t.storage_size_in_bytes()).sum()
+    }
+}
+
+impl WeightSource for GgufWeights {
+    fn tensor(&mut self, name: &str) -> Result<Tensor, ModelError> {
+        Ok(self.take(name)?.dequantize(&self.device)?)
+    }
+    fn linear(&mut self, prefix: &str) -> Result<Linear, ModelError> {
+        let weight = QMatMul::from_qtensor(self.take(&format!("{prefix}.weight"))?)?;
+        Ok(Linear::Quantized { weight, bias: self.tensor(&format!("{prefix}.bias"))? })
+    }
+    fn embedding(&mut self, name: &str) -> Result<Embedding, ModelError> {
+        let t = self.take(name)?;
+        if matches!(t.dtype(), GgmlDType::F32 | GgmlDType::F16) {
+            return Ok(Embedding::Float(t.dequantize(&self.device)?));
+        }
+        Ok(Embedding::Quantized(t))
+    }
+    fn differentiable(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,297 @@
+//! The encoder classifier (BERT / RoBERTa) in candle, with float weights (training, reference)
+//! or quantized weights (inference). One forward pass serves both.
+
+pub mod gguf;
+pub mod layers;
+pub mod weights;
+
+use crate::config::{Architecture, ModelConfig};
+use crate::tokenize::PaddedBatch;
+use candle_core::{Device, Module, Tensor, D};
+use layers::{Embedding, Linear, Norm};
+use std::collections::HashMap;
+
+pub use gguf::{quantize_to_gguf, GgufError, Quantization};
+pub use weights::{normalize, WeightsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error("inference failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("token id {id} is outside the vocabulary ({vocab} entries)")]
+    TokenOutOfRange { id: u32, vocab: usize },
+    #[error("sequence of {len} tokens exceeds the model's limit of {max}")]
+    TooLong { len: usize, max: usize },
+}
+
+/// Where a model's tensors come from, so one forward serves float and quantized weights.
+pub trait WeightSource {
+    fn tensor(&mut self, name: &str) -> Result<Tensor, ModelError>;
+    fn linear(&mut self, prefix: &str) -> Result<Linear, ModelError>;
+    fn embedding(&mut self, name: &str) -> Result<Embedding, ModelError>;
+    /// True when the tensors are trainable and the forward must keep gradients.
+    fn differentiable(&self) -> bool;
+}
+
+/// Canonical-name float tensors (plain, or `Var`s for training).
+pub struct FloatWeights {
+    tensors: HashMap<String, Tensor>,
+    differentiable: bool,
+}
+
+impl FloatWeights {
+    pub fn new(tensors: HashMap<String, Tensor>) -> Self {
+        FloatWeights { tensors, differentiable: false }
+    }
+
+    /// From a training `VarMap`: the forward keeps gradients.
+    pub fn from_varmap(vm: &candle_nn::VarMap) -> Self {
+        let tensors =
+            vm.data().lock().expect("varmap lock").iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        FloatWeights { tensors, differentiable: true }
+    }
+}
+
+impl WeightSource for FloatWeights {
+    fn tensor(&mut self, name: &str) -> Result<Tensor, ModelError> {
+        self.tensors.get(name).cloned().ok_or_else(|| WeightsError::Missing(name.to_string()).into())
+    }
+    fn linear(&mut self, prefix: &str) -> Result<Linear, ModelError> {
+        Ok(Linear::Float(candle_nn::Linear::new(
+            self.tensor(&format!("{prefix}.weight"))?,
+            Some(self.tensor(&format!("{prefix}.bias"))?),
+        )))
+    }
+    fn embedding(&mut self, name: &str) -> Result<Embedding, ModelError> {
+        Ok(Embedding::Float(self.tensor(name)?))
+    }
+    fn differentiable(&self) -> bool {
+        self.differentiable
+    }
+}
+
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attn_out: Linear,
+    attn_norm: Norm,
+    intermediate: Linear,
+    output: Linear,
+    out_norm: Norm,
+}
+
+enum Head {
+    /// RoBERTa: dense → tanh → out_proj on `<s>`.
+    Roberta { dense: Linear, out_proj: Linear },
+    /// BERT: pooler (dense → tanh on `[CLS]`) → classifier.
+    Bert { pooler: Linear, classifier: Linear },
+}
+
+/// The encoder with its classification head.
+pub struct Classifier {
+    config: ModelConfig,
+    word: Embedding,
+    position: Tensor,
+    token_type: Tensor,
+    emb_norm: Norm,
+    layers: Vec<Layer>,
+    head: Head,
+    /// Dropout probabilities, applied only by `forward_train`.
+    hidden_dropout: f32,
+    attention_dropout: f32,
+    classifier_dropout: f32,
+    device: Device,
+}
+
+/// What one forward pass gives: logits `[batch, labels]` and the final hidden state of the
+/// first token (`<s>` / `[CLS]`) `[batch, hidden]`.
+pub struct Output {
+    pub logits: Tensor,
+    pub first_token_hidden: Tensor,
+}
+
+impl Classifier {
+    pub fn new(config: ModelConfig, w: &mut dyn WeightSource, device: &Device) -> Result<Self, ModelError> {
+        let eps = config.layer_norm_eps;
+        let diff = w.differentiable();
+        let norm = |w: &mut dyn WeightSource, p: &str| -> Result<Norm, ModelError> {
+            Ok(Norm::new(w.tensor(&format!("{p}.weight"))?, w.tensor(&format!("{p}.bias"))?, eps, diff))
+        };
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{i}");
+            layers.push(Layer {
+                query: w.linear(&format!("{p}.attention.self.query"))?,
+                key: w.linear(&format!("{p}.attention.self.key"))?,
+                value: w.linear(&format!("{p}.attention.self.value"))?,
+                attn_out: w.linear(&format!("{p}.attention.output.dense"))?,
+                attn_norm: norm(w, &format!("{p}.attention.output.LayerNorm"))?,
+                intermediate: w.linear(&format!("{p}.intermediate.dense"))?,
+                output: w.linear(&format!("{p}.output.dense"))?,
+                out_norm: norm(w, &format!("{p}.output.LayerNorm"))?,
+            });
+        }
+        let head = match config.architecture {
+            Architecture::Roberta => Head::Roberta {
+                dense: w.linear("classifier.dense")?,
+                out_proj: w.linear("classifier.out_proj")?,
+            },
+            Architecture::Bert => Head::Bert { pooler: w.linear("pooler.dense")?, classifier: w.linear("classifier")? },
+        };
+        let hidden_dropout = config.hidden_dropout_prob as f32;
+        Ok(Classifier {
+            word: w.embedding("embeddings.word_embeddings.weight")?,
+            position: w.tensor("embeddings.position_embeddings.weight")?,
+            token_type: w.tensor("embeddings.token_type_embeddings.weight")?,
+            emb_norm: norm(w, "embeddings.LayerNorm")?,
+            layers,
+            head,
+            hidden_dropout,
+            attention_dropout: config.attention_probs_dropout_prob as f32,
+            classifier_dropout: config.classifier_dropout.map(|d| d as f32).unwrap_or(hidden_dropout),
+            config,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Position ids as transformers makes them: RoBERTa counts from `pad_token_id + 1` over
+    /// non-pad tokens (pads get `pad_token_id`), BERT from 0.
+    pub fn position_ids(&self, batch: &PaddedBatch) -> Vec<u32> {
+        let mut out = Vec::with_capacity(batch.ids.len());
+        match self.config.architecture {
+            Architecture::Bert => {
+                for _ in 0..batch.batch {
+                    out.extend(0..batch.seq as u32);
+                }
+            }
+            Architecture::Roberta => {
+                let pad = self.config.pad_token_id;
+                for row in batch.ids.chunks(batch.seq.max(1)) {
+                    let mut count = 0;
+                    for &id in row {
+                        if id != pad {
+                            count += 1;
+                            out.push(pad + count);
+                        } else {
+                            out.push(pad);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Inference: dropout off.
+    pub fn forward(&self, batch: &PaddedBatch) -> Result<Output, ModelError> {
+        self.run(batch, false)
+    }
+
+    /// Training: dropout as configured.
+    pub fn forward_train(&self, batch: &PaddedBatch) -> Result<Output, ModelError> {
+        self.run(batch, true)
+    }
+
+    fn run(&self, batch: &PaddedBatch, train: bool) -> Result<Output, ModelError> {
+        let (b, t) = (batch.batch, batch.seq);
+        let max = self.config.max_tokens();
+        if t > max {
+            return Err(ModelError::TooLong { len: t, max });
+        }
+        if let Some(&id) = batch.ids.iter().find(|&&id| id as usize >= self.config.vocab_size) {
+            return Err(ModelError::TokenOutOfRange { id, vocab: self.config.vocab_size });
+        }
+        let dev = &self.device;
+        let drop = |x: Tensor, p: f32| -> candle_core::Result<Tensor> {
+            if train && p > 0.0 {
+                candle_nn::ops::dropout(&x, p)
+            } else {
+                Ok(x)
+            }
+        };
+        let ids = Tensor::from_slice(&batch.ids, (b, t), dev)?;
+        let pos = Tensor::from_vec(self.position_ids(batch), (b * t,), dev)?;
+        let words = self.word.lookup(&ids)?; // [b, t, h]
+        let h = self.config.hidden_size;
+        let positions = self.position.index_select(&pos, 0)?.reshape((b, t, h))?;
+        // Every token has type 0: these models take single texts.
+        let types = self.token_type.get(0)?;
+        let x = words.add(&positions)?.broadcast_add(&types)?;
+        let mut x = drop(self.emb_norm.forward(&x)?, self.hidden_dropout)?;
+
+        // Additive mask [b, 1, 1, t]: 0 where attended, a very negative number on padding.
+        let mask: Vec<f32> = batch.mask.iter().map(|&m| if m == 1 { 0.0 } else { f32::MIN }).collect();
+        let mask = Tensor::from_vec(mask, (b, 1, 1, t), dev)?;
+        let heads = self.config.num_attention_heads;
+        let hd = self.config.head_dim();
+        let scale = 1.0 / (hd as f64).sqrt();
+        let diff = self.emb_norm.differentiable();
+        for layer in &self.layers {
+            let split = |y: Tensor| -> candle_core::Result<Tensor> {
+                y.reshape((b, t, heads, hd))?.transpose(1, 2)?.contiguous()
+            };
+            let q = split(layer.query.forward(&x)?)?;
+            let k = split(layer.key.forward(&x)?)?;
+            let v = split(layer.value.forward(&x)?)?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+            let probs = if diff {
+                candle_nn::ops::softmax(&scores, D::Minus1)?
+            } else {
+                candle_nn::ops::softmax_last_dim(&scores)?
+            };
+            let probs = drop(probs, self.attention_dropout)?;
+            let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
+            let attn = drop(layer.attn_out.forward(&ctx)?, self.hidden_dropout)?;
+            let x1 = layer.attn_norm.forward(&(attn + &x)?)?;
+            let inter = layer.intermediate.forward(&x1)?.gelu_erf()?;
+            let out = drop(layer.output.forward(&inter)?, self.hidden_dropout)?;
+            x = layer.out_norm.forward(&(out + &x1)?)?;
+        }
+        let first = x.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?; // [b, h]
+        let logits = match &self.head {
+            Head::Roberta { dense, out_proj } => {
+                let y = drop(first.clone(), self.classifier_dropout)?;
+                let y = dense.forward(&y)?.tanh()?;
+                let y = drop(y, self.classifier_dropout)?;
+                out_proj.forward(&y)?
+            }
+            Head::Bert { pooler, classifier } => {
+                let pooled = pooler.forward(&first)?.tanh()?;
+                classifier.forward(&drop(pooled, self.classifier_dropout)?)?
+            }
+        };
+        Ok(Output { logits, first_token_hidden: first })
+    }
+}
+
+/// Probabilities from one row of logits (numerically stable softmax).
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
+}
+
+/// Index of the largest value; the first one on ties.
+pub fn argmax(xs: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best
+}
