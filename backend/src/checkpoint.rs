@@ -89,7 +89,9 @@ pub fn load_weights(path: &Path, config: &ModelConfig, init_head_seed: Option<u6
         // SAFETY: the file is only read; a concurrent writer would be a user error.
         let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
             .map_err(|e| unreadable("safetensors", e))?;
-        let names: Vec<String> = st.tensors().into_iter().map(|(n, _)| n).collect();
+        let mut names: Vec<String> = st.tensors().into_iter().map(|(n, _)| n).collect();
+        // Sorted, so the first problem reported is the same on every run.
+        names.sort();
         let mut out = Vec::with_capacity(names.len());
         for n in names {
             let t = st.load(&n, &Device::Cpu).map_err(|e| unreadable("safetensors", e))?;

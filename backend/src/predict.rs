@@ -58,9 +58,17 @@ impl Predictor {
         let manifest = Manifest::from_json(&read_file(&mpath)?).map_err(bundle_err(mpath.clone()))?;
         let tpath = dir.join(&manifest.tokenizer);
         let encoder = manifest.text_encoder(&read_file(&tpath)?).map_err(bundle_err(tpath))?;
+        // Streamed twice (hash, then tensors) rather than read whole: peak memory stays near
+        // the size of the weights themselves.
         let gpath = dir.join(MODEL_FILE);
-        let gguf = read_file(&gpath)?;
-        let classifier = manifest.classifier(&gguf, &Device::Cpu).map_err(bundle_err(gpath))?;
+        let open = || {
+            std::fs::File::open(&gpath)
+                .map(std::io::BufReader::new)
+                .map_err(|source| CheckpointError::Io { path: gpath.clone(), source })
+        };
+        manifest.verify_reader(MODEL_FILE, &mut open()?).map_err(bundle_err(gpath.clone()))?;
+        let classifier =
+            manifest.classifier_from_reader(&mut open()?, &Device::Cpu).map_err(bundle_err(gpath.clone()))?;
         Ok(Predictor { encoder, classifier, manifest: Some(manifest) })
     }
 

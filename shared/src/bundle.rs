@@ -109,6 +109,31 @@ impl Manifest {
         Ok(())
     }
 
+    /// Like `verify`, reading the file in pieces so it is never held in memory whole.
+    pub fn verify_reader<R: std::io::Read>(&self, file: &str, reader: &mut R) -> Result<(), BundleError> {
+        use sha2::Digest;
+        let entry = self.files.get(file).ok_or_else(|| BundleError::Unlisted(file.to_string()))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut size = 0u64;
+        loop {
+            let n = reader.read(&mut buf).map_err(|e| BundleError::Manifest(format!("reading {file}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            hasher.update(&buf[..n]);
+        }
+        if size != entry.size {
+            return Err(BundleError::Size { file: file.to_string(), got: size, want: entry.size });
+        }
+        let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if got != entry.sha256 {
+            return Err(BundleError::Hash { file: file.to_string(), got, want: entry.sha256.clone() });
+        }
+        Ok(())
+    }
+
     pub fn entry(bytes: &[u8]) -> FileEntry {
         FileEntry { size: bytes.len() as u64, sha256: crate::sha256_hex(bytes) }
     }
@@ -123,11 +148,20 @@ impl Manifest {
         Ok(TextEncoder::new(tok, &self.config, self.preprocessing)?)
     }
 
-    /// The quantized classifier from the bundle's verified `model.gguf` bytes.
+    /// The quantized classifier from the bundle's `model.gguf` bytes, verified first.
     pub fn classifier(&self, model_gguf: &[u8], device: &Device) -> Result<Classifier, BundleError> {
         self.verify(MODEL_FILE, model_gguf)?;
-        let mut weights = GgufWeights::read(&mut std::io::Cursor::new(model_gguf), &self.config, device)
-            .map_err(ModelError::from)?;
+        self.classifier_from_reader(&mut std::io::Cursor::new(model_gguf), device)
+    }
+
+    /// The quantized classifier read tensor by tensor from an already verified `model.gguf`
+    /// (see `verify_reader`), so the file's bytes are never held next to the weights.
+    pub fn classifier_from_reader<R: std::io::Read + std::io::Seek>(
+        &self,
+        reader: &mut R,
+        device: &Device,
+    ) -> Result<Classifier, BundleError> {
+        let mut weights = GgufWeights::read(reader, &self.config, device).map_err(ModelError::from)?;
         Ok(Classifier::new(self.config.clone(), &mut weights, device)?)
     }
 }

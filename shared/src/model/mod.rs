@@ -197,15 +197,22 @@ impl Classifier {
 
     /// Inference: dropout off.
     pub fn forward(&self, batch: &PaddedBatch) -> Result<Output, ModelError> {
-        self.run(batch, false)
+        self.run(batch, Dropout::Off)
     }
 
-    /// Training: dropout as configured.
+    /// Training: dropout as configured, masks from the device RNG (not reproducible).
     pub fn forward_train(&self, batch: &PaddedBatch) -> Result<Output, ModelError> {
-        self.run(batch, true)
+        self.run(batch, Dropout::Device)
     }
 
-    fn run(&self, batch: &PaddedBatch, train: bool) -> Result<Output, ModelError> {
+    /// Training with dropout masks drawn from `seed`: the same seed gives the same masks (and,
+    /// with the same weights, the same gradients) on every run, which makes training
+    /// reproducible and resumable.
+    pub fn forward_train_seeded(&self, batch: &PaddedBatch, seed: u64) -> Result<Output, ModelError> {
+        self.run(batch, Dropout::Seeded(std::cell::RefCell::new(weights::SplitMix64(seed))))
+    }
+
+    fn run(&self, batch: &PaddedBatch, dropout: Dropout) -> Result<Output, ModelError> {
         let (b, t) = (batch.batch, batch.seq);
         let max = self.config.max_tokens();
         if t > max {
@@ -215,13 +222,7 @@ impl Classifier {
             return Err(ModelError::TokenOutOfRange { id, vocab: self.config.vocab_size });
         }
         let dev = &self.device;
-        let drop = |x: Tensor, p: f32| -> candle_core::Result<Tensor> {
-            if train && p > 0.0 {
-                candle_nn::ops::dropout(&x, p)
-            } else {
-                Ok(x)
-            }
-        };
+        let drop = |x: Tensor, p: f32| dropout.apply(x, p);
         let ids = Tensor::from_slice(&batch.ids, (b, t), dev)?;
         let pos = Tensor::from_vec(self.position_ids(batch), (b * t,), dev)?;
         let words = self.word.lookup(&ids)?; // [b, t, h]
@@ -274,6 +275,43 @@ impl Classifier {
             }
         };
         Ok(Output { logits, first_token_hidden: first })
+    }
+}
+
+/// Where dropout masks come from.
+enum Dropout {
+    Off,
+    Device,
+    Seeded(std::cell::RefCell<weights::SplitMix64>),
+}
+
+impl Dropout {
+    fn apply(&self, x: Tensor, p: f32) -> candle_core::Result<Tensor> {
+        if p <= 0.0 {
+            return Ok(x);
+        }
+        match self {
+            Dropout::Off => Ok(x),
+            Dropout::Device => candle_nn::ops::dropout(&x, p),
+            Dropout::Seeded(rng) => {
+                // Keep with probability 1 - p, scale kept values by 1 / (1 - p), as PyTorch does.
+                let mut rng = rng.borrow_mut();
+                let threshold = (p as f64 * 4_294_967_296.0) as u64;
+                let scale = 1.0 / (1.0 - p);
+                let n = x.elem_count();
+                let mut mask = Vec::with_capacity(n);
+                while mask.len() < n {
+                    let r = rng.next_u64();
+                    for half in [r & 0xFFFF_FFFF, r >> 32] {
+                        if mask.len() < n {
+                            mask.push(if half < threshold { 0.0f32 } else { scale });
+                        }
+                    }
+                }
+                let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
+                x.mul(&mask)
+            }
+        }
     }
 }
 

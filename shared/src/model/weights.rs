@@ -175,7 +175,7 @@ pub fn normalize(
 }
 
 /// A small, portable, seedable generator: the same head on every platform.
-pub(crate) struct SplitMix64(pub u64);
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
     pub fn next_u64(&mut self) -> u64 {
