@@ -14,19 +14,22 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REF_PY=${REF_PY:-/tmp/refvenv/bin/python}
 CHECKPOINT=${CHECKPOINT:-/tmp/ref_fixtures_big/roberta-base-random}
 SHARED=${SHARED:-../shared}
-OUT=target/bench
+OUT=$PWD/target/bench
 mkdir -p "$OUT"
 export RAYON_NUM_THREADS=2
 
 cargo build --release -p backend --bin sentiment-trainer
+TRAINER=${CARGO_TARGET_DIR:-target}/release/sentiment-trainer
 for q in q8_0 q4k f32; do
   if [ ! -f "$OUT/roberta-$q/manifest.json" ]; then
     /usr/bin/time -f "import $q: peak RSS %M KB, %e s" \
-      target/release/sentiment-trainer import --from "$CHECKPOINT" --quant "$q" --out "$OUT/roberta-$q"
+      "$TRAINER" import --from "$CHECKPOINT" --quant "$q" --out "$OUT/roberta-$q"
   fi
 done
 
-if [ -x "$REF_PY" ]; then
+if [ -n "${REUSE_PEERS:-}" ] && [ -f "$OUT/peers.json" ]; then
+  echo "reusing $OUT/peers.json (REUSE_PEERS set)"
+elif [ -x "$REF_PY" ]; then
   "$REF_PY" "$SHARED/tools/ref/bench_peers.py" --models roberta --roberta-dir "$CHECKPOINT" \
     --threads 2 --work "$OUT/peers" --out "$OUT/peers.json"
 else

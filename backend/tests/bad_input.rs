@@ -103,14 +103,19 @@ fn shape_mismatch() {
     let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
     cfg["intermediate_size"] = 40.into();
     std::fs::write(&p, cfg.to_string()).unwrap();
-    fails_cleanly(&mut predict(&d), None, "encoder.layer.0.intermediate.dense.bias\" has shape [37], but config.json implies [40]");
+    fails_cleanly(
+        &mut predict(&d),
+        None,
+        "encoder.layer.0.intermediate.dense.bias\" has shape [37], but config.json implies [40]",
+    );
 }
 
 #[test]
 fn bundle_with_a_wrong_sha256() {
     let d = copy_fixture("bundle-src");
     let out = d.join("bundle");
-    let st = trainer().args(["import", "--from"]).arg(&d).args(["--quant", "q8_0", "--out"]).arg(&out).status().unwrap();
+    let st =
+        trainer().args(["import", "--from"]).arg(&d).args(["--quant", "q8_0", "--out"]).arg(&out).status().unwrap();
     assert!(st.success());
     let p = out.join("model.gguf");
     let mut bytes = std::fs::read(&p).unwrap();
@@ -130,12 +135,7 @@ fn empty_and_invalid_utf8_input_lines() {
     c.args(["predict", "--model"]).arg(&d);
     fails_cleanly(&mut c, Some(b"fine\nbad \xff\xfe bytes\n"), "stdin line 2");
     // And the good case works, one JSON object per line.
-    let out = trainer()
-        .args(["predict", "--json", "--model"])
-        .arg(&d)
-        .args(["good", "bad"])
-        .output()
-        .unwrap();
+    let out = trainer().args(["predict", "--json", "--model"]).arg(&d).args(["good", "bad"]).output().unwrap();
     assert!(out.status.success());
     let lines: Vec<serde_json::Value> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -148,7 +148,8 @@ fn empty_and_invalid_utf8_input_lines() {
 fn eval_data_errors_name_the_line() {
     let d = copy_fixture("evaldata");
     let data = d.join("data.jsonl");
-    std::fs::write(&data, "{\"text\": \"ok\", \"label\": \"positive\"}\n{\"text\": \"x\", \"label\": \"angry\"}\n").unwrap();
+    std::fs::write(&data, "{\"text\": \"ok\", \"label\": \"positive\"}\n{\"text\": \"x\", \"label\": \"angry\"}\n")
+        .unwrap();
     let mut c = trainer();
     c.args(["eval", "--model"]).arg(&d).arg("--data").arg(&data);
     fails_cleanly(&mut c, None, "data.jsonl:2");

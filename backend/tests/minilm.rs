@@ -7,8 +7,8 @@ mod common;
 use backend::checkpoint::{Checkpoint, LoadOptions};
 use candle_core::Device;
 use common::*;
-use shared::model::{quantize_to_gguf, Classifier, FloatWeights, Quantization};
 use shared::model::gguf::GgufWeights;
+use shared::model::{quantize_to_gguf, Classifier, FloatWeights, Quantization};
 use shared::Preprocess;
 
 const LABELS: [&str; 3] = ["negative", "neutral", "positive"];
@@ -95,7 +95,8 @@ fn quantization_holds_up_on_tweeteval() {
     let Some(val) = team_share("data/tweeteval-sentiment/val_text.txt") else { return };
     let texts: Vec<String> = std::fs::read_to_string(val).unwrap().lines().map(str::to_string).collect();
     let ck = load_with_head(&dir);
-    let float = Classifier::new(ck.config.clone(), &mut FloatWeights::new(ck.weights.tensors.clone()), &Device::Cpu).unwrap();
+    let float =
+        Classifier::new(ck.config.clone(), &mut FloatWeights::new(ck.weights.tensors.clone()), &Device::Cpu).unwrap();
     let (h32, p32) = run_all(&float, &ck, &texts);
     for (quant, min_cos) in [(Quantization::Q8_0, 0.999), (Quantization::Q4K, 0.99)] {
         let gguf = quantize_to_gguf(&ck.config, &ck.weights.tensors, quant, |_, _| {}).unwrap();
@@ -105,7 +106,8 @@ fn quantization_holds_up_on_tweeteval() {
         let n = texts.len() as f64;
         let mean_cos = h32.iter().zip(&hq).map(|(a, b)| cosine(a, b)).sum::<f64>() / n;
         let agree = p32.iter().zip(&pq).filter(|(a, b)| shared::model::argmax(a) == shared::model::argmax(b)).count();
-        let diffs: Vec<f32> = p32.iter().zip(&pq).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs())).collect();
+        let diffs: Vec<f32> =
+            p32.iter().zip(&pq).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs())).collect();
         let mean_diff = diffs.iter().sum::<f32>() as f64 / diffs.len() as f64;
         let max_diff = diffs.iter().cloned().fold(0.0, f32::max);
         eprintln!(

@@ -141,10 +141,8 @@ impl Manifest {
     /// The text encoder from the bundle's verified `tokenizer.json` bytes.
     pub fn text_encoder(&self, tokenizer_json: &[u8]) -> Result<TextEncoder, BundleError> {
         self.verify(&self.tokenizer, tokenizer_json)?;
-        let tok = tokenizers::Tokenizer::from_bytes(tokenizer_json).map_err(|e| TokenizeError::BadFile {
-            file: "tokenizer.json",
-            detail: e.to_string(),
-        })?;
+        let tok = tokenizers::Tokenizer::from_bytes(tokenizer_json)
+            .map_err(|e| TokenizeError::BadFile { file: "tokenizer.json", detail: e.to_string() })?;
         Ok(TextEncoder::new(tok, &self.config, self.preprocessing)?)
     }
 

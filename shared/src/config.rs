@@ -100,9 +100,7 @@ impl ModelConfig {
             vocab_size: raw.vocab_size.ok_or(ConfigError::Missing("vocab_size"))?,
             hidden_size: raw.hidden_size.ok_or(ConfigError::Missing("hidden_size"))?,
             num_hidden_layers: raw.num_hidden_layers.ok_or(ConfigError::Missing("num_hidden_layers"))?,
-            num_attention_heads: raw
-                .num_attention_heads
-                .ok_or(ConfigError::Missing("num_attention_heads"))?,
+            num_attention_heads: raw.num_attention_heads.ok_or(ConfigError::Missing("num_attention_heads"))?,
             intermediate_size: raw.intermediate_size.ok_or(ConfigError::Missing("intermediate_size"))?,
             max_position_embeddings: raw
                 .max_position_embeddings
@@ -132,16 +130,16 @@ impl ModelConfig {
             ));
         }
         if self.max_position_embeddings <= self.position_offset() + 1 {
-            return bad(format!(
-                "max_position_embeddings {} leaves no room for tokens",
-                self.max_position_embeddings
-            ));
+            return bad(format!("max_position_embeddings {} leaves no room for tokens", self.max_position_embeddings));
         }
         if self.pad_token_id as usize >= self.vocab_size {
             return bad(format!("pad_token_id {} >= vocab_size {}", self.pad_token_id, self.vocab_size));
         }
         if self.labels.len() < 2 {
-            return Err(ConfigError::BadLabels(format!("{} label(s); a classifier needs at least 2", self.labels.len())));
+            return Err(ConfigError::BadLabels(format!(
+                "{} label(s); a classifier needs at least 2",
+                self.labels.len()
+            )));
         }
         let mut seen = std::collections::HashSet::new();
         for l in &self.labels {
@@ -181,8 +179,7 @@ impl ModelConfig {
         };
         let id2label: BTreeMap<String, String> =
             self.labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone())).collect();
-        let label2id: BTreeMap<String, usize> =
-            self.labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect();
+        let label2id: BTreeMap<String, usize> = self.labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect();
         let mut v = serde_json::json!({
             "architectures": [arch],
             "model_type": mt,
@@ -223,12 +220,10 @@ fn labels_from_id2label(
     }
     let mut labels = vec![None; id2label.len()];
     for (k, v) in &id2label {
-        let i: usize = k
-            .parse()
-            .map_err(|_| ConfigError::BadLabels(format!("key {k:?} is not a number")))?;
-        let slot = labels.get_mut(i).ok_or_else(|| {
-            ConfigError::BadLabels(format!("ids must be 0..{}, found {i}", id2label.len()))
-        })?;
+        let i: usize = k.parse().map_err(|_| ConfigError::BadLabels(format!("key {k:?} is not a number")))?;
+        let slot = labels
+            .get_mut(i)
+            .ok_or_else(|| ConfigError::BadLabels(format!("ids must be 0..{}, found {i}", id2label.len())))?;
         *slot = Some(v.clone());
     }
     let labels: Vec<String> = labels.into_iter().map(|l| l.expect("ids are dense")).collect();
@@ -245,8 +240,7 @@ fn labels_from_id2label(
     }
     if labels.iter().all(|l| l.starts_with("LABEL_")) {
         return Err(ConfigError::BadLabels(
-            "only placeholder names (LABEL_0, LABEL_1, ...); the checkpoint was not trained as a classifier"
-                .into(),
+            "only placeholder names (LABEL_0, LABEL_1, ...); the checkpoint was not trained as a classifier".into(),
         ));
     }
     Ok(labels)

@@ -47,11 +47,7 @@ pub enum FeedbackError {
     #[error("text has {0} characters after trimming; at most {MAX_TEXT_CHARS} are accepted")]
     TextTooLong(usize),
     #[error("{field} {label:?} is not one of the model's labels ({allowed})")]
-    UnknownLabel {
-        field: &'static str,
-        label: String,
-        allowed: String,
-    },
+    UnknownLabel { field: &'static str, label: String, allowed: String },
     #[error("scores must have exactly one entry per label ({allowed})")]
     ScoresLabels { allowed: String },
     #[error("score for {label:?} must be a finite number in [0, 1], got {value}")]
@@ -90,13 +86,7 @@ impl FeedbackSubmission {
         if chars > MAX_TEXT_CHARS {
             return Err(FeedbackError::TextTooLong(chars));
         }
-        let allowed = || {
-            labels
-                .iter()
-                .map(|l| l.as_ref())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let allowed = || labels.iter().map(|l| l.as_ref()).collect::<Vec<_>>().join(", ");
         let known = |l: &str| labels.iter().any(|x| x.as_ref() == l);
         for (field, label) in [("predicted", &self.predicted), ("label", &self.label)] {
             if !known(label) {
@@ -112,21 +102,14 @@ impl FeedbackSubmission {
         }
         for (label, &value) in &self.scores {
             if !value.is_finite() || !(0.0..=1.0).contains(&value) {
-                return Err(FeedbackError::BadScore {
-                    label: label.clone(),
-                    value,
-                });
+                return Err(FeedbackError::BadScore { label: label.clone(), value });
             }
         }
         let mv = self.model_version.chars().count();
         if mv == 0 || mv > MAX_MODEL_VERSION_CHARS {
             return Err(FeedbackError::BadModelVersion);
         }
-        if self
-            .note
-            .as_ref()
-            .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
-        {
+        if self.note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
             return Err(FeedbackError::NoteTooLong);
         }
         Ok(())
@@ -178,12 +161,7 @@ pub fn format_timestamp_millis(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000,
-    );
+    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
@@ -268,15 +246,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 /// Builds [`FeedbackStats`] from records one at a time, so a caller can keep only the few
@@ -297,16 +267,8 @@ impl StatsAccumulator {
         self.agree += u64::from(label == predicted);
         *self.by_label.entry(label.to_owned()).or_default() += 1;
         let day = format_timestamp_millis(received_at_ms)[..10].to_owned();
-        *self
-            .by_day
-            .entry(day)
-            .or_default()
-            .entry(label.to_owned())
-            .or_default() += 1;
-        *self
-            .by_model_version
-            .entry(model_version.to_owned())
-            .or_default() += 1;
+        *self.by_day.entry(day).or_default().entry(label.to_owned()).or_default() += 1;
+        *self.by_model_version.entry(model_version.to_owned()).or_default() += 1;
     }
 
     pub fn finish(self) -> FeedbackStats {
@@ -358,10 +320,7 @@ mod tests {
         s.text = format!("  {}  ", "é".repeat(MAX_TEXT_CHARS));
         assert_eq!(s.validate(&labels), Ok(()));
         s.text = "é".repeat(MAX_TEXT_CHARS + 1);
-        assert!(matches!(
-            s.validate(&labels),
-            Err(FeedbackError::TextTooLong(5001))
-        ));
+        assert!(matches!(s.validate(&labels), Err(FeedbackError::TextTooLong(5001))));
         let mut s = sample();
         s.label = "angry".into();
         assert_eq!(s.validate(&labels).unwrap_err().field(), "label");
@@ -381,10 +340,7 @@ mod tests {
         let mut v = serde_json::to_value(sample()).unwrap();
         v["extra"] = 1.into();
         assert!(serde_json::from_value::<FeedbackSubmission>(v).is_err());
-        let rec = FeedbackRecord {
-            submission: sample(),
-            received_at: "2026-11-23T10:00:00Z".into(),
-        };
+        let rec = FeedbackRecord { submission: sample(), received_at: "2026-11-23T10:00:00Z".into() };
         let line = serde_json::to_string(&rec).unwrap();
         assert!(line.contains("\"received_at\""));
         assert_eq!(serde_json::from_str::<FeedbackRecord>(&line).unwrap(), rec);
@@ -394,10 +350,7 @@ mod tests {
     fn wilson_matches_a_worked_example() {
         // 81 of 263: Wilson 95 % is [0.2553, 0.3662] (Newcombe 1998 style check by hand).
         let [lo, hi] = wilson_interval(81, 263, 1.959_963_984_540_054).unwrap();
-        assert!(
-            (lo - 0.2553).abs() < 5e-4 && (hi - 0.3662).abs() < 5e-4,
-            "{lo} {hi}"
-        );
+        assert!((lo - 0.2553).abs() < 5e-4 && (hi - 0.3662).abs() < 5e-4, "{lo} {hi}");
         assert_eq!(wilson_interval(0, 0, 1.96), None);
     }
 
@@ -407,14 +360,8 @@ mod tests {
         let ms = parse_timestamp_millis("2024-02-29T23:59:59.123Z").unwrap();
         assert_eq!(format_timestamp_millis(ms), "2024-02-29T23:59:59.123Z");
         assert_eq!(parse_timestamp_millis("2024-03-01"), Some(ms + 877));
-        assert_eq!(
-            parse_timestamp_millis("2024-03-01T01:00:00+01:00"),
-            parse_timestamp_millis("2024-03-01T00:00:00Z")
-        );
-        assert_eq!(
-            parse_timestamp_millis("2024-03-01T00:00:00.5Z").unwrap() % 1000,
-            500
-        );
+        assert_eq!(parse_timestamp_millis("2024-03-01T01:00:00+01:00"), parse_timestamp_millis("2024-03-01T00:00:00Z"));
+        assert_eq!(parse_timestamp_millis("2024-03-01T00:00:00.5Z").unwrap() % 1000, 500);
         for bad in [
             "",
             "2024-02-30",
@@ -428,16 +375,8 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp_millis(bad), None, "{bad}");
         }
-        for ms in [
-            -86_400_001_i64,
-            951_782_400_000,
-            4_102_444_800_000,
-            1_700_000_000_123,
-        ] {
-            assert_eq!(
-                parse_timestamp_millis(&format_timestamp_millis(ms)),
-                Some(ms)
-            );
+        for ms in [-86_400_001_i64, 951_782_400_000, 4_102_444_800_000, 1_700_000_000_123] {
+            assert_eq!(parse_timestamp_millis(&format_timestamp_millis(ms)), Some(ms));
         }
     }
 

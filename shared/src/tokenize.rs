@@ -13,7 +13,6 @@ use tokenizers::processors::bert::BertProcessing;
 use tokenizers::processors::roberta::RobertaProcessing;
 use tokenizers::{AddedToken, Tokenizer, TruncationParams};
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizeError {
     #[error("no tokenizer files: expected tokenizer.json, or vocab.json + merges.txt, or vocab.txt")]
@@ -71,7 +70,8 @@ fn byte_level_bpe(vocab_json: &[u8], merges_txt: &[u8]) -> Result<Tokenizer, Tok
             _ => return Err(bad("merges.txt", format!("line {} is not two tokens: {line:?}", n + 1))),
         }
     }
-    let id = |t: &'static str| vocab.get(t).copied().ok_or(TokenizeError::MissingSpecial { token: t, file: "vocab.json" });
+    let id =
+        |t: &'static str| vocab.get(t).copied().ok_or(TokenizeError::MissingSpecial { token: t, file: "vocab.json" });
     let (bos, eos) = (id("<s>")?, id("</s>")?);
     let specials = ["<s>", "<pad>", "</s>", "<unk>"];
     for t in specials {
@@ -99,7 +99,8 @@ fn byte_level_bpe(vocab_json: &[u8], merges_txt: &[u8]) -> Result<Tokenizer, Tok
 /// BERT's tokenizer: WordPiece with BERT normalisation, `[CLS] … [SEP]` around the text.
 fn wordpiece(vocab_txt: &[u8], lowercase: bool) -> Result<Tokenizer, TokenizeError> {
     let vocab = WordPiece::read_bytes(vocab_txt).map_err(|e| bad("vocab.txt", e))?;
-    let id = |t: &'static str| vocab.get(t).copied().ok_or(TokenizeError::MissingSpecial { token: t, file: "vocab.txt" });
+    let id =
+        |t: &'static str| vocab.get(t).copied().ok_or(TokenizeError::MissingSpecial { token: t, file: "vocab.txt" });
     let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
     let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
     for t in specials {
@@ -113,8 +114,7 @@ fn wordpiece(vocab_txt: &[u8], lowercase: bool) -> Result<Tokenizer, TokenizeErr
         .build()
         .map_err(|e| bad("vocab.txt", e))?;
     let mut tok = Tokenizer::new(model);
-    tok.with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)))
-        .map_err(|e| bad("vocab.txt", e))?;
+    tok.with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase))).map_err(|e| bad("vocab.txt", e))?;
     tok.with_pre_tokenizer(Some(BertPreTokenizer));
     tok.with_decoder(Some(tokenizers::decoders::wordpiece::WordPiece::default()));
     tok.with_post_processor(Some(BertProcessing::new(("[SEP]".into(), sep), ("[CLS]".into(), cls))));
@@ -166,10 +166,7 @@ impl TextEncoder {
     /// Token ids of one text after preprocessing, with special tokens, truncated.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
         let text = self.preprocess.apply(text);
-        let enc = self
-            .tokenizer
-            .encode(text.as_ref(), true)
-            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let enc = self.tokenizer.encode(text.as_ref(), true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 

@@ -7,6 +7,7 @@ use backend::data::load_examples;
 use backend::import::{write_bundle, BundleInfo};
 use backend::metrics::EvalReport;
 use backend::predict::Predictor;
+use backend::train::TrainOptions;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use shared::bundle::Source;
@@ -67,6 +68,78 @@ enum Command {
         batch_size: usize,
         texts: Vec<String>,
     },
+    /// Fine-tune a model (all weights) on labelled data; writes an HF-layout checkpoint to --out.
+    Train {
+        /// A bundle directory or an HF checkpoint directory to start from.
+        #[arg(long)]
+        base: PathBuf,
+        /// Training data (X_text.txt, .jsonl or .csv); repeat for several.
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Earlier training data to mix in so the model does not forget.
+        #[arg(long)]
+        replay: Option<PathBuf>,
+        /// Replay examples per new example.
+        #[arg(long, default_value_t = 1.0)]
+        replay_ratio: f64,
+        /// Validation data, scored after every epoch.
+        #[arg(long)]
+        eval_data: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        #[arg(long, default_value_t = 5e-5)]
+        lr: f64,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 64)]
+        max_len: usize,
+        /// Linear warm-up as a fraction of all steps, then linear decay to 0.
+        #[arg(long, default_value_t = 0.06)]
+        warmup: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 0.01)]
+        weight_decay: f64,
+        /// Global gradient-norm clip (0 = off).
+        #[arg(long, default_value_t = 1.0)]
+        max_grad_norm: f64,
+        /// Also save the resumable training state every N steps (0 = only after each epoch).
+        #[arg(long, default_value_t = 0)]
+        checkpoint_every: u64,
+        /// Continue from the training state in --out.
+        #[arg(long)]
+        resume: bool,
+        /// Add a fresh classification head with these comma-separated labels.
+        #[arg(long, value_delimiter = ',')]
+        init_head: Option<Vec<String>>,
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+        /// Threads for the tensor kernels (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Decide whether the champion needs retraining from the feedback records; prints JSON.
+    Monitor {
+        /// A local directory of feedback JSONL shards (a server data dir, its segments/, or a
+        /// downloaded dataset) or a Hub dataset id.
+        #[arg(long)]
+        feedback: String,
+        /// The champion bundle (its version selects the records; its labels the mix).
+        #[arg(long)]
+        model: PathBuf,
+        /// Fewest champion records before any decision to retrain.
+        #[arg(long, default_value_t = 200)]
+        min_samples: u64,
+        /// Retrain only if the interval's upper bound is below baseline minus this.
+        #[arg(long, default_value_t = 0.02)]
+        tolerance: f64,
+        /// Expected agreement on submitted feedback (default: the manifest's
+        /// metrics.agreement_baseline).
+        #[arg(long)]
+        baseline: Option<f64>,
+    },
     /// Measure accuracy, macro recall, macro F1 and the confusion matrix on labelled data.
     Eval {
         #[arg(long)]
@@ -120,8 +193,100 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict { model, json, preprocess, batch_size, texts } => {
             predict(&model, json, preprocess, batch_size, texts)
         }
-        Command::Eval { model, data, json, preprocess, batch_size } => eval(&model, &data, json, preprocess, batch_size),
+        Command::Eval { model, data, json, preprocess, batch_size } => {
+            eval(&model, &data, json, preprocess, batch_size)
+        }
+        Command::Monitor { feedback, model, min_samples, tolerance, baseline } => {
+            monitor(&feedback, &model, min_samples, tolerance, baseline)
+        }
+        Command::Train {
+            base,
+            data,
+            out,
+            replay,
+            replay_ratio,
+            eval_data,
+            epochs,
+            lr,
+            batch_size,
+            max_len,
+            warmup,
+            seed,
+            weight_decay,
+            max_grad_norm,
+            checkpoint_every,
+            resume,
+            init_head,
+            preprocess,
+            threads,
+        } => {
+            if let Some(n) = threads {
+                std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+            }
+            let opts = TrainOptions {
+                replay,
+                replay_ratio,
+                eval_data,
+                epochs,
+                lr,
+                batch_size,
+                max_len,
+                warmup,
+                seed,
+                weight_decay,
+                max_grad_norm,
+                checkpoint_every,
+                resume,
+                init_head,
+                preprocess,
+                ..TrainOptions::new(base, data, out)
+            };
+            train(&opts)
+        }
     }
+}
+
+fn monitor(feedback: &str, model: &Path, min_samples: u64, tolerance: f64, baseline: Option<f64>) -> Result<()> {
+    use backend::monitor::{assess, manifest_reference, read_hub, read_local, MonitorError, Thresholds};
+    let manifest_path = model.join(shared::bundle::MANIFEST_FILE);
+    let manifest = shared::Manifest::from_json(
+        &std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?,
+    )
+    .with_context(|| format!("{}", manifest_path.display()))?;
+    let (recorded, mix) = manifest_reference(&manifest.metrics);
+    let baseline = baseline.or(recorded).ok_or(MonitorError::NoBaseline)?;
+    let set = if Path::new(feedback).is_dir() {
+        read_local(Path::new(feedback))?
+    } else {
+        let client = backend::hub::HubClient::new(
+            &backend::hub_download::endpoint(),
+            std::env::var("HF_TOKEN").ok(),
+            std::time::Duration::from_secs(60),
+        );
+        read_hub(&client, feedback)?
+    };
+    let t = Thresholds { min_samples, tolerance, ..Default::default() };
+    let decision = assess(&set, &manifest.version, &manifest.labels, baseline, mix, &t);
+    println!("{}", serde_json::to_string(&decision)?);
+    Ok(())
+}
+
+fn train(opts: &TrainOptions) -> Result<()> {
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps (ETA {eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let summary = backend::train::train(opts, |p| {
+        pb.set_length(p.total_steps);
+        pb.set_position(p.step);
+        pb.set_message(format!("epoch {} loss {:.4} {:.1} ex/s", p.epoch + 1, p.loss, p.examples_per_sec));
+    })
+    .with_context(|| format!("training into {}", opts.out.display()))?;
+    pb.finish_and_clear();
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {

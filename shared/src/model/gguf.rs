@@ -5,7 +5,7 @@ use super::layers::{Embedding, Linear};
 use super::weights::{expected_shapes, WeightsError};
 use super::{ModelError, WeightSource};
 use crate::config::ModelConfig;
-use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -161,8 +161,8 @@ impl WeightSource for GgufWeights {
         Ok(self.take(name)?.dequantize(&self.device)?)
     }
     fn linear(&mut self, prefix: &str) -> Result<Linear, ModelError> {
-        let weight = QMatMul::from_qtensor(self.take(&format!("{prefix}.weight"))?)?;
-        Ok(Linear::Quantized { weight, bias: self.tensor(&format!("{prefix}.bias"))? })
+        let weight = self.take(&format!("{prefix}.weight"))?;
+        Ok(Linear::quantized(weight, self.tensor(&format!("{prefix}.bias"))?)?)
     }
     fn embedding(&mut self, name: &str) -> Result<Embedding, ModelError> {
         let t = self.take(name)?;

@@ -137,10 +137,9 @@ impl Classifier {
             });
         }
         let head = match config.architecture {
-            Architecture::Roberta => Head::Roberta {
-                dense: w.linear("classifier.dense")?,
-                out_proj: w.linear("classifier.out_proj")?,
-            },
+            Architecture::Roberta => {
+                Head::Roberta { dense: w.linear("classifier.dense")?, out_proj: w.linear("classifier.out_proj")? }
+            }
             Architecture::Bert => Head::Bert { pooler: w.linear("pooler.dense")?, classifier: w.linear("classifier")? },
         };
         let hidden_dropout = config.hidden_dropout_prob as f32;

@@ -145,11 +145,8 @@ pub fn normalize(
                 continue; // BERT's pooler is pretrained and kept.
             }
             let n: usize = shape.iter().product();
-            let values: Vec<f32> = if name.ends_with(".bias") {
-                vec![0.0; n]
-            } else {
-                (0..n).map(|_| 0.02 * rng.normal()).collect()
-            };
+            let values: Vec<f32> =
+                if name.ends_with(".bias") { vec![0.0; n] } else { (0..n).map(|_| 0.02 * rng.normal()).collect() };
             let t = Tensor::from_vec(values, shape, &Device::Cpu)
                 .map_err(|source| WeightsError::Tensor { name: name.clone(), source })?;
             out.tensors.insert(name, t);
@@ -205,7 +202,10 @@ mod tests {
     #[test]
     fn names_real_checkpoints_use() {
         use Architecture::*;
-        assert_eq!(canonical_name("roberta.encoder.layer.0.output.dense.weight", Roberta).unwrap(), "encoder.layer.0.output.dense.weight");
+        assert_eq!(
+            canonical_name("roberta.encoder.layer.0.output.dense.weight", Roberta).unwrap(),
+            "encoder.layer.0.output.dense.weight"
+        );
         assert_eq!(canonical_name("bert.embeddings.LayerNorm.gamma", Bert).unwrap(), "embeddings.LayerNorm.weight");
         assert_eq!(canonical_name("embeddings.LayerNorm.beta", Bert).unwrap(), "embeddings.LayerNorm.bias");
         assert_eq!(canonical_name("embeddings.position_ids", Bert), None);

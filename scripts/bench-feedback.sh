@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Throughput of POST /api/feedback (issue 3, acceptance 4): a release sentiment-server on
+# loopback with a fresh data dir on disk, loaded from a second process (feedback_load) over
+# keep-alive connections. Every counted record was fsync'd before its 201. Prints records/s
+# and p50/p90/p99 latency per concurrency level. A benchmark, not a test: it asserts nothing.
+#
+# Usage: scripts/bench-feedback.sh        (env: DURATION=10s CONNECTIONS="16 32 64")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-"16 32 64"}
+cargo build --release -q -p backend --bin sentiment-server --example feedback_load
+WORK=$(mktemp -d "${PWD}/target/bench-feedback.XXXXXX")   # on the project's disk, not tmpfs
+SERVER_PID=
+trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+${CARGO_TARGET_DIR:-target}/release/sentiment-server --addr 127.0.0.1:0 --data-dir "$WORK/data" --rate-limit 0 >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 200); do grep -qs "listening on" "$WORK/server.log" && break; sleep 0.05; done
+ADDR=$(grep -o "listening on http://[0-9.:]*" "$WORK/server.log" | sed 's|listening on http://||')
+echo "machine: $(nproc) cores; data dir on $(df -P "$WORK" | awk 'NR==2 {print $1}')"
+for c in $CONNECTIONS; do
+  ${CARGO_TARGET_DIR:-target}/release/examples/feedback_load run --url "http://$ADDR" --connections "$c" --duration "$DURATION"
+done
+curl -s "http://$ADDR/metrics" | grep -E '^sentiment_feedback_(records_stored_total|log_fsync_batches_total) ' || true

@@ -1,0 +1,90 @@
+"""Checks the fake Hub (backend/src/hub/fake.rs) against the official `huggingface_hub` client.
+
+Run by scripts/hub-contract.sh with HF_ENDPOINT pointing at a running fake and, optionally,
+SENTIMENT_SYNCED_REPO / SENTIMENT_SYNCED_IDS naming a dataset that sentiment-server synced and
+the ids it acknowledged. Uploads (regular and LFS), commits, lists and downloads through the
+real client; exits non-zero on the first mismatch.
+"""
+
+import json
+import os
+import sys
+import tempfile
+
+from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
+
+endpoint = os.environ["HF_ENDPOINT"]
+api = HfApi(endpoint=endpoint, token="hf_contract_check")
+repo = "contract/check-logs"
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        print(f"FAIL: {what}")
+        sys.exit(1)
+    print(f"ok: {what}")
+
+
+url = api.create_repo(repo, repo_type="dataset", exist_ok=True)
+check(str(url).endswith("datasets/" + repo), f"create_repo -> {url}")
+
+small = b'{"id":"a","label":"positive"}\n'
+info = api.upload_file(path_or_fileobj=small, path_in_repo="data/py/00000001.jsonl",
+                       repo_id=repo, repo_type="dataset", commit_message="small file")
+check(len(info.oid) == 40, f"upload_file (regular) -> commit {info.oid}")
+
+large = os.urandom(3000)  # the fake is started with --lfs-threshold 2048
+info = api.upload_file(path_or_fileobj=large, path_in_repo="data/py/blob.bin",
+                       repo_id=repo, repo_type="dataset", commit_message="large file")
+check(len(info.oid) == 40, "upload_file (LFS, basic transfer) -> commit")
+
+ops = [CommitOperationAdd(path_in_repo=f"data/py/{i:08d}.jsonl", path_or_fileobj=f"line {i}\n".encode())
+       for i in range(2, 5)]
+info = api.create_commit(repo_id=repo, repo_type="dataset", operations=ops, commit_message="three files")
+check(info.commit_url.endswith(info.oid), "create_commit with three files")
+
+files = sorted(api.list_repo_files(repo, repo_type="dataset"))
+want = ["data/py/00000001.jsonl", "data/py/00000002.jsonl", "data/py/00000003.jsonl",
+        "data/py/00000004.jsonl", "data/py/blob.bin"]
+check(files == want, f"list_repo_files -> {files}")
+
+tree = list(api.list_repo_tree(repo, path_in_repo="data/py", repo_type="dataset"))
+lfs = [t.path for t in tree if getattr(t, "lfs", None)]
+check(lfs == ["data/py/blob.bin"], f"list_repo_tree marks LFS files -> {lfs}")
+sizes = {t.path: t.size for t in tree}
+check(sizes["data/py/blob.bin"] == 3000 and sizes["data/py/00000001.jsonl"] == len(small), "tree sizes")
+
+with tempfile.TemporaryDirectory() as cache:
+    p = hf_hub_download(repo, "data/py/00000001.jsonl", repo_type="dataset", cache_dir=cache)
+    check(open(p, "rb").read() == small, "hf_hub_download (regular) returns the bytes")
+    p = hf_hub_download(repo, "data/py/blob.bin", repo_type="dataset", cache_dir=cache)
+    check(open(p, "rb").read() == large, "hf_hub_download (LFS) returns the bytes")
+
+check(api.file_exists(repo, "data/py/00000002.jsonl", repo_type="dataset"), "file_exists (present)")
+check(not api.file_exists(repo, "data/py/nope.jsonl", repo_type="dataset"), "file_exists (absent)")
+
+synced_repo = os.environ.get("SENTIMENT_SYNCED_REPO")
+if synced_repo:
+    ids_file = os.environ["SENTIMENT_SYNCED_IDS"]
+    acked = [l.strip() for l in open(ids_file) if l.strip()]
+    paths = [p for p in api.list_repo_files(synced_repo, repo_type="dataset") if p.startswith("data/")]
+    seen = []
+    incomplete = 0
+    required = {"id", "text", "predicted", "scores", "label", "model_version", "received_at"}
+    with tempfile.TemporaryDirectory() as cache:
+        for path in paths:
+            local = hf_hub_download(synced_repo, path, repo_type="dataset", cache_dir=cache)
+            for line in open(local, encoding="utf-8"):
+                rec = json.loads(line)
+                incomplete += not required <= set(rec) <= required | {"note"}
+                seen.append(rec["id"])
+    check(incomplete == 0, f"every synced line is a feedback record ({len(seen)} lines)")
+    check(len(paths) >= 1 and all(p.count("/") == 2 and p.endswith(".jsonl") for p in paths),
+          f"sentiment-server wrote data/<instance-id>/<segment>.jsonl -> {paths}")
+    check(sorted(seen) == sorted(acked) and len(set(seen)) == len(seen),
+          f"the synced dataset holds exactly the {len(acked)} acknowledged records")
+
+print(f"{checks} passed, 0 failed")
