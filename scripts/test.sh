@@ -38,4 +38,9 @@ stage hub-contract scripts/hub-contract.sh
 stage promtool apt_install promtool prometheus
 stage metrics-lint scripts/check-metrics.sh
 stage workflow-lint scripts/lint-workflows.sh
+stage dockerfile-lint scripts/lint-dockerfile.sh
+# The browser app: Trunk build, fixture bundles, headless Chromium against sentiment-server.
+stage e2e scripts/e2e.sh
+# The one run command, driven as a user would (after e2e: Chromium and dist/ exist).
+stage run-smoke scripts/run-smoke.sh
 echo "==> all stages passed in $(( $(date +%s) - START )) s"

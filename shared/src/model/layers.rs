@@ -2,33 +2,23 @@
 
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Module, Result, Tensor};
-use std::sync::Arc;
-
-/// From this many input rows on, a quantized layer dequantizes its weight for the call and runs
-/// an f32 GEMM: candle's quantized CPU kernels handle one row at a time, so a large batch costs
-/// rows × (activation quantization + dot products), while one dequantization is amortised over
-/// all rows. Only the one matrix in use is ever held in f32. Measured with
-/// `cargo bench --bench native_predict` (README, "Speed").
-pub const DEQUANTIZE_MIN_ROWS: usize = 32;
 
 /// A dense layer: float (trainable) or quantized weights with an f32 bias.
 pub enum Linear {
     Float(candle_nn::Linear),
-    /// `blocks` shares the quantized weight with `matmul` (no copy); `None` for f32/f16 weights,
-    /// which `QMatMul` already holds as a float tensor.
+    /// Quantized blocks (or, for f32/f16 files, a float tensor) and an f32 bias. Always the
+    /// quantized kernels, whatever the batch: a text's scores must not depend on what it was
+    /// batched with, nor differ between native and wasm. (Dequantizing for an f32 GEMM on large
+    /// batches was measured and was slower natively; README, "Speed".)
     Quantized {
         matmul: QMatMul,
-        blocks: Option<Arc<QTensor>>,
         bias: Tensor,
     },
 }
 
 impl Linear {
     pub fn quantized(weight: QTensor, bias: Tensor) -> Result<Self> {
-        let weight = Arc::new(weight);
-        let matmul = QMatMul::from_arc(weight.clone())?;
-        let blocks = matches!(matmul, QMatMul::QTensor(_)).then_some(weight);
-        Ok(Linear::Quantized { matmul, blocks, bias })
+        Ok(Linear::Quantized { matmul: QMatMul::from_qtensor(weight)?, bias })
     }
 }
 
@@ -36,15 +26,8 @@ impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Linear::Float(l) => matmul_2d(x, l.weight(), l.bias()),
-            Linear::Quantized { matmul: QMatMul::Tensor(w), bias, .. } => matmul_2d(x, w, Some(bias)),
-            Linear::Quantized { matmul, blocks, bias } => {
-                let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
-                let dequantize = rows >= DEQUANTIZE_MIN_ROWS && !cfg!(target_arch = "wasm32");
-                match (blocks, dequantize) {
-                    (Some(blocks), true) => matmul_2d(x, &blocks.dequantize(x.device())?, Some(bias)),
-                    _ => matmul.forward(x)?.broadcast_add(bias),
-                }
-            }
+            Linear::Quantized { matmul: QMatMul::Tensor(w), bias } => matmul_2d(x, w, Some(bias)),
+            Linear::Quantized { matmul, bias } => matmul.forward(x)?.broadcast_add(bias),
         }
     }
 }

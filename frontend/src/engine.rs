@@ -1,0 +1,71 @@
+//! The model as the worker runs it: the bundle's text encoder and quantized classifier on the
+//! CPU device. Plain Rust over bytes, so it also builds (and could run) natively.
+
+use crate::protocol::Prediction;
+use candle_core::Device;
+use shared::bundle::BundleError;
+use shared::model::{argmax, softmax, Classifier, ModelError};
+use shared::tokenize::{TextEncoder, TokenizeError};
+use shared::Manifest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("could not tokenize the text: {0}")]
+    Tokenize(#[from] TokenizeError),
+    #[error("the model failed: {0}")]
+    Model(#[from] ModelError),
+}
+
+pub struct Engine {
+    manifest: Manifest,
+    encoder: TextEncoder,
+    classifier: Classifier,
+}
+
+/// Texts per forward pass in a batch: small enough to answer a cancel quickly and keep the
+/// padded activations small, large enough to amortise per-call overhead.
+pub const BATCH_CHUNK: usize = 16;
+
+impl Engine {
+    /// Builds the model from the bundle's files; both are checked against the manifest.
+    pub fn new(manifest: Manifest, tokenizer_json: &[u8], model_gguf: &[u8]) -> Result<Self, BundleError> {
+        let encoder = manifest.text_encoder(tokenizer_json)?;
+        let classifier = manifest.classifier(model_gguf, &Device::Cpu)?;
+        Ok(Engine { manifest, encoder, classifier })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// One text, unpadded (the manifest's preprocessing is applied by the encoder).
+    pub fn analyze(&self, text: &str) -> Result<Prediction, EngineError> {
+        let ids = self.encoder.encode(text)?;
+        Ok(self.predict_ids(&[ids])?.remove(0))
+    }
+
+    pub fn encode_all(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, EngineError> {
+        Ok(self.encoder.encode_all(texts)?)
+    }
+
+    /// One padded forward pass over already-tokenized texts.
+    pub fn predict_ids(&self, seqs: &[Vec<u32>]) -> Result<Vec<Prediction>, EngineError> {
+        let batch = self.encoder.pad(seqs);
+        let logits = self.classifier.forward(&batch)?.logits.to_vec2::<f32>().map_err(ModelError::from)?;
+        let labels = &self.manifest.labels;
+        Ok(logits
+            .iter()
+            .map(|row| {
+                let probs = softmax(row);
+                Prediction { label: labels[argmax(&probs)].clone(), scores: probs.iter().map(|&p| p as f64).collect() }
+            })
+            .collect())
+    }
+}
+
+/// Batch order as the native predictor uses it: by token count, so each chunk pads little.
+pub fn length_order(ids: &[Vec<u32>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| ids[i].len());
+    order
+}

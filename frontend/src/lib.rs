@@ -1,0 +1,23 @@
+//! The browser app and its model worker.
+//!
+//! The page (`app`, bin `frontend`) never touches the model: it posts [`protocol::Request`]s to a
+//! Web Worker (`worker`, bin `worker`) that fetches, verifies and caches the bundle and runs
+//! `shared::model`, answering with [`protocol::Event`]s. Everything that is plain logic — the
+//! message types, batch input parsing and aggregation, the feedback outbox — compiles and is
+//! tested on the host too; the browser-only parts exist only on wasm32.
+
+pub mod batch;
+pub mod bundle_url;
+pub mod engine;
+pub mod outbox;
+pub mod protocol;
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+#[cfg(target_arch = "wasm32")]
+pub mod browser;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
+
+/// Below this top score the page asks for feedback more insistently.
+pub const UNSURE_THRESHOLD: f64 = 0.6;

@@ -1,0 +1,103 @@
+//! Bundle files in the browser's Cache API, keyed by their sha256 (so a file shared by two
+//! versions is downloaded once and a new version never reads stale bytes), plus the last
+//! manifest seen per bundle URL (so a second visit can start offline and a new version is
+//! noticed). Without the Cache API (private windows, insecure origins) everything still works,
+//! just without caching.
+
+use crate::browser::js_error_text;
+use js_sys::{Array, Reflect, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, CacheStorage, Request, Response};
+
+const CACHE_NAME: &str = "sentiment-monitor-model-v1";
+/// Keys are URLs by the Cache API's rules; this host is never fetched.
+const KEY_ORIGIN: &str = "https://sentiment-monitor.invalid";
+
+pub struct ModelCache {
+    cache: Cache,
+}
+
+fn storage() -> Result<CacheStorage, String> {
+    let caches = Reflect::get(&js_sys::global(), &"caches".into()).map_err(|e| js_error_text(&e))?;
+    if caches.is_undefined() || caches.is_null() {
+        return Err("the Cache API is not available here (private window or insecure origin)".into());
+    }
+    Ok(caches.unchecked_into())
+}
+
+fn hash_key(sha256: &str) -> String {
+    format!("{KEY_ORIGIN}/sha256/{sha256}")
+}
+
+fn manifest_key(bundle_url: &str) -> String {
+    format!("{KEY_ORIGIN}/manifest/{}", String::from(js_sys::encode_uri_component(bundle_url)))
+}
+
+impl ModelCache {
+    pub async fn open() -> Result<ModelCache, String> {
+        let cache = JsFuture::from(storage()?.open(CACHE_NAME)).await.map_err(|e| js_error_text(&e))?;
+        Ok(ModelCache { cache: cache.unchecked_into() })
+    }
+
+    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let hit = JsFuture::from(self.cache.match_with_str(key)).await.ok()?;
+        let resp: Response = hit.dyn_into().ok()?;
+        let buf = JsFuture::from(resp.array_buffer().ok()?).await.ok()?;
+        Some(Uint8Array::new(&buf).to_vec())
+    }
+
+    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
+        let arr = Uint8Array::from(bytes);
+        let resp = Response::new_with_opt_buffer_source(Some(&arr)).map_err(|e| js_error_text(&e))?;
+        JsFuture::from(self.cache.put_with_str(key, &resp)).await.map(|_| ()).map_err(|e| js_error_text(&e))
+    }
+
+    pub async fn file(&self, sha256: &str) -> Option<Vec<u8>> {
+        self.get(&hash_key(sha256)).await
+    }
+
+    /// A failed write (quota) only costs the next visit a download.
+    pub async fn put_file(&self, sha256: &str, bytes: &[u8]) -> Result<(), String> {
+        self.put(&hash_key(sha256), bytes).await
+    }
+
+    pub async fn manifest(&self, bundle_url: &str) -> Option<Vec<u8>> {
+        self.get(&manifest_key(bundle_url)).await
+    }
+
+    pub async fn put_manifest(&self, bundle_url: &str, bytes: &[u8]) -> Result<(), String> {
+        self.put(&manifest_key(bundle_url), bytes).await
+    }
+
+    pub async fn remove_file(&self, sha256: &str) {
+        let _ = JsFuture::from(self.cache.delete_with_str(&hash_key(sha256))).await;
+    }
+
+    /// Deletes file entries whose hash is not in `keep` (older versions' weights).
+    pub async fn prune_files(&self, keep: &[&str]) -> usize {
+        let Ok(keys) = JsFuture::from(self.cache.keys()).await else { return 0 };
+        let prefix = format!("{KEY_ORIGIN}/sha256/");
+        let mut removed = 0;
+        for req in Array::from(&keys).iter() {
+            let Ok(req) = req.dyn_into::<Request>() else { continue };
+            let url = req.url();
+            let Some(hash) = url.strip_prefix(&prefix) else { continue };
+            if !keep.contains(&hash) && JsFuture::from(self.cache.delete_with_request(&req)).await.is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
+/// Removes the whole model cache; the number of entries that were in it.
+pub async fn clear() -> Result<usize, String> {
+    let storage = storage()?;
+    let count = match ModelCache::open().await {
+        Ok(c) => JsFuture::from(c.cache.keys()).await.map(|k| Array::from(&k).length() as usize).unwrap_or(0),
+        Err(_) => 0,
+    };
+    JsFuture::from(storage.delete(CACHE_NAME)).await.map_err(|e| js_error_text(&e))?;
+    Ok(count)
+}

@@ -1,0 +1,126 @@
+//! Loading a bundle: manifest (network first, the cached one when offline), then the tokenizer
+//! and the weights (cache first, by hash), verified against the manifest, with one overall
+//! progress figure over both files.
+
+use super::cache::ModelCache;
+use super::fetch::{fetch_bytes, FetchError};
+use crate::browser::now_ms;
+use crate::bundle_url::file_url;
+use crate::engine::Engine;
+use crate::protocol::{FailureKind, ReadyInfo};
+use shared::bundle::{BundleError, MANIFEST_FILE, MODEL_FILE};
+use shared::Manifest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("{0}")]
+    Bundle(BundleError),
+}
+
+impl LoadError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            LoadError::Fetch(_) => FailureKind::Fetch,
+            LoadError::Bundle(BundleError::Hash { .. } | BundleError::Size { .. }) => FailureKind::Integrity,
+            LoadError::Bundle(_) => FailureKind::Bundle,
+        }
+    }
+}
+
+impl From<BundleError> for LoadError {
+    fn from(e: BundleError) -> Self {
+        LoadError::Bundle(e)
+    }
+}
+
+/// Loads the bundle at `base` (normalized, absolute); `progress(loaded, total)` in bytes.
+pub async fn load(base: &str, mut progress: impl FnMut(u64, u64)) -> Result<(Engine, ReadyInfo), LoadError> {
+    let t0 = now_ms();
+    let (cache, cache_unavailable) = match ModelCache::open().await {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e)),
+    };
+    let cached_manifest = match &cache {
+        Some(c) => c.manifest(base).await,
+        None => None,
+    };
+    let (manifest_bytes, offline) = match fetch_bytes(&file_url(base, MANIFEST_FILE), None, |_| {}).await {
+        Ok(b) => (b, false),
+        // Offline (or the bundle host is down): the last manifest we loaded still names
+        // files that are in the cache.
+        Err(e) => match &cached_manifest {
+            Some(b) => (b.clone(), true),
+            None => return Err(e.into()),
+        },
+    };
+    let manifest = Manifest::from_json(&manifest_bytes)?;
+    let previous = cached_manifest.and_then(|b| Manifest::from_json(&b).ok()).map(|m| m.version);
+
+    let names = [manifest.tokenizer.clone(), MODEL_FILE.to_string()];
+    let entries: Vec<_> = names
+        .iter()
+        .map(|n| manifest.files.get(n).cloned().ok_or_else(|| BundleError::Unlisted(n.clone())))
+        .collect::<Result<_, _>>()?;
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let mut done = 0;
+    let mut from_cache = true;
+    let mut files = Vec::with_capacity(2);
+    progress(0, total);
+    for (name, entry) in names.iter().zip(&entries) {
+        let hit = match &cache {
+            Some(c) => c.file(&entry.sha256).await,
+            None => None,
+        };
+        let bytes = match hit {
+            Some(b) => b,
+            None => {
+                from_cache = false;
+                let url = file_url(base, name);
+                let b = fetch_bytes(&url, Some(entry.size), |n| progress(done + n.min(entry.size), total)).await?;
+                // Verified before caching so a broken download is never kept.
+                manifest.verify(name, &b)?;
+                if let Some(c) = &cache {
+                    if let Err(e) = c.put_file(&entry.sha256, &b).await {
+                        web_sys::console::warn_1(&format!("not cached ({name}): {e}").into());
+                    }
+                }
+                b
+            }
+        };
+        done += entry.size;
+        progress(done, total);
+        files.push(bytes);
+    }
+    let engine = match Engine::new(manifest.clone(), &files[0], &files[1]) {
+        Ok(e) => e,
+        Err(e) => {
+            // A damaged cache entry must not fail every later visit: drop it so a reload fetches.
+            if let (Some(c), BundleError::Hash { .. } | BundleError::Size { .. }) = (&cache, &e) {
+                for entry in &entries {
+                    c.remove_file(&entry.sha256).await;
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    if let Some(c) = &cache {
+        if !offline {
+            let _ = c.put_manifest(base, &manifest_bytes).await;
+        }
+        let keep: Vec<&str> = entries.iter().map(|e| e.sha256.as_str()).collect();
+        c.prune_files(&keep).await;
+    }
+    let replaced = previous.filter(|p| p != &manifest.version);
+    let info = ReadyInfo {
+        manifest,
+        bundle_url: base.to_string(),
+        from_cache,
+        offline,
+        replaced,
+        cache_unavailable,
+        load_ms: now_ms() - t0,
+    };
+    Ok((engine, info))
+}
