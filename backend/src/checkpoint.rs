@@ -19,7 +19,7 @@ pub enum CheckpointError {
     #[error("{}: not a readable {kind} file: {detail}", path.display())]
     Unreadable { path: PathBuf, kind: &'static str, detail: String },
     #[error("{}: {source}", path.display())]
-    Weights { path: PathBuf, source: WeightsError },
+    Weights { path: PathBuf, source: Box<WeightsError> },
     #[error("{}: {source}", dir.display())]
     Tokenizer { dir: PathBuf, source: TokenizeError },
 }
@@ -117,7 +117,7 @@ pub fn load_weights(
         out
     };
     normalize(tensors, config, init_head_seed)
-        .map_err(|source| CheckpointError::Weights { path: path.to_path_buf(), source })
+        .map_err(|source| CheckpointError::Weights { path: path.to_path_buf(), source: Box::new(source) })
 }
 
 /// Builds the text encoder from whichever tokenizer files the directory has.

@@ -11,6 +11,8 @@ pub mod hub_download;
 pub mod import;
 pub mod metrics;
 pub mod monitor;
+pub mod nightly;
 pub mod predict;
+pub mod registry;
 pub mod server;
 pub mod train;

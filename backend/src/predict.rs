@@ -15,7 +15,7 @@ pub enum PredictError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("{}: {source}", path.display())]
-    Bundle { path: PathBuf, source: BundleError },
+    Bundle { path: PathBuf, source: Box<BundleError> },
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
@@ -53,7 +53,7 @@ impl Predictor {
     }
 
     pub fn open_bundle(dir: &Path) -> Result<Self, PredictError> {
-        let bundle_err = |path: PathBuf| move |source| PredictError::Bundle { path, source };
+        let bundle_err = |path: PathBuf| move |source| PredictError::Bundle { path, source: Box::new(source) };
         let mpath = dir.join(MANIFEST_FILE);
         let manifest = Manifest::from_json(&read_file(&mpath)?).map_err(bundle_err(mpath.clone()))?;
         let tpath = dir.join(&manifest.tokenizer);
@@ -86,6 +86,24 @@ impl Predictor {
         let batch = self.encoder.pad(ids);
         let out = self.classifier.forward(&batch)?;
         Ok(out.logits.to_vec2::<f32>().map_err(ModelError::from)?)
+    }
+
+    /// Scores the model on labelled examples (label indices into `labels()`).
+    pub fn evaluate(
+        &self,
+        examples: &[crate::data::Example],
+        batch_size: usize,
+        progress: impl FnMut(usize),
+    ) -> Result<crate::metrics::EvalReport, PredictError> {
+        let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+        let labels = self.labels();
+        let predicted: Vec<usize> = self
+            .predict_many(&texts, batch_size, progress)?
+            .iter()
+            .map(|p| labels.iter().position(|l| *l == p.label).expect("label from the model"))
+            .collect();
+        let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
+        Ok(crate::metrics::EvalReport::new(labels, &gold, &predicted))
     }
 
     /// Classifies many texts: sorted by length and batched so padding stays small; results

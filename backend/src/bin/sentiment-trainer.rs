@@ -5,7 +5,6 @@ use anyhow::{bail, Context, Result};
 use backend::checkpoint::{Checkpoint, LoadOptions};
 use backend::data::load_examples;
 use backend::import::{write_bundle, BundleInfo};
-use backend::metrics::EvalReport;
 use backend::predict::Predictor;
 use backend::train::TrainOptions;
 use clap::{Parser, Subcommand};
@@ -140,6 +139,43 @@ enum Command {
         #[arg(long)]
         baseline: Option<f64>,
     },
+    /// Publish a bundle to a model store (local directory or Hub model repo) and record it in
+    /// the store's registry.json; by default it becomes champion (served at the root).
+    Publish {
+        /// The bundle directory.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// A local directory or a Hub model repo id (owner/name).
+        #[arg(long)]
+        to: String,
+        /// The float HF checkpoint the bundle was made from, kept for the next fine-tune.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Record the version without making it champion.
+        #[arg(long)]
+        no_champion: bool,
+    },
+    /// Make an earlier published version champion again.
+    Rollback {
+        /// The store: a local directory or a Hub model repo id (owner/name).
+        #[arg(long, env = "SENTIMENT_REGISTRY")]
+        registry: String,
+        /// The version to restore.
+        #[arg(long)]
+        to: String,
+        /// Why (kept in the registry's history).
+        #[arg(long, default_value = "manual rollback")]
+        reason: String,
+    },
+    /// One retraining cycle: monitor → fine-tune → gate → publish; writes a report.
+    Nightly {
+        /// The TOML configuration (see nightly.example.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Retrain even if the monitor says hold.
+        #[arg(long)]
+        force_retrain: bool,
+    },
     /// Measure accuracy, macro recall, macro F1 and the confusion matrix on labelled data.
     Eval {
         #[arg(long)]
@@ -199,6 +235,31 @@ fn run(cli: Cli) -> Result<()> {
         Command::Monitor { feedback, model, min_samples, tolerance, baseline } => {
             monitor(&feedback, &model, min_samples, tolerance, baseline)
         }
+        Command::Publish { bundle, to, checkpoint, no_champion } => {
+            let store = backend::registry::open_store(&to);
+            let opts = backend::registry::PublishOptions {
+                checkpoint: checkpoint.as_deref(),
+                champion: !no_champion,
+                reason: "published by hand".into(),
+                at: backend::clock::now_rfc3339(),
+            };
+            let registry = backend::registry::publish(&*store, &bundle, &opts)?;
+            let v = registry.versions.last().map(|v| v.version.as_str()).unwrap_or("");
+            println!(
+                "Published {} to {}; champion: {}",
+                v,
+                store.location(),
+                registry.champion.as_deref().unwrap_or("none")
+            );
+            Ok(())
+        }
+        Command::Rollback { registry, to, reason } => {
+            let store = backend::registry::open_store(&registry);
+            let r = backend::registry::rollback(&*store, &to, &reason, &backend::clock::now_rfc3339())?;
+            println!("Champion at {} is now {}", store.location(), r.champion.as_deref().unwrap_or(""));
+            Ok(())
+        }
+        Command::Nightly { config, force_retrain } => nightly(&config, force_retrain),
         Command::Train {
             base,
             data,
@@ -247,7 +308,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn monitor(feedback: &str, model: &Path, min_samples: u64, tolerance: f64, baseline: Option<f64>) -> Result<()> {
-    use backend::monitor::{assess, manifest_reference, read_hub, read_local, MonitorError, Thresholds};
+    use backend::monitor::{assess, manifest_reference, read_feedback, MonitorError, Thresholds};
     let manifest_path = model.join(shared::bundle::MANIFEST_FILE);
     let manifest = shared::Manifest::from_json(
         &std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?,
@@ -255,35 +316,49 @@ fn monitor(feedback: &str, model: &Path, min_samples: u64, tolerance: f64, basel
     .with_context(|| format!("{}", manifest_path.display()))?;
     let (recorded, mix) = manifest_reference(&manifest.metrics);
     let baseline = baseline.or(recorded).ok_or(MonitorError::NoBaseline)?;
-    let set = if Path::new(feedback).is_dir() {
-        read_local(Path::new(feedback))?
-    } else {
-        let client = backend::hub::HubClient::new(
-            &backend::hub_download::endpoint(),
-            std::env::var("HF_TOKEN").ok(),
-            std::time::Duration::from_secs(60),
-        );
-        read_hub(&client, feedback)?
-    };
+    let set = read_feedback(feedback)?;
     let t = Thresholds { min_samples, tolerance, ..Default::default() };
     let decision = assess(&set, &manifest.version, &manifest.labels, baseline, mix, &t);
     println!("{}", serde_json::to_string(&decision)?);
     Ok(())
 }
 
-fn train(opts: &TrainOptions) -> Result<()> {
+fn nightly(config: &Path, force_retrain: bool) -> Result<()> {
+    use backend::nightly::{run, NightlyConfig, NightlyOptions, Outcome};
+    let cfg = NightlyConfig::from_file(config)?;
+    let pb = train_bar();
+    let report = run(&cfg, &NightlyOptions { force_retrain }, |p| show_step(&pb, p));
+    pb.finish_and_clear();
+    let md =
+        report.write(&cfg.report_dir).with_context(|| format!("writing the report to {}", cfg.report_dir.display()))?;
+    let outcome = serde_json::to_value(report.outcome)?;
+    println!("nightly: {} — {} (report: {})", outcome.as_str().unwrap_or(""), report.reason, md.display());
+    if report.outcome == Outcome::Failed {
+        bail!("nightly run failed: {}", report.reason);
+    }
+    Ok(())
+}
+
+fn train_bar() -> ProgressBar {
     let pb = ProgressBar::new(0);
     pb.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps (ETA {eta})")
             .expect("static template")
             .progress_chars("=> "),
     );
-    let summary = backend::train::train(opts, |p| {
-        pb.set_length(p.total_steps);
-        pb.set_position(p.step);
-        pb.set_message(format!("epoch {} loss {:.4} {:.1} ex/s", p.epoch + 1, p.loss, p.examples_per_sec));
-    })
-    .with_context(|| format!("training into {}", opts.out.display()))?;
+    pb
+}
+
+fn show_step(pb: &ProgressBar, p: &backend::train::Progress) {
+    pb.set_length(p.total_steps);
+    pb.set_position(p.step);
+    pb.set_message(format!("epoch {} loss {:.4} {:.1} ex/s", p.epoch + 1, p.loss, p.examples_per_sec));
+}
+
+fn train(opts: &TrainOptions) -> Result<()> {
+    let pb = train_bar();
+    let summary = backend::train::train(opts, |p| show_step(&pb, p))
+        .with_context(|| format!("training into {}", opts.out.display()))?;
     pb.finish_and_clear();
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())
@@ -402,14 +477,9 @@ fn eval(model: &Path, data: &Path, json: bool, preprocess: Preprocess, batch_siz
     if examples.is_empty() {
         bail!("{}: no examples", data.display());
     }
-    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-    let pb = bar(texts.len() as u64, "Evaluating");
-    let preds = predictor.predict_many(&texts, batch_size, |done| pb.set_position(done as u64))?;
+    let pb = bar(examples.len() as u64, "Evaluating");
+    let report = predictor.evaluate(&examples, batch_size, |done| pb.set_position(done as u64))?;
     pb.finish_and_clear();
-    let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
-    let predicted: Vec<usize> =
-        preds.iter().map(|p| labels.iter().position(|l| *l == p.label).expect("label from the model")).collect();
-    let report = EvalReport::new(&labels, &gold, &predicted);
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -156,6 +156,7 @@ fn router(state: Arc<FakeState>) -> Router {
         .route("/{a}/{b}/{c}/resolve/{rev}/{*path}", get(resolve_typed).head(resolve_typed))
         .route("/{a}/{b}/resolve/{rev}/{*path}", get(resolve_model).head(resolve_model))
         .route("/{a}/{b}/{c}/info/lfs/objects/batch", post(lfs_batch))
+        .route("/{a}/{b}/info/lfs/objects/batch", post(lfs_batch_model))
         .route("/_fake/lfs/{oid}", put(lfs_put))
         .route("/_fake/lfs/{oid}/verify", post(lfs_verify))
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults_layer))
@@ -471,6 +472,15 @@ fn resolve(
         return (StatusCode::OK, headers).into_response();
     }
     (StatusCode::OK, headers, file.content.clone()).into_response()
+}
+
+/// Model repos have no type prefix: `/{owner}/{name}.git/info/lfs/objects/batch`.
+async fn lfs_batch_model(
+    st: State<Arc<FakeState>>,
+    Path((owner, repo_git)): Path<(String, String)>,
+    body: Json<Value>,
+) -> Response {
+    lfs_batch(st, Path(("models".into(), owner, repo_git)), body).await
 }
 
 async fn lfs_batch(

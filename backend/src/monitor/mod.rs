@@ -117,6 +117,21 @@ pub fn read_hub(client: &HubClient, repo_id: &str) -> Result<FeedbackSet, Monito
     Ok(parse_shards(contents.iter().map(Vec::as_slice)))
 }
 
+/// Feedback from a local directory, or else from the Hub dataset `owner/name` (`HF_ENDPOINT`,
+/// `HF_TOKEN`).
+pub fn read_feedback(location: &str) -> Result<FeedbackSet, MonitorError> {
+    if crate::registry::store::is_hub_id(location) {
+        let client = HubClient::new(
+            &crate::hub_download::endpoint(),
+            std::env::var("HF_TOKEN").ok(),
+            std::time::Duration::from_secs(60),
+        );
+        read_hub(&client, location)
+    } else {
+        read_local(Path::new(location))
+    }
+}
+
 /// The decision `monitor` prints.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Decision {

@@ -45,7 +45,7 @@ impl Quantization {
             Quantization::F16 => &[GgmlDType::F16],
             Quantization::F32 => &[GgmlDType::F32],
         };
-        *chain.iter().find(|d| row_len % d.block_size() == 0).unwrap_or(&GgmlDType::F32)
+        *chain.iter().find(|d| row_len.is_multiple_of(d.block_size())).unwrap_or(&GgmlDType::F32)
     }
 }
 
