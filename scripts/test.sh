@@ -35,10 +35,13 @@ MINILM_DIR=$(scripts/fetch-minilm.sh) || { echo "warning: MiniLM download failed
 stage rust-tests cargo test --release --workspace
 stage wasm-check cargo check -p shared --target wasm32-unknown-unknown
 stage crash-test scripts/crash-test.sh
+# The retraining loop over six simulated nights with the real server, trainer and model store.
+stage loop-simulation scripts/simulate-loop.sh
 stage hub-contract scripts/hub-contract.sh
 stage promtool apt_install promtool prometheus
 stage metrics-lint scripts/check-metrics.sh
 stage workflow-lint scripts/lint-workflows.sh
+stage nightly-docs python3 scripts/check-nightly-docs.py
 stage dockerfile-lint scripts/lint-dockerfile.sh
 # The browser app: Trunk build, fixture bundles, headless Chromium against sentiment-server.
 stage e2e scripts/e2e.sh

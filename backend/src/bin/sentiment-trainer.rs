@@ -175,6 +175,12 @@ enum Command {
         /// Retrain even if the monitor says hold.
         #[arg(long)]
         force_retrain: bool,
+        /// The model store, overriding the file's `registry`.
+        #[arg(long, env = "SENTIMENT_REGISTRY")]
+        registry: Option<String>,
+        /// The feedback (local dir or Hub dataset id), overriding the file's `feedback`.
+        #[arg(long, env = "SENTIMENT_DATASET")]
+        feedback: Option<String>,
     },
     /// Measure accuracy, macro recall, macro F1 and the confusion matrix on labelled data.
     Eval {
@@ -259,7 +265,12 @@ fn run(cli: Cli) -> Result<()> {
             println!("Champion at {} is now {}", store.location(), r.champion.as_deref().unwrap_or(""));
             Ok(())
         }
-        Command::Nightly { config, force_retrain } => nightly(&config, force_retrain),
+        Command::Nightly { config, force_retrain, registry, feedback } => {
+            let mut cfg = backend::nightly::NightlyConfig::from_file(&config)?;
+            cfg.registry = registry.unwrap_or(cfg.registry);
+            cfg.feedback = feedback.unwrap_or(cfg.feedback);
+            nightly(&cfg, force_retrain)
+        }
         Command::Train {
             base,
             data,
@@ -323,11 +334,10 @@ fn monitor(feedback: &str, model: &Path, min_samples: u64, tolerance: f64, basel
     Ok(())
 }
 
-fn nightly(config: &Path, force_retrain: bool) -> Result<()> {
-    use backend::nightly::{run, NightlyConfig, NightlyOptions, Outcome};
-    let cfg = NightlyConfig::from_file(config)?;
+fn nightly(cfg: &backend::nightly::NightlyConfig, force_retrain: bool) -> Result<()> {
+    use backend::nightly::{run, NightlyOptions, Outcome};
     let pb = train_bar();
-    let report = run(&cfg, &NightlyOptions { force_retrain }, |p| show_step(&pb, p));
+    let report = run(cfg, &NightlyOptions { force_retrain }, |p| show_step(&pb, p));
     pb.finish_and_clear();
     let md =
         report.write(&cfg.report_dir).with_context(|| format!("writing the report to {}", cfg.report_dir.display()))?;
