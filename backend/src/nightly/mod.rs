@@ -82,9 +82,12 @@ fn run_inner(
     report.champion = Some(champion.version.clone());
     let stamp: String = report.started_at.chars().filter(char::is_ascii_digit).take(17).collect();
     let run_dir = cfg.work_dir.join(format!("run-{stamp}"));
-    tracing::info!("fetching champion {} from {}", champion.version, store.location());
-    let fetched = fetch_version(&*store, &champion, &run_dir.join("champion"))?;
-    let manifest = Manifest::from_json(&std::fs::read(fetched.bundle.join(MANIFEST_FILE))?)?;
+    // Only the manifest for now: most nights end at the monitor, without the weights.
+    let manifest_path = format!("{}/{MANIFEST_FILE}", champion.path);
+    let manifest_bytes = store
+        .read(&manifest_path)?
+        .ok_or_else(|| format!("{}: {manifest_path} is missing, though the registry lists it", store.location()))?;
+    let manifest = Manifest::from_json(&manifest_bytes)?;
     let labels = manifest.labels.clone();
 
     // 1. Monitor.
@@ -114,7 +117,8 @@ fn run_inner(
         );
         return Ok(());
     }
-    std::fs::create_dir_all(&run_dir)?;
+    tracing::info!("fetching champion {} from {}", champion.version, store.location());
+    let fetched = fetch_version(&*store, &champion, &run_dir.join("champion"))?;
     let train_path = run_dir.join("feedback-train.jsonl");
     let train_jsonl = feedback_data::to_jsonl(&data.train);
     write_durably(&train_path, train_jsonl.as_bytes())?;
