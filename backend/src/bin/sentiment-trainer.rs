@@ -169,7 +169,7 @@ enum Command {
     },
     /// One retraining cycle: monitor → fine-tune → gate → publish; writes a report.
     Nightly {
-        /// The TOML configuration (see nightly.example.toml).
+        /// The TOML configuration (.github/nightly.toml is the production one).
         #[arg(long)]
         config: PathBuf,
         /// Retrain even if the monitor says hold.
@@ -250,13 +250,9 @@ fn run(cli: Cli) -> Result<()> {
                 at: backend::clock::now_rfc3339(),
             };
             let registry = backend::registry::publish(&*store, &bundle, &opts)?;
-            let v = registry.versions.last().map(|v| v.version.as_str()).unwrap_or("");
-            println!(
-                "Published {} to {}; champion: {}",
-                v,
-                store.location(),
-                registry.champion.as_deref().unwrap_or("none")
-            );
+            let version = backend::registry::read_bundle(&bundle)?.manifest.version;
+            let champion = registry.champion.as_deref().unwrap_or("none");
+            println!("Published {version} to {}; champion: {champion}", store.location());
             Ok(())
         }
         Command::Rollback { registry, to, reason } => {
