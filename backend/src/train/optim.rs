@@ -180,11 +180,29 @@ impl InplaceOp1 for AdamWKernel<'_> {
 pub fn clip_coefficient(grads: &[Option<Tensor>], max_norm: f64) -> Result<(f64, f64)> {
     let mut sum = 0f64;
     for g in grads.iter().flatten() {
-        sum += with_f32_slice(g, g.shape(), |xs| Ok(xs.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>()))?;
+        sum += with_f32_slice(g, g.shape(), |xs| Ok(sum_of_squares(xs)))?;
     }
     let norm = sum.sqrt();
     let coef = max_norm / (norm + 1e-6);
     Ok((norm, if max_norm > 0.0 && coef < 1.0 { coef } else { 1.0 }))
+}
+
+/// Σ x², with eight f32 lanes (which the compiler vectorises) flushed into f64 every 4096
+/// values, so a 12M-value gradient keeps f64-like accuracy at f32 speed.
+fn sum_of_squares(xs: &[f32]) -> f64 {
+    let mut total = 0f64;
+    for block in xs.chunks(4096) {
+        let mut lanes = [0f32; 8];
+        let chunks = block.chunks_exact(8);
+        let rest: f32 = chunks.remainder().iter().map(|x| x * x).sum();
+        for c in chunks {
+            for (l, x) in lanes.iter_mut().zip(c) {
+                *l += x * x;
+            }
+        }
+        total += lanes.iter().map(|&l| l as f64).sum::<f64>() + rest as f64;
+    }
+    total
 }
 
 /// HF's `get_linear_schedule_with_warmup`: the multiplier of the base learning rate for the
