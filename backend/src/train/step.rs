@@ -51,10 +51,8 @@ impl Trainable {
         }
         let mut padding_rows = Vec::new();
         for (i, (name, var)) in named.iter().enumerate() {
-            if padded_tables.contains(&name.as_str()) {
-                if pad < var.as_tensor().dim(0)? {
-                    padding_rows.push((i, pad));
-                }
+            if padded_tables.contains(&name.as_str()) && pad < var.as_tensor().dim(0)? {
+                padding_rows.push((i, pad));
             }
         }
         let classifier = Classifier::new(config, &mut FloatWeights::from_varmap(&varmap), &Device::Cpu)?;
