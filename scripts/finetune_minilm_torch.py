@@ -6,7 +6,10 @@ decay, clip 1.0, dropout as configured), on 2 threads. Prints one JSON line:
 {"examples_per_sec", "wall_seconds", "macro_recall", "accuracy"} on the validation split.
 
 Usage: python finetune_minilm_torch.py MODEL_DIR TRAIN_TEXT VAL_TEXT [--epochs 1] [--threads 2]
-(the *_labels.txt files sit beside the *_text.txt files).
+       [--max-steps N]
+(the *_labels.txt files sit beside the *_text.txt files). --max-steps stops after the first N
+updates of the full schedule (a throughput measurement on the same batches when a whole epoch
+does not fit; the validation figures are then those of a partly trained model).
 """
 import argparse, json, math, random, time
 
@@ -39,6 +42,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=1); ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32); ap.add_argument("--max-len", type=int, default=64)
     ap.add_argument("--lr", type=float, default=5e-5); ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-steps", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
     tok = AutoTokenizer.from_pretrained(a.model_dir)
@@ -58,9 +62,11 @@ def main():
     rng = random.Random(a.seed)
     pad = tok.pad_token_id
     model.train()
-    t0 = time.time(); seen = 0
+    t0 = time.time(); seen = 0; done = 0
     for _ in range(a.epochs):
         for b in buckets([len(x) for x in ids], a.batch_size, rng):
+            if a.max_steps and done >= a.max_steps:
+                break
             width = max(len(ids[j]) for j in b)
             x = torch.tensor([ids[j] + [pad] * (width - len(ids[j])) for j in b])
             m = (x != pad).long()
@@ -68,7 +74,7 @@ def main():
             loss = F.cross_entropy(model(input_ids=x, attention_mask=m).logits, y)
             opt.zero_grad(); loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step(); sched.step(); seen += len(b)
+            opt.step(); sched.step(); seen += len(b); done += 1
     wall = time.time() - t0
     model.eval()
     vt, vl = load(a.val)
@@ -82,7 +88,7 @@ def main():
         idx = [i for i, l in enumerate(vl) if l == c]
         recall.append(sum(preds[i] == c for i in idx) / max(1, len(idx)))
     acc = sum(p == l for p, l in zip(preds, vl)) / len(vl)
-    print(json.dumps({"examples_per_sec": seen / wall, "wall_seconds": wall,
+    print(json.dumps({"examples_per_sec": seen / wall, "wall_seconds": wall, "steps": done, "total_steps": steps,
                       "macro_recall": sum(recall) / 3, "accuracy": acc}))
 
 

@@ -275,6 +275,7 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
         return Err(TrainError::Invalid("batch size and epochs must be positive, max length at least 2".into()));
     }
     let started = Instant::now();
+    super::retain_freed_memory();
     let base = load_base(&opts.base, opts.init_head.clone(), opts.preprocess)?;
     let labels = base.config.labels.clone();
     let (examples, replayed) = training_set(opts, &labels)?;

@@ -70,8 +70,9 @@ pub fn save_state(dir: &Path, optimizer: &AdamW, state: &TrainState) -> Result<(
     let mut tensors = BTreeMap::new();
     for p in &optimizer.params {
         tensors.insert(format!("param.{}", p.name), p.var.as_tensor().clone());
-        tensors.insert(format!("adam_m.{}", p.name), p.m.clone());
-        tensors.insert(format!("adam_v.{}", p.name), p.v.clone());
+        let (m, v) = p.moments()?;
+        tensors.insert(format!("adam_m.{}", p.name), m);
+        tensors.insert(format!("adam_v.{}", p.name), v);
     }
     let meta = HashMap::from([(STATE_KEY.to_string(), serde_json::to_string(state).expect("state json"))]);
     write_durably(&dir.join(STATE_FILE), &serialize(&tensors, meta)?)?;
@@ -107,8 +108,7 @@ pub fn restore(optimizer: &mut AdamW, state: &TrainState, tensors: &HashMap<Stri
         |k: String| tensors.get(&k).cloned().ok_or_else(|| TrainError::Invalid(format!("training state lacks {k}")));
     for p in optimizer.params.iter_mut() {
         p.var.set(&get(format!("param.{}", p.name))?)?;
-        p.m = get(format!("adam_m.{}", p.name))?;
-        p.v = get(format!("adam_v.{}", p.name))?;
+        p.set_moments(&get(format!("adam_m.{}", p.name))?, &get(format!("adam_v.{}", p.name))?)?;
     }
     optimizer.step = state.step;
     Ok(())

@@ -3,7 +3,7 @@
 
 use super::optim::{clip_coefficient, AdamW, AdamWConfig};
 use super::TrainError;
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{bail, CpuStorage, DType, Device, InplaceOp1, Layout, Tensor, Var};
 use candle_nn::VarMap;
 use shared::config::{Architecture, ModelConfig};
 use shared::model::{Classifier, FloatWeights};
@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 pub struct Trainable {
     pub classifier: Classifier,
     pub optimizer: AdamW,
-    /// Gradient row masks for embedding tables with a padding index (PyTorch's
-    /// `nn.Embedding(padding_idx=...)` never updates that row): parameter index → `[rows, 1]`.
-    padding_rows: Vec<(usize, Tensor)>,
+    /// Embedding tables with a padding index, as (parameter index, padding row): PyTorch's
+    /// `nn.Embedding(padding_idx=...)` gives that row a zero gradient.
+    padding_rows: Vec<(usize, usize)>,
 }
 
 /// What one step measured.
@@ -51,12 +51,8 @@ impl Trainable {
         }
         let mut padding_rows = Vec::new();
         for (i, (name, var)) in named.iter().enumerate() {
-            if padded_tables.contains(&name.as_str()) {
-                let rows = var.as_tensor().dim(0)?;
-                if pad < rows {
-                    let mask: Vec<f32> = (0..rows).map(|r| if r == pad { 0.0 } else { 1.0 }).collect();
-                    padding_rows.push((i, Tensor::from_vec(mask, (rows, 1), &Device::Cpu)?));
-                }
+            if padded_tables.contains(&name.as_str()) && pad < var.as_tensor().dim(0)? {
+                padding_rows.push((i, pad));
             }
         }
         let classifier = Classifier::new(config, &mut FloatWeights::from_varmap(&varmap), &Device::Cpu)?;
@@ -83,11 +79,13 @@ impl Trainable {
         let targets = Tensor::from_slice(labels, labels.len(), &Device::Cpu)?;
         let loss = candle_nn::loss::cross_entropy(&out.logits, &targets)?;
         let store = loss.backward()?;
-        let mut grads: Vec<Option<Tensor>> =
+        let grads: Vec<Option<Tensor>> =
             self.optimizer.params.iter().map(|p| store.get(p.var.as_tensor()).cloned()).collect();
-        for (i, mask) in &self.padding_rows {
-            if let Some(g) = grads[*i].as_mut() {
-                *g = g.broadcast_mul(mask)?;
+        for &(i, row) in &self.padding_rows {
+            if let Some(g) = &grads[i] {
+                // The gradient is a fresh tensor owned by the store, so zeroing it in place is
+                // safe and avoids a table-sized masked copy.
+                g.inplace_op1(&ZeroRow(row))?;
             }
         }
         Ok((loss.to_scalar::<f32>()?, grads))
@@ -102,14 +100,9 @@ impl Trainable {
         lr: f64,
         max_grad_norm: f64,
     ) -> Result<StepStats, TrainError> {
-        let (loss, mut grads) = self.loss_and_grads(batch, labels, dropout_seed)?;
+        let (loss, grads) = self.loss_and_grads(batch, labels, dropout_seed)?;
         let (grad_norm, coef) = clip_coefficient(&grads, max_grad_norm)?;
-        if coef != 1.0 {
-            for g in grads.iter_mut().flatten() {
-                *g = g.affine(coef, 0.0)?;
-            }
-        }
-        self.optimizer.update(&grads, lr)?;
+        self.optimizer.update_scaled(&grads, coef, lr)?;
         Ok(StepStats { loss, grad_norm, lr })
     }
 
@@ -121,5 +114,26 @@ impl Trainable {
     /// The current weights under canonical names.
     pub fn tensors(&self) -> BTreeMap<String, Tensor> {
         self.optimizer.params.iter().map(|p| (p.name.clone(), p.var.as_tensor().detach())).collect()
+    }
+}
+
+/// Sets one row of a contiguous 2-D f32 tensor to zero, in place.
+struct ZeroRow(usize);
+
+impl InplaceOp1 for ZeroRow {
+    fn name(&self) -> &'static str {
+        "zero-row"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let CpuStorage::F32(data) = storage else { bail!("zero-row: f32 only") };
+        let (Some((start, _)), [rows, width]) = (layout.contiguous_offsets(), layout.dims()) else {
+            bail!("zero-row: needs a contiguous matrix")
+        };
+        if self.0 < *rows {
+            let at = start + self.0 * width;
+            data[at..at + width].fill(0.0);
+        }
+        Ok(())
     }
 }

@@ -67,8 +67,8 @@ impl Embedding {
     }
 }
 
-/// LayerNorm with the config's eps. The fused kernel has no gradient, so trainable weights take
-/// the plain (differentiable) path.
+/// LayerNorm with the config's eps. candle's fused kernel has no gradient, so trainable weights
+/// take the training op, which has one.
 pub struct Norm {
     weight: Tensor,
     bias: Tensor,
@@ -89,7 +89,7 @@ impl Norm {
 impl Module for Norm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if self.differentiable {
-            candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps)
+            super::train_ops::layer_norm(x, &self.weight, &self.bias, self.eps)
         } else {
             candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps)
         }
