@@ -7,6 +7,7 @@ use shared::bundle::BundleError;
 use shared::model::{argmax, softmax, Classifier, ModelError};
 use shared::tokenize::{TextEncoder, TokenizeError};
 use shared::Manifest;
+use std::io::{Read, Seek};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -27,10 +28,16 @@ pub struct Engine {
 pub const BATCH_CHUNK: usize = 16;
 
 impl Engine {
-    /// Builds the model from the bundle's files; both are checked against the manifest.
-    pub fn new(manifest: Manifest, tokenizer_json: &[u8], model_gguf: &[u8]) -> Result<Self, BundleError> {
+    /// Builds the model from the bundle's files: the tokenizer is checked against the
+    /// manifest here, `model.gguf` must have been (`Manifest::verify_reader`). The weights are
+    /// read tensor by tensor, so the file need not be in wasm memory (see `worker::js_bytes`).
+    pub fn new(
+        manifest: Manifest,
+        tokenizer_json: &[u8],
+        mut model_gguf: impl Read + Seek,
+    ) -> Result<Self, BundleError> {
         let encoder = manifest.text_encoder(tokenizer_json)?;
-        let classifier = manifest.classifier(model_gguf, &Device::Cpu)?;
+        let classifier = manifest.classifier_from_reader(&mut model_gguf, &Device::Cpu)?;
         Ok(Engine { manifest, encoder, classifier })
     }
 
