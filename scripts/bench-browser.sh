@@ -43,7 +43,7 @@ for q in q8_0 q4k; do
 done
 if [ -f "$MINILM_DIR/config.json" ]; then
   [ -f "$OUT/minilm-q8_0/manifest.json" ] || "$T" import --from "$MINILM_DIR" --quant q8_0 \
-    --init-head negative,neutral,positive --preprocess none --out "$OUT/minilm-q8_0"
+    --init-head negative,neutral,positive --out "$OUT/minilm-q8_0"
   BUNDLES+="minilm-l6-q8_0=$OUT/minilm-q8_0,"
 else
   echo "no MiniLM at $MINILM_DIR (scripts/fetch-minilm.sh): skipped" >&2
