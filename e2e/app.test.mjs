@@ -37,7 +37,7 @@ const TOL = 1e-4;
 // f32 bundle has no such step and is held to TOL on every text (test "a new manifest ...").
 const TOL_QUANTIZED = 5e-3;
 // frontend/src/engine.rs BATCH_CHUNK.
-const WORKER_BATCH_CHUNK = 16;
+const WORKER_BATCH_CHUNK = 4;
 const DATA_DIR = path.join(OUT, 'server-data');
 const manifest = (dir) => JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
 

@@ -9,6 +9,7 @@ pub mod feedback_sync;
 pub mod hub;
 pub mod hub_download;
 pub mod import;
+pub mod mapped_weights;
 pub mod metrics;
 pub mod monitor;
 pub mod nightly;

@@ -2,6 +2,7 @@
 //! runs it) or from a checkpoint directory (float).
 
 use crate::checkpoint::{read_file, Checkpoint, CheckpointError, LoadOptions};
+use crate::mapped_weights::MappedWeights;
 use candle_core::Device;
 use serde::Serialize;
 use shared::bundle::{BundleError, Manifest, MANIFEST_FILE, MODEL_FILE};
@@ -58,17 +59,14 @@ impl Predictor {
         let manifest = Manifest::from_json(&read_file(&mpath)?).map_err(bundle_err(mpath.clone()))?;
         let tpath = dir.join(&manifest.tokenizer);
         let encoder = manifest.text_encoder(&read_file(&tpath)?).map_err(bundle_err(tpath))?;
-        // Streamed twice (hash, then tensors) rather than read whole: peak memory stays near
-        // the size of the weights themselves.
+        // Hashed as a stream, then mapped rather than read (see `mapped_weights`): the
+        // weights are held once, as the CPU kernels lay them out.
         let gpath = dir.join(MODEL_FILE);
-        let open = || {
-            std::fs::File::open(&gpath)
-                .map(std::io::BufReader::new)
-                .map_err(|source| CheckpointError::Io { path: gpath.clone(), source })
-        };
-        manifest.verify_reader(MODEL_FILE, &mut open()?).map_err(bundle_err(gpath.clone()))?;
-        let classifier =
-            manifest.classifier_from_reader(&mut open()?, &Device::Cpu).map_err(bundle_err(gpath.clone()))?;
+        let file = std::fs::File::open(&gpath).map_err(|source| CheckpointError::Io { path: gpath.clone(), source })?;
+        manifest.verify_reader(MODEL_FILE, &mut std::io::BufReader::new(&file)).map_err(bundle_err(gpath.clone()))?;
+        let model_err = |source: ModelError| PredictError::Bundle { path: gpath.clone(), source: source.into() };
+        let mut weights = MappedWeights::open(&file, &manifest.config).map_err(model_err)?;
+        let classifier = Classifier::new(manifest.config.clone(), &mut weights, &Device::Cpu).map_err(model_err)?;
         Ok(Predictor { encoder, classifier, manifest: Some(manifest) })
     }
 

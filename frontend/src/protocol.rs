@@ -85,6 +85,9 @@ pub struct ReadyInfo {
     /// Why the Cache API is not used, when it is not (e.g. a private window).
     pub cache_unavailable: Option<String>,
     pub load_ms: f64,
+    /// The worker's wasm memory once loaded (it never shrinks, so this is its peak so far).
+    #[serde(default)]
+    pub wasm_memory_bytes: u64,
 }
 
 /// One text's result; `scores` follow the manifest's label order.

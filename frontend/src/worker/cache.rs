@@ -40,34 +40,34 @@ impl ModelCache {
         Ok(ModelCache { cache: cache.unchecked_into() })
     }
 
-    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+    /// The entry's bytes, left in JS memory (see `js_bytes`).
+    async fn get(&self, key: &str) -> Option<Uint8Array> {
         let hit = JsFuture::from(self.cache.match_with_str(key)).await.ok()?;
         let resp: Response = hit.dyn_into().ok()?;
         let buf = JsFuture::from(resp.array_buffer().ok()?).await.ok()?;
-        Some(Uint8Array::new(&buf).to_vec())
+        Some(Uint8Array::new(&buf))
     }
 
-    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
-        let arr = Uint8Array::from(bytes);
-        let resp = Response::new_with_opt_buffer_source(Some(&arr)).map_err(|e| js_error_text(&e))?;
+    async fn put(&self, key: &str, bytes: &Uint8Array) -> Result<(), String> {
+        let resp = Response::new_with_opt_buffer_source(Some(bytes)).map_err(|e| js_error_text(&e))?;
         JsFuture::from(self.cache.put_with_str(key, &resp)).await.map(|_| ()).map_err(|e| js_error_text(&e))
     }
 
-    pub async fn file(&self, sha256: &str) -> Option<Vec<u8>> {
+    pub async fn file(&self, sha256: &str) -> Option<Uint8Array> {
         self.get(&hash_key(sha256)).await
     }
 
     /// A failed write (quota) only costs the next visit a download.
-    pub async fn put_file(&self, sha256: &str, bytes: &[u8]) -> Result<(), String> {
+    pub async fn put_file(&self, sha256: &str, bytes: &Uint8Array) -> Result<(), String> {
         self.put(&hash_key(sha256), bytes).await
     }
 
     pub async fn manifest(&self, bundle_url: &str) -> Option<Vec<u8>> {
-        self.get(&manifest_key(bundle_url)).await
+        Some(self.get(&manifest_key(bundle_url)).await?.to_vec())
     }
 
     pub async fn put_manifest(&self, bundle_url: &str, bytes: &[u8]) -> Result<(), String> {
-        self.put(&manifest_key(bundle_url), bytes).await
+        self.put(&manifest_key(bundle_url), &Uint8Array::from(bytes)).await
     }
 
     pub async fn remove_file(&self, sha256: &str) {

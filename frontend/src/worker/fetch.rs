@@ -1,5 +1,7 @@
 //! Downloading a bundle file with byte-level progress (the model is the one large download).
+//! The body stays in JS memory (see `js_bytes`).
 
+use super::js_bytes::JsBuffer;
 use crate::browser::js_error_text;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -21,7 +23,7 @@ pub async fn fetch_bytes(
     url: &str,
     size_hint: Option<u64>,
     mut progress: impl FnMut(u64),
-) -> Result<Vec<u8>, FetchError> {
+) -> Result<Uint8Array, FetchError> {
     let net = |e: JsValue| FetchError::Network { url: url.to_string(), detail: js_error_text(&e) };
     let read = |e: JsValue| FetchError::Read { url: url.to_string(), detail: js_error_text(&e) };
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
@@ -34,21 +36,19 @@ pub async fn fetch_bytes(
     if !resp.ok() {
         return Err(FetchError::Status { url: url.to_string(), status: resp.status() });
     }
-    let Some(body) = resp.body() else { return Ok(Vec::new()) };
+    let Some(body) = resp.body() else { return Ok(Uint8Array::new_with_length(0)) };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     // Never trust a size hint for more than a reservation (a Content-Length-less Hub redirect
     // or a wrong manifest must not make us allocate a huge buffer up front).
-    let mut out = Vec::with_capacity(size_hint.unwrap_or(0).min(1 << 30) as usize);
+    let mut out = JsBuffer::with_capacity(size_hint.unwrap_or(0).min(1 << 30) as u32);
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(read)?;
         if Reflect::get(&chunk, &"done".into()).map_err(read)?.is_truthy() {
             break;
         }
         let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(read)?.unchecked_into();
-        let start = out.len();
-        out.resize(start + value.length() as usize, 0);
-        value.copy_to(&mut out[start..]);
+        out.push(&value);
         progress(out.len() as u64);
     }
-    Ok(out)
+    Ok(out.finish())
 }

@@ -4,7 +4,8 @@
 
 use super::cache::ModelCache;
 use super::fetch::{fetch_bytes, FetchError};
-use crate::browser::now_ms;
+use super::js_bytes::JsReader;
+use crate::browser::{now_ms, wasm_memory_bytes};
 use crate::bundle_url::file_url;
 use crate::engine::Engine;
 use crate::protocol::{FailureKind, ReadyInfo};
@@ -47,7 +48,7 @@ pub async fn load(base: &str, mut progress: impl FnMut(u64, u64)) -> Result<(Eng
         None => None,
     };
     let (manifest_bytes, offline) = match fetch_bytes(&file_url(base, MANIFEST_FILE), None, |_| {}).await {
-        Ok(b) => (b, false),
+        Ok(b) => (b.to_vec(), false),
         // Offline (or the bundle host is down): the last manifest we loaded still names
         // files that are in the cache.
         Err(e) => match &cached_manifest {
@@ -73,38 +74,36 @@ pub async fn load(base: &str, mut progress: impl FnMut(u64, u64)) -> Result<(Eng
             Some(c) => c.file(&entry.sha256).await,
             None => None,
         };
+        let cached = hit.is_some();
         let bytes = match hit {
             Some(b) => b,
             None => {
                 from_cache = false;
                 let url = file_url(base, name);
-                let b = fetch_bytes(&url, Some(entry.size), |n| progress(done + n.min(entry.size), total)).await?;
-                // Verified before caching so a broken download is never kept.
-                manifest.verify(name, &b)?;
-                if let Some(c) = &cache {
-                    if let Err(e) = c.put_file(&entry.sha256, &b).await {
-                        web_sys::console::warn_1(&format!("not cached ({name}): {e}").into());
-                    }
-                }
-                b
+                fetch_bytes(&url, Some(entry.size), |n| progress(done + n.min(entry.size), total)).await?
             }
         };
+        // Checked before caching, so a broken download is never kept; a damaged cache entry
+        // is dropped, so it cannot fail every later visit.
+        if let Err(e) = manifest.verify_reader(name, &mut JsReader::new(&bytes)) {
+            if let (Some(c), true) = (&cache, cached) {
+                c.remove_file(&entry.sha256).await;
+            }
+            return Err(e.into());
+        }
+        if let (Some(c), false) = (&cache, cached) {
+            if let Err(e) = c.put_file(&entry.sha256, &bytes).await {
+                web_sys::console::warn_1(&format!("not cached ({name}): {e}").into());
+            }
+        }
         done += entry.size;
         progress(done, total);
         files.push(bytes);
     }
-    let engine = match Engine::new(manifest.clone(), &files[0], &files[1]) {
-        Ok(e) => e,
-        Err(e) => {
-            // A damaged cache entry must not fail every later visit: drop it so a reload fetches.
-            if let (Some(c), BundleError::Hash { .. } | BundleError::Size { .. }) = (&cache, &e) {
-                for entry in &entries {
-                    c.remove_file(&entry.sha256).await;
-                }
-            }
-            return Err(e.into());
-        }
-    };
+    let model = std::io::BufReader::new(JsReader::new(&files[1]));
+    let engine = Engine::new(manifest.clone(), &files[0].to_vec(), model)?;
+    // The downloaded bytes are garbage once the weights are in wasm memory.
+    drop(files);
     if let Some(c) = &cache {
         if !offline {
             let _ = c.put_manifest(base, &manifest_bytes).await;
@@ -121,6 +120,7 @@ pub async fn load(base: &str, mut progress: impl FnMut(u64, u64)) -> Result<(Eng
         replaced,
         cache_unavailable,
         load_ms: now_ms() - t0,
+        wasm_memory_bytes: wasm_memory_bytes(),
     };
     Ok((engine, info))
 }

@@ -4,6 +4,7 @@
 
 mod cache;
 mod fetch;
+mod js_bytes;
 mod loader;
 
 use crate::browser::{js_error_text, now_ms, sleep};
@@ -55,6 +56,13 @@ pub fn start() {
     // The handler lives as long as the worker.
     on_message.forget();
     post(&Event::Started);
+}
+
+/// The worker's wasm memory in bytes, for measurement scripts (`wasm_bindgen.wasm_memory_bytes()`
+/// in the worker's scope, e.g. through Playwright's `worker.evaluate`).
+#[wasm_bindgen]
+pub fn wasm_memory_bytes() -> f64 {
+    crate::browser::wasm_memory_bytes() as f64
 }
 
 fn engine() -> Option<Rc<Engine>> {

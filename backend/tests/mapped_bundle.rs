@@ -1,0 +1,46 @@
+//! A bundle's weights used in place through the memory map (native `predict`) give exactly the
+//! logits of the same `model.gguf` read into memory (what the browser does), for every block
+//! type a bundle holds (tiny fixture: q8_0, q4k's q5_0 fallback, f16 and f32 fallbacks).
+
+mod common;
+
+use backend::checkpoint::{Checkpoint, LoadOptions};
+use backend::import::{write_bundle, BundleInfo};
+use backend::predict::Predictor;
+use candle_core::Device;
+use common::fixture;
+use shared::bundle::{Source, MODEL_FILE};
+use shared::model::Quantization;
+use shared::Preprocess;
+
+#[test]
+fn mapped_weights_match_weights_read_into_memory() {
+    let src = fixture("tiny-roberta-bpe");
+    let ck = Checkpoint::load(&src, &LoadOptions { preprocess: Preprocess::None, ..Default::default() }).unwrap();
+    let texts = ["I love it", "worst service ever, never again", "ok.", "meh 😐 https://t.co/x"];
+    for quant in [Quantization::Q8_0, Quantization::Q4K, Quantization::F16, Quantization::F32] {
+        let out = std::env::temp_dir().join(format!("sm-mapped-{quant}-{}", std::process::id()));
+        let info = BundleInfo {
+            source: Source { repo_id: src.display().to_string(), revision: None },
+            quantization: quant,
+            version: Some("test".into()),
+            parent_version: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            metrics: Default::default(),
+            lineage: None,
+        };
+        let manifest = write_bundle(&ck, info, &out, |_, _| {}).unwrap();
+        let mapped = Predictor::open_bundle(&out).unwrap();
+        let in_memory = manifest.classifier(&std::fs::read(out.join(MODEL_FILE)).unwrap(), &Device::Cpu).unwrap();
+        let ids = mapped.encoder.encode_all(&texts).unwrap();
+        // One padded batch, then each text alone.
+        let batches = std::iter::once(ids.clone()).chain(ids.iter().map(|s| vec![s.clone()]));
+        for seqs in batches {
+            let got = mapped.logits(&seqs).unwrap();
+            let batch = mapped.encoder.pad(&seqs);
+            let want = in_memory.forward(&batch).unwrap().logits.to_vec2::<f32>().unwrap();
+            assert_eq!(got, want, "{quant}: mapped and in-memory logits differ");
+        }
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}

@@ -1,0 +1,261 @@
+// Browser benchmark of the model worker in headless Chromium (run by scripts/bench-browser.sh).
+// For each bundle: a fresh browser context, the worker started on its own (no page UI), then
+//   - load: download + hash + build, and the worker's wasm memory once loaded;
+//   - latency: one tweet of ~32 tokens, 5 warm-up runs, median (and p90) of the next 50, as
+//     timed inside the worker (`elapsed_ms`, inference only) and round trip from the page;
+//   - throughput: the first 256 TweetEval validation tweets as one batch request;
+//   - memory: the worker's wasm memory once loaded, after the single analyses and after the
+//     batch (it never shrinks, so each figure is the peak so far);
+//   - warm start: a second visit to the app page (weights in the Cache API) until the first
+//     prediction is on screen.
+// The peer: ONNX Runtime Web (wasm, one thread) on int8 ONNX exports of the same shapes, timed
+// the same way (32 tokens, 5 warm-up runs, median of 50), when BENCH_ORT_DIST is set.
+// Prints one JSON line per measurement, then Markdown tables.
+//
+//   node e2e/bench-browser.mjs   with BENCH_DIST, BENCH_SERVER, BENCH_BUNDLES (name=dir,...),
+//                                BENCH_TEXTS (one text per line), WEB_TOOLS, optional CHROMIUM,
+//                                optional BENCH_ORT_DIST (onnxruntime-web's dist/) and
+//                                BENCH_ORT_MODELS (name=file.onnx,...)
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run scripts/bench-browser.sh)`);
+  return v;
+};
+const DIST = env('BENCH_DIST');
+const SERVER = env('BENCH_SERVER');
+const BUNDLES = env('BENCH_BUNDLES').split(',').map((s) => s.split('='));
+const BATCH = fs.readFileSync(env('BENCH_TEXTS'), 'utf8').split('\n').filter((t) => t.trim()).slice(0, 256);
+const ORT_DIST = process.env.BENCH_ORT_DIST || '';
+const ORT_MODELS = (process.env.BENCH_ORT_MODELS || '').split(',').filter(Boolean).map((s) => s.split('='));
+const require = createRequire(path.join(env('WEB_TOOLS'), 'node_modules', 'x.js'));
+const { chromium } = require('playwright-core');
+
+// 32 tokens with the roberta-base vocabulary (<s> and </s> included).
+const TWEET = '@united thanks for rebooking me so fast after the cancelled flight, the crew at the gate was great but the wifi on board never works!';
+const WARMUP = 5;
+const RUNS = 50;
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startServer(bundle) {
+  const port = await freePort();
+  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-browser-'));
+  const proc = spawn(SERVER, ['--addr', `127.0.0.1:${port}`, '--static', DIST, '--model-dir', bundle,
+    '--data-dir', data, '--rate-limit', '0'], { stdio: 'ignore' });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/index.html`)).ok) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error('server did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url: `http://127.0.0.1:${port}/`, stop: () => { proc.kill('SIGTERM'); fs.rmSync(data, { recursive: true, force: true }); } };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)];
+
+/** Runs in the page: a worker of its own, driven with the app's JSON protocol; loads the model
+ *  and times single analyses. The worker stays in `self.bench` for `runBatch`. */
+async function driveWorker({ bundleUrl, tweet, warmup, runs }) {
+  const worker = new Worker('/worker_loader.js');
+  const waiting = [];
+  worker.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === 'failed') {
+      for (const w of waiting.splice(0)) w.reject(new Error(msg.message));
+      return;
+    }
+    const i = waiting.findIndex((w) => w.type === msg.type);
+    if (i >= 0) waiting.splice(i, 1)[0].resolve(msg);
+  };
+  const next = (type) => new Promise((resolve, reject) => waiting.push({ type, resolve, reject }));
+  const send = (req) => worker.postMessage(JSON.stringify(req));
+  self.bench = { worker, next, send };
+  await next('started');
+  let t0 = performance.now();
+  send({ type: 'load', bundle_url: bundleUrl });
+  const ready = await next('ready');
+  const loadMs = performance.now() - t0;
+  const inWorker = [];
+  const roundTrip = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    t0 = performance.now();
+    send({ type: 'analyze', id: i, text: tweet });
+    const done = await next('analyzed');
+    if (i >= warmup) {
+      roundTrip.push(performance.now() - t0);
+      inWorker.push(done.elapsed_ms);
+    }
+  }
+  return { loadMs, readyMemory: ready.wasm_memory_bytes, inWorker, roundTrip };
+}
+
+/** Runs in the page after `driveWorker`: one batch request; its time in the worker. */
+async function runBatch(texts) {
+  self.bench.send({ type: 'batch', id: 1e6, texts });
+  return (await self.bench.next('batch_done')).elapsed_ms;
+}
+
+/** A static server for ONNX Runtime Web's files (/ort/) and one model (/model.onnx). */
+async function startOrtServer(model) {
+  const types = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url, 'http://x').pathname;
+    const file = u === '/model.onnx' ? model : u.startsWith('/ort/') ? path.join(ORT_DIST, path.basename(u)) : null;
+    if (u === '/') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>ort</title>');
+    } else if (file && fs.existsSync(file)) {
+      res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
+      fs.createReadStream(file).pipe(res);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  const port = await freePort();
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${port}/`, stop: () => server.close() };
+}
+
+/** Runs in the page: ONNX Runtime Web, one thread, batch 1 × 32 tokens. */
+async function driveOrt({ warmup, runs }) {
+  const ort = await import('/ort/ort.wasm.min.mjs');
+  ort.env.wasm.wasmPaths = '/ort/';
+  ort.env.wasm.numThreads = 1;
+  const t0 = performance.now();
+  const bytes = new Uint8Array(await (await fetch('/model.onnx')).arrayBuffer());
+  const sess = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const loadMs = performance.now() - t0;
+  const seq = 32;
+  const bert = sess.inputNames.includes('token_type_ids');
+  // Fixed ids inside the vocabulary, framed like a real sequence.
+  const ids = BigInt64Array.from({ length: seq }, (_, i) => BigInt(1000 + ((i * 7919) % 20000)));
+  ids[0] = bert ? 101n : 0n;
+  ids[seq - 1] = bert ? 102n : 2n;
+  const feeds = {
+    input_ids: new ort.Tensor('int64', ids, [1, seq]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(seq).fill(1n), [1, seq]),
+  };
+  if (bert) feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(seq), [1, seq]);
+  const times = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const t = performance.now();
+    await sess.run(feeds);
+    if (i >= warmup) times.push(performance.now() - t);
+  }
+  return { loadMs, times, version: ort.env.versions?.web };
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+});
+const rows = [];
+const peers = [];
+try {
+  for (const [name, dir] of BUNDLES) {
+    const server = await startServer(dir);
+    try {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      // A same-origin document that is not the app, so only our own worker runs.
+      await page.goto(`${server.url}model/manifest.json`);
+      const r = await page.evaluate(driveWorker, { bundleUrl: `${server.url}model/`, tweet: TWEET, warmup: WARMUP, runs: RUNS });
+      const worker = page.workers().find((w) => w.url().endsWith('/worker_loader.js'));
+      const memory = () => worker.evaluate(() => wasm_bindgen.wasm_memory_bytes());
+      const singleMemory = await memory();
+      const batchMs = await page.evaluate(runBatch, BATCH);
+      const peakMemory = await memory();
+      await page.close();
+      // Warm start: the app page, weights already in the Cache API, until a result is shown.
+      const app = await context.newPage();
+      const t0 = Date.now();
+      await app.goto(server.url);
+      await app.waitForFunction(() => document.querySelector('[data-testid="model-status"]')?.textContent === 'ready',
+        null, { timeout: 120_000 });
+      await app.locator('[data-testid="analyze-input"]').fill(TWEET);
+      await app.locator('[data-testid="analyze-run"]').click();
+      await app.locator('[data-testid="result-label"]').waitFor({ timeout: 60_000 });
+      const warmStartMs = Date.now() - t0;
+      const fromCache = /browser cache/.test(await app.locator('[data-testid="model-origin"]').textContent());
+      await context.close();
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+      const bundleBytes = Object.values(manifest.files).reduce((a, f) => a + f.size, 0);
+      const row = {
+        bundle: name,
+        quantization: manifest.quantization,
+        bundle_mb: bundleBytes / 1e6,
+        load_ms: r.loadMs,
+        latency_ms_median: median(r.inWorker),
+        latency_ms_p90: p90(r.inWorker),
+        round_trip_ms_median: median(r.roundTrip),
+        batch_texts: BATCH.length,
+        batch_texts_per_s: BATCH.length / (batchMs / 1000),
+        wasm_memory_mb_loaded: r.readyMemory / 1e6,
+        wasm_memory_mb_after_single: singleMemory / 1e6,
+        wasm_memory_mb_peak: peakMemory / 1e6,
+        memory_over_bundle: peakMemory / bundleBytes,
+        warm_start_ms: warmStartMs,
+        warm_start_from_cache: fromCache,
+      };
+      console.log(JSON.stringify(row));
+      rows.push(row);
+    } finally {
+      server.stop();
+    }
+  }
+  for (const [name, file] of ORT_DIST ? ORT_MODELS : []) {
+    const server = await startOrtServer(file);
+    try {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(server.url);
+      const r = await page.evaluate(driveOrt, { warmup: WARMUP, runs: RUNS });
+      await context.close();
+      const row = {
+        peer: `onnxruntime-web ${r.version} (wasm, 1 thread)`,
+        model: name,
+        onnx_mb: fs.statSync(file).size / 1e6,
+        load_ms: r.loadMs,
+        latency_ms_median: median(r.times),
+        latency_ms_p90: p90(r.times),
+      };
+      console.log(JSON.stringify(row));
+      peers.push(row);
+    } finally {
+      server.stop();
+    }
+  }
+} finally {
+  await browser.close();
+}
+const f = (x, d = 1) => x.toFixed(d);
+console.log('\n| bundle | size MB | latency ms (median / p90) | batch texts/s | wasm memory MB (loaded / after single / after batch) | peak / bundle | warm start ms |');
+console.log('|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(`| ${r.bundle} (${r.quantization}) | ${f(r.bundle_mb)} | ${f(r.latency_ms_median)} / ${f(r.latency_ms_p90)} | ${f(r.batch_texts_per_s)} | ${f(r.wasm_memory_mb_loaded)} / ${f(r.wasm_memory_mb_after_single)} / ${f(r.wasm_memory_mb_peak)} | ${f(r.memory_over_bundle, 2)}× | ${r.warm_start_ms} |`);
+}
+if (peers.length) {
+  console.log('\n| peer | model | ONNX MB | latency ms (median / p90) |');
+  console.log('|---|---|---|---|');
+  for (const p of peers) {
+    console.log(`| ${p.peer} | ${p.model} | ${f(p.onnx_mb)} | ${f(p.latency_ms_median)} / ${f(p.latency_ms_p90)} |`);
+  }
+}
