@@ -140,8 +140,8 @@ impl<T: GgmlType + 'static> MappedBlocks<T> {
     fn storage(map: &Arc<Mmap>, start: usize, bytes: usize) -> Option<QStorage> {
         let size = std::mem::size_of::<T>();
         let in_bounds = start.checked_add(bytes).is_some_and(|end| end <= map.len());
-        let aligned = (map.as_ptr() as usize + start) % std::mem::align_of::<T>() == 0;
-        if !in_bounds || !aligned || bytes % size != 0 {
+        let aligned = (map.as_ptr() as usize + start).is_multiple_of(std::mem::align_of::<T>());
+        if !in_bounds || !aligned || !bytes.is_multiple_of(size) {
             return None;
         }
         let blocks = MappedBlocks::<T> { map: map.clone(), start, len: bytes / size, block: PhantomData };
@@ -175,7 +175,7 @@ impl<T: GgmlType + 'static> QuantizedType for MappedBlocks<T> {
 
     fn embedding(&self, ids: &[u32], rows: usize, hidden: usize) -> candle_core::Result<CpuStorage> {
         let row_blocks = hidden / T::BLCK_SIZE;
-        if hidden % T::BLCK_SIZE != 0 || self.len != rows * row_blocks {
+        if !hidden.is_multiple_of(T::BLCK_SIZE) || self.len != rows * row_blocks {
             candle_core::bail!("quantized table of {} blocks does not hold {rows} rows of {hidden}", self.len)
         }
         let blocks = self.blocks();

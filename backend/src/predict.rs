@@ -64,7 +64,8 @@ impl Predictor {
         let gpath = dir.join(MODEL_FILE);
         let file = std::fs::File::open(&gpath).map_err(|source| CheckpointError::Io { path: gpath.clone(), source })?;
         manifest.verify_reader(MODEL_FILE, &mut std::io::BufReader::new(&file)).map_err(bundle_err(gpath.clone()))?;
-        let model_err = |source: ModelError| PredictError::Bundle { path: gpath.clone(), source: source.into() };
+        let model_err =
+            |source: ModelError| PredictError::Bundle { path: gpath.clone(), source: Box::new(source.into()) };
         let mut weights = MappedWeights::open(&file, &manifest.config).map_err(model_err)?;
         let classifier = Classifier::new(manifest.config.clone(), &mut weights, &Device::Cpu).map_err(model_err)?;
         Ok(Predictor { encoder, classifier, manifest: Some(manifest) })
