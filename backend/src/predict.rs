@@ -23,6 +23,33 @@ pub enum PredictError {
     Tokenize(#[from] TokenizeError),
 }
 
+/// Most padded tokens in one forward call. Activation memory grows with batch × length
+/// (roberta-base: ~50 kB per token across the FFN and attention buffers alive at once), so a
+/// batch of long texts is split to keep `predict` near the size of the weights; short tweets
+/// still go 32 at a time.
+pub const MAX_BATCH_TOKENS: usize = 512;
+
+/// Splits `order` (sorted by length, ascending) into runs of at most `batch_size` items whose
+/// padded size (count × longest) stays within `max_tokens`; a single longer item stands alone.
+fn token_bounded_chunks(
+    order: &[usize],
+    len: impl Fn(usize) -> usize,
+    batch_size: usize,
+    max_tokens: usize,
+) -> Vec<&[usize]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && end - start < batch_size && (end - start + 1) * len(order[end]) <= max_tokens {
+            end += 1;
+        }
+        chunks.push(&order[start..end]);
+        start = end;
+    }
+    chunks
+}
+
 /// A model ready to classify texts.
 pub struct Predictor {
     pub encoder: TextEncoder,
@@ -118,7 +145,7 @@ impl Predictor {
         order.sort_by_key(|&i| ids[i].len());
         let mut logits: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
         let mut done = 0;
-        for chunk in order.chunks(batch_size.max(1)) {
+        for chunk in token_bounded_chunks(&order, |i| ids[i].len(), batch_size.max(1), MAX_BATCH_TOKENS) {
             let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
             for (&i, l) in chunk.iter().zip(self.logits(&seqs)?) {
                 logits[i] = Some(l);
@@ -142,5 +169,22 @@ impl Predictor {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_bounded_chunks;
+
+    #[test]
+    fn chunks_respect_both_the_batch_size_and_the_token_budget() {
+        let lens = [10, 10, 10, 10, 10, 300, 600, 2000];
+        let order: Vec<usize> = (0..lens.len()).collect();
+        let chunks = token_bounded_chunks(&order, |i| lens[i], 4, 1024);
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        // 4 short ones (batch size), then the 5th with the 300-token text (2 × 300 ≤ 1024),
+        // the 600 alone (3 × 600 > 1024 is not tried: 2 × 600 > 1024), the 2000 alone.
+        assert_eq!(sizes, vec![4, 2, 1, 1]);
+        assert_eq!(chunks.concat(), order);
     }
 }

@@ -27,9 +27,34 @@ impl Module for Linear {
         match self {
             Linear::Float(l) => matmul_2d(x, l.weight(), l.bias()),
             Linear::Quantized { matmul: QMatMul::Tensor(w), bias } => matmul_2d(x, w, Some(bias)),
-            Linear::Quantized { matmul, bias } => matmul.forward(x)?.broadcast_add(bias),
+            Linear::Quantized { matmul, bias } => quantized_matmul(matmul, x)?.broadcast_add(bias),
         }
     }
+}
+
+/// Rows per product for Q4K weights on x86_64. From 32 rows up, candle switches to an AMX
+/// kernel (where the CPU has AMX) that builds a second, AMX-tiled copy of the whole matrix and
+/// keeps it next to the first: a roberta-base q4k bundle then needs ~4x its size in memory.
+/// Below 32 rows every product uses the one packed copy, whatever the batch.
+const Q4K_ROWS_PER_PRODUCT: usize = 31;
+
+fn quantized_matmul(matmul: &QMatMul, x: &Tensor) -> Result<Tensor> {
+    let q4k_on_x86 = cfg!(target_arch = "x86_64")
+        && matches!(matmul, QMatMul::QTensor(q) if q.dtype() == candle_core::quantized::GgmlDType::Q4K);
+    let k = x.dim(candle_core::D::Minus1)?;
+    let rows = x.elem_count() / k.max(1);
+    if !q4k_on_x86 || rows <= Q4K_ROWS_PER_PRODUCT {
+        return matmul.forward(x);
+    }
+    let flat = x.reshape((rows, k))?;
+    let parts = (0..rows)
+        .step_by(Q4K_ROWS_PER_PRODUCT)
+        .map(|start| matmul.forward(&flat.narrow(0, start, Q4K_ROWS_PER_PRODUCT.min(rows - start))?))
+        .collect::<Result<Vec<_>>>()?;
+    let y = Tensor::cat(&parts, 0)?;
+    let mut dims = x.dims().to_vec();
+    *dims.last_mut().expect("rank >= 1") = y.dim(1)?;
+    y.reshape(dims)
 }
 
 /// `x · wᵀ + b` with `x` flattened to one matrix of rows: one GEMM against the weight as it is
