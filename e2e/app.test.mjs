@@ -14,7 +14,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
-import net from 'node:net';
+import { freePort, launchChromium } from './support.mjs';
 
 const env = (name) => {
   const v = process.env[name];
@@ -65,16 +65,6 @@ function nativePredict(bundle, texts, batchSize = 1) {
   return rows;
 }
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 let port;
 let server = null;
 let serverLog = '';
@@ -119,10 +109,7 @@ before(async () => {
   fs.rmSync(DATA_DIR, { recursive: true, force: true });
   port = await freePort();
   await startServer(BUNDLE);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-  });
+  browser = await launchChromium(chromium);
   context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
   page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') console.log(`[page] ${m.text()}`); });

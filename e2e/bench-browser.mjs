@@ -22,7 +22,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
+import { freePort, launchChromium } from './support.mjs';
 
 const env = (name) => {
   const v = process.env[name];
@@ -42,16 +42,6 @@ const { chromium } = require('playwright-core');
 const TWEET = '@united thanks for rebooking me so fast after the cancelled flight, the crew at the gate was great but the wifi on board never works!';
 const WARMUP = 5;
 const RUNS = 50;
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startServer(bundle) {
   const port = await freePort();
@@ -163,10 +153,7 @@ async function driveOrt({ warmup, runs }) {
   return { loadMs, times, version: ort.env.versions?.web };
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-});
+const browser = await launchChromium(chromium);
 const rows = [];
 const peers = [];
 try {

@@ -5,15 +5,13 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
+import { launchChromium } from './support.mjs';
 
 const [url, dataDir, webTools] = process.argv.slice(2);
 const require = createRequire(path.join(webTools, 'node_modules', 'x.js'));
 const { chromium } = require('playwright-core');
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-});
+const browser = await launchChromium(chromium);
 try {
   const page = await browser.newPage();
   const byTest = (id) => page.locator(`[data-testid="${id}"]`);

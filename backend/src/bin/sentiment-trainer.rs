@@ -250,7 +250,8 @@ fn run(cli: Cli) -> Result<()> {
                 at: backend::clock::now_rfc3339(),
             };
             let registry = backend::registry::publish(&*store, &bundle, &opts)?;
-            let version = backend::registry::read_bundle(&bundle)?.manifest.version;
+            let manifest = bundle.join(shared::bundle::MANIFEST_FILE);
+            let version = shared::Manifest::from_json(&std::fs::read(&manifest)?)?.version;
             let champion = registry.champion.as_deref().unwrap_or("none");
             println!("Published {version} to {}; champion: {champion}", store.location());
             Ok(())
