@@ -17,11 +17,11 @@ use candle_core::quantized::{gguf_file, GgmlDType, QStorage, QTensor, QuantizedT
 use candle_core::{CpuStorage, DType, Device, Module, Tensor};
 use memmap2::{Mmap, UncheckedAdvice};
 use shared::config::ModelConfig;
-use shared::model::gguf::GgufError;
+use shared::model::gguf::{rotations, GgufError};
 use shared::model::layers::{Embedding, Linear};
 use shared::model::weights::expected_shapes;
 use shared::model::{ModelError, WeightSource, WeightsError};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -30,6 +30,7 @@ pub struct MappedWeights {
     map: Arc<Mmap>,
     content: gguf_file::Content,
     shapes: BTreeMap<String, Vec<usize>>,
+    rotations: HashMap<String, usize>,
     device: Device,
 }
 
@@ -42,6 +43,7 @@ impl MappedWeights {
         let map = unsafe { Mmap::map(file) }.map_err(|e| GgufError::Read(e.into()))?;
         let content = gguf_file::Content::read(&mut std::io::Cursor::new(&map[..])).map_err(GgufError::Read)?;
         let shapes = expected_shapes(config);
+        let rotations = rotations(&content)?;
         for (name, want) in &shapes {
             let info = content.tensor_infos.get(name).ok_or_else(|| GgufError::Missing(name.clone()))?;
             if info.shape.dims() != want.as_slice() {
@@ -49,7 +51,7 @@ impl MappedWeights {
                 return Err(GgufError::Shape { name: name.clone(), got, want: want.clone() }.into());
             }
         }
-        Ok(MappedWeights { map: Arc::new(map), content, shapes, device: Device::Cpu })
+        Ok(MappedWeights { map: Arc::new(map), content, shapes, rotations, device: Device::Cpu })
     }
 
     /// The tensor as a view into the map when its type has one here, else copied (f32/f16
@@ -97,13 +99,18 @@ impl WeightSource for MappedWeights {
         let (t, range) = self.qtensor(name)?;
         let t = t.dequantize(&self.device)?;
         self.release(range);
-        Ok(t)
+        Ok(match self.rotations.get(name) {
+            Some(&block) => shared::model::rotation::rotate_rows(&t, block)?,
+            None => t,
+        })
     }
 
     fn linear(&mut self, prefix: &str) -> Result<Linear, ModelError> {
-        let (weight, range) = self.qtensor(&format!("{prefix}.weight"))?;
+        let name = format!("{prefix}.weight");
+        let (weight, range) = self.qtensor(&name)?;
         let k = weight.shape().dims()[1];
-        let linear = Linear::quantized(weight, self.tensor(&format!("{prefix}.bias"))?)?;
+        let rotation = self.rotations.get(&name).copied();
+        let linear = Linear::quantized(weight, self.tensor(&format!("{prefix}.bias"))?, rotation)?;
         // One product makes candle pack the matrix now, while its pages are resident, rather
         // than at the first real call with every matrix resident at once.
         linear.forward(&Tensor::zeros((1, k), DType::F32, &self.device)?)?;

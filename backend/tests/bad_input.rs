@@ -14,7 +14,8 @@ fn trainer() -> Command {
 
 /// A writable copy of the tiny RoBERTa fixture.
 fn copy_fixture(tag: &str) -> PathBuf {
-    let dst = std::env::temp_dir().join(format!("sm-bad-input-{tag}-{}", std::process::id()));
+    let dst =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sm-bad-input-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::create_dir_all(&dst).unwrap();
     for e in std::fs::read_dir(fixture("tiny-roberta-bpe")).unwrap() {

@@ -19,7 +19,8 @@ fn mapped_weights_match_weights_read_into_memory() {
     let ck = Checkpoint::load(&src, &LoadOptions { preprocess: Preprocess::None, ..Default::default() }).unwrap();
     let texts = ["I love it", "worst service ever, never again", "ok.", "meh 😐 https://t.co/x"];
     for quant in [Quantization::Q8_0, Quantization::Q4K, Quantization::F16, Quantization::F32] {
-        let out = std::env::temp_dir().join(format!("sm-mapped-{quant}-{}", std::process::id()));
+        let out =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sm-mapped-{quant}-{}", std::process::id()));
         let info = BundleInfo {
             source: Source { repo_id: src.display().to_string(), revision: None },
             quantization: quant,

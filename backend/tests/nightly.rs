@@ -35,7 +35,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("st-nightly-{}-{name}", std::process::id()));
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("st-nightly-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -242,7 +242,7 @@ async fn the_cli_publishes_retrains_and_rolls_back_on_the_hub() {
                 .args(args)
                 .env("HF_ENDPOINT", &endpoint)
                 .env("HF_TOKEN", "hf_test_token")
-                .env("HF_HOME", std::env::temp_dir().join("st-nightly-hf-home"))
+                .env("HF_HOME", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("st-nightly-hf-home"))
                 .output()
                 .unwrap();
             (

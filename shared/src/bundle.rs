@@ -10,8 +10,12 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Bumped when the bundle layout changes incompatibly.
-pub const BUNDLE_FORMAT_VERSION: u32 = 1;
+/// Bumped when the bundle layout changes incompatibly. Version 2: quantized Linear weights may be
+/// stored Hadamard-rotated (`model::rotation`), which a version-1 reader would use unrotated and
+/// get wrong scores from, so it must refuse them.
+pub const BUNDLE_FORMAT_VERSION: u32 = 2;
+/// The oldest version this build still reads (version 1 is version 2 with nothing rotated).
+pub const OLDEST_READABLE_FORMAT_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const MODEL_FILE: &str = "model.gguf";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -60,7 +64,9 @@ pub struct Manifest {
 pub enum BundleError {
     #[error("manifest.json is invalid: {0}")]
     Manifest(String),
-    #[error("manifest.json has format_version {0}; this build reads version {BUNDLE_FORMAT_VERSION}")]
+    #[error(
+        "manifest.json has format_version {0}; this build reads versions {OLDEST_READABLE_FORMAT_VERSION} to {BUNDLE_FORMAT_VERSION}"
+    )]
     FormatVersion(u32),
     #[error("{file}: sha256 {got} does not match the manifest's {want}; the file is corrupt or from another version")]
     Hash { file: String, got: String, want: String },
@@ -77,7 +83,7 @@ pub enum BundleError {
 impl Manifest {
     pub fn from_json(bytes: &[u8]) -> Result<Self, BundleError> {
         let m: Manifest = serde_json::from_slice(bytes).map_err(|e| BundleError::Manifest(e.to_string()))?;
-        if m.format_version != BUNDLE_FORMAT_VERSION {
+        if !(OLDEST_READABLE_FORMAT_VERSION..=BUNDLE_FORMAT_VERSION).contains(&m.format_version) {
             return Err(BundleError::FormatVersion(m.format_version));
         }
         m.config.check().map_err(|e| BundleError::Manifest(e.to_string()))?;

@@ -78,6 +78,38 @@ pub enum GgufError {
     Shape { name: String, got: Vec<usize>, want: Vec<usize> },
     #[error("writing GGUF failed: {0}")]
     Write(candle_core::Error),
+    #[error("model.gguf has an unreadable {key:?} entry: {detail}")]
+    Metadata { key: &'static str, detail: String },
+}
+
+/// GGUF metadata key: JSON object of rotated weight names → Hadamard block (`super::rotation`).
+/// Absent in files written before rotation existed: nothing rotated.
+const ROTATION_KEY: &str = "sentiment.rotation";
+
+/// Which Linear weights of a GGUF file are stored rotated, and with which block.
+pub fn rotations(content: &gguf_file::Content) -> Result<HashMap<String, usize>, GgufError> {
+    let Some(value) = content.metadata.get(ROTATION_KEY) else {
+        return Ok(HashMap::new());
+    };
+    let bad = |detail: String| GgufError::Metadata { key: ROTATION_KEY, detail };
+    let json = value.to_string().map_err(|e| bad(e.to_string()))?;
+    let map: HashMap<String, usize> = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    if let Some((name, block)) = map.iter().find(|(_, b)| !b.is_power_of_two()) {
+        return Err(bad(format!("{name} has block {block}, not a power of two")));
+    }
+    Ok(map)
+}
+
+/// The rotation block for a weight about to be quantized to `dtype`, if it gets one: Linear
+/// weights stored as q8_0 (not the word-embedding table, which is looked up, not multiplied).
+/// Measured on all-MiniLM-L6-v2 fine-tuned on TweetEval: q8_0 agreed with f32 on 99.15 % of the
+/// validation tweets unrotated and on 99.75 % rotated. At 4 and 5 bits the weights' own rounding
+/// dominates and rotation measured no better (96.6 % rotated against 97.45 %), so it is not used.
+fn rotation_for(name: &str, dtype: GgmlDType, row_len: usize) -> Option<usize> {
+    if dtype != GgmlDType::Q8_0 || name == "embeddings.word_embeddings.weight" {
+        return None;
+    }
+    super::rotation::block_for(row_len)
 }
 
 /// True for tensors stored quantized: every Linear weight and the word-embedding table. Norms,
@@ -98,6 +130,7 @@ pub fn quantize_to_gguf(
     let want = expected_shapes(config);
     let total = want.len();
     let mut q = Vec::with_capacity(total);
+    let mut rotated = std::collections::BTreeMap::new();
     for (i, name) in want.keys().enumerate() {
         let t = tensors.get(name).ok_or_else(|| GgufError::Missing(name.clone()))?;
         let dtype = if is_quantizable(name) && t.rank() == 2 {
@@ -105,7 +138,22 @@ pub fn quantize_to_gguf(
         } else {
             GgmlDType::F32
         };
-        let qt = QTensor::quantize(t, dtype).map_err(GgufError::Write)?;
+        let row_len = t.dim(candle_core::D::Minus1).map_err(GgufError::Write)?;
+        let rotated_t;
+        let t = match rotation_for(name, dtype, row_len) {
+            Some(block) => {
+                rotated.insert(name.clone(), block);
+                rotated_t = super::rotation::rotate_rows(t, block).map_err(GgufError::Write)?;
+                &rotated_t
+            }
+            None => t,
+        };
+        let qt = match dtype {
+            // q4k's fallback for short rows: see `quantize::quantize_q5_0`.
+            GgmlDType::Q5_0 => super::quantize::quantize_q5_0(t),
+            _ => QTensor::quantize(t, dtype),
+        }
+        .map_err(GgufError::Write)?;
         q.push((name.as_str(), qt));
         progress(i + 1, total);
     }
@@ -113,7 +161,13 @@ pub fn quantize_to_gguf(
     let arch = gguf_file::Value::String(config.model_type.clone());
     let cfg = gguf_file::Value::String(config_json);
     let qv = gguf_file::Value::String(quant.as_str().to_string());
-    let metadata = [("general.architecture", &arch), ("sentiment.config", &cfg), ("sentiment.quantization", &qv)];
+    let rot = gguf_file::Value::String(serde_json::to_string(&rotated).expect("map serializes"));
+    let metadata = [
+        ("general.architecture", &arch),
+        ("sentiment.config", &cfg),
+        ("sentiment.quantization", &qv),
+        (ROTATION_KEY, &rot),
+    ];
     let refs: Vec<(&str, &QTensor)> = q.iter().map(|(n, t)| (*n, t)).collect();
     let mut out = std::io::Cursor::new(Vec::new());
     gguf_file::write(&mut out, &metadata, &refs).map_err(GgufError::Write)?;
@@ -123,6 +177,7 @@ pub fn quantize_to_gguf(
 /// Quantized tensors read from GGUF, checked against the config's shapes.
 pub struct GgufWeights {
     tensors: HashMap<String, QTensor>,
+    rotations: HashMap<String, usize>,
     device: Device,
 }
 
@@ -131,6 +186,7 @@ impl GgufWeights {
     /// browser) a view that copies one tensor at a time out of a JS buffer.
     pub fn read<R: Read + Seek>(reader: &mut R, config: &ModelConfig, device: &Device) -> Result<Self, GgufError> {
         let content = gguf_file::Content::read(reader).map_err(GgufError::Read)?;
+        let rotations = rotations(&content)?;
         let mut tensors = HashMap::new();
         for (name, shape) in expected_shapes(config) {
             if !content.tensor_infos.contains_key(&name) {
@@ -142,7 +198,7 @@ impl GgufWeights {
             }
             tensors.insert(name, t);
         }
-        Ok(GgufWeights { tensors, device: device.clone() })
+        Ok(GgufWeights { tensors, rotations, device: device.clone() })
     }
 
     /// Moves a tensor out: the model owns its weights, nothing is held twice.
@@ -157,12 +213,19 @@ impl GgufWeights {
 }
 
 impl WeightSource for GgufWeights {
+    /// Float values as trained: a rotated weight is rotated back.
     fn tensor(&mut self, name: &str) -> Result<Tensor, ModelError> {
-        Ok(self.take(name)?.dequantize(&self.device)?)
+        let t = self.take(name)?.dequantize(&self.device)?;
+        Ok(match self.rotations.get(name) {
+            Some(&block) => super::rotation::rotate_rows(&t, block)?,
+            None => t,
+        })
     }
     fn linear(&mut self, prefix: &str) -> Result<Linear, ModelError> {
-        let weight = self.take(&format!("{prefix}.weight"))?;
-        Ok(Linear::quantized(weight, self.tensor(&format!("{prefix}.bias"))?)?)
+        let name = format!("{prefix}.weight");
+        let weight = self.take(&name)?;
+        let rotation = self.rotations.get(&name).copied();
+        Ok(Linear::quantized(weight, self.tensor(&format!("{prefix}.bias"))?, rotation)?)
     }
     fn embedding(&mut self, name: &str) -> Result<Embedding, ModelError> {
         let t = self.take(name)?;

@@ -10,15 +10,18 @@ pub enum Linear {
     /// quantized kernels, whatever the batch: a text's scores must not depend on what it was
     /// batched with, nor differ between native and wasm. (Dequantizing for an f32 GEMM on large
     /// batches was measured and was slower natively; README, "Speed".)
+    /// `rotation`: the Hadamard block the stored weight was rotated with
+    /// (`super::rotation`); each input is rotated the same way before the product.
     Quantized {
         matmul: QMatMul,
         bias: Tensor,
+        rotation: Option<usize>,
     },
 }
 
 impl Linear {
-    pub fn quantized(weight: QTensor, bias: Tensor) -> Result<Self> {
-        Ok(Linear::Quantized { matmul: QMatMul::from_qtensor(weight)?, bias })
+    pub fn quantized(weight: QTensor, bias: Tensor, rotation: Option<usize>) -> Result<Self> {
+        Ok(Linear::Quantized { matmul: QMatMul::from_qtensor(weight)?, bias, rotation })
     }
 }
 
@@ -26,8 +29,20 @@ impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Linear::Float(l) => matmul_2d(x, l.weight(), l.bias()),
-            Linear::Quantized { matmul: QMatMul::Tensor(w), bias } => matmul_2d(x, w, Some(bias)),
-            Linear::Quantized { matmul, bias } => quantized_matmul(matmul, x)?.broadcast_add(bias),
+            Linear::Quantized { matmul, bias, rotation } => {
+                let rotated;
+                let x = match rotation {
+                    Some(block) => {
+                        rotated = super::rotation::rotate_rows(x, *block)?;
+                        &rotated
+                    }
+                    None => x,
+                };
+                match matmul {
+                    QMatMul::Tensor(w) => matmul_2d(x, w, Some(bias)),
+                    _ => quantized_matmul(matmul, x)?.broadcast_add(bias),
+                }
+            }
         }
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod gguf;
 pub mod layers;
+pub mod quantize;
+pub mod rotation;
 pub mod train_ops;
 pub mod weights;
 
