@@ -14,10 +14,22 @@ pub enum Linear {
         matmul: QMatMul,
         bias: Tensor,
     },
+    /// Q8_0 weights in the browser: repacked at load for the simd128 kernel of
+    /// `wasm_matmul`, ~3.5× faster than candle's there. Same numbers up to float
+    /// summation order; the `QTensor` is dropped, so the weights are held once.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    PackedQ8 {
+        weight: super::wasm_matmul::PackedQ8,
+        bias: Tensor,
+    },
 }
 
 impl Linear {
     pub fn quantized(weight: QTensor, bias: Tensor) -> Result<Self> {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if let Some(weight) = super::wasm_matmul::PackedQ8::from_qtensor(&weight)? {
+            return Ok(Linear::PackedQ8 { weight, bias });
+        }
         Ok(Linear::Quantized { matmul: QMatMul::from_qtensor(weight)?, bias })
     }
 }
@@ -28,6 +40,8 @@ impl Module for Linear {
             Linear::Float(l) => matmul_2d(x, l.weight(), l.bias()),
             Linear::Quantized { matmul: QMatMul::Tensor(w), bias } => matmul_2d(x, w, Some(bias)),
             Linear::Quantized { matmul, bias } => quantized_matmul(matmul, x)?.broadcast_add(bias),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Linear::PackedQ8 { weight, bias } => weight.forward(x, bias),
         }
     }
 }

@@ -4,6 +4,8 @@
 pub mod gguf;
 pub mod layers;
 pub mod train_ops;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm_matmul;
 pub mod weights;
 
 use crate::config::{Architecture, ModelConfig};
