@@ -31,10 +31,10 @@ const BLOCK: usize = 32;
 const Q8_0_BYTES: usize = 34;
 /// Weight rows interleaved together: the four lanes of one i32x4 accumulator.
 const COLS: usize = 4;
-/// Activation rows per pass over a group of weight rows. Each extended weight vector is used
-/// this many times; 2 × ROWS accumulators plus the weight and broadcast vectors stay within
-/// the 16 registers V8 has on x86-64.
-const ROWS: usize = 4;
+/// Activation rows per pass over a group of weight rows: each extended weight vector is used
+/// this many times. 2 × ROWS accumulators plus the weight and broadcast vectors stay within the
+/// 16 registers V8 has on x86-64; 6 was ~5 % faster than 4 under node.
+const ROWS: usize = 6;
 
 /// A Q8_0 matrix `[n, k]` repacked for the kernel (see the module comment).
 pub struct PackedQ8 {
@@ -142,6 +142,8 @@ impl PackedQ8 {
                     // quantized activations and scales, 4 columns from `g * 4` of the output.
                     unsafe {
                         match rows {
+                            6 => tile.run::<6>(),
+                            5 => tile.run::<5>(),
                             4 => tile.run::<4>(),
                             3 => tile.run::<3>(),
                             2 => tile.run::<2>(),
