@@ -1,12 +1,14 @@
 #![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-//! The wasm simd128 Q8_0 kernel against candle's own Q8_0 product, under node:
+//! The wasm simd128 kernels against candle's own ops (the Q8_0 product, softmax, exact GELU),
+//! under node:
 //! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-//!  cargo test --release -p shared --target wasm32-unknown-unknown --test wasm_matmul`
+//!  cargo test --release -p shared --target wasm32-unknown-unknown --test wasm_kernels`
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use shared::model::layers::Linear;
 use shared::model::wasm_matmul::{quantize_row, PackedQ8};
+use shared::model::wasm_ops;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 /// Deterministic values with a few outliers, like activations after GELU.
@@ -101,4 +103,43 @@ fn other_shapes_stay_with_candle() {
     assert!(PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q8_0).unwrap()).unwrap().is_none());
     let w = Tensor::from_vec(values(256 * 256, 7), (256, 256), &dev).unwrap();
     assert!(PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4K).unwrap()).unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
+fn gelu_matches_candle() {
+    let dev = Device::Cpu;
+    // A fine grid over the range that matters (and past erf's ±4 clamp), plus a length that
+    // leaves a remainder after the 4-lane chunks.
+    let xs: Vec<f32> = (-12_001..12_000).map(|i| i as f32 * 1e-3).collect();
+    let x = Tensor::from_vec(xs.clone(), xs.len(), &dev).unwrap();
+    let want = x.gelu_erf().unwrap().to_vec1::<f32>().unwrap();
+    let got = wasm_ops::gelu_erf(&x).unwrap().to_vec1::<f32>().unwrap();
+    // The rational erf is off by up to ~2e-7 near its ±4 clamp, times x there: 1.2e-6 at most
+    // over this grid — far below the Q8_0 step (amax / 127) the next product quantizes to.
+    for ((x, g), w) in xs.iter().zip(&got).zip(&want) {
+        assert!((g - w).abs() <= 2e-6 * (1.0 + w.abs()), "gelu({x}): {g} vs candle's {w}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn softmax_matches_candle() {
+    let dev = Device::Cpu;
+    // Attention-shaped scores with the model's padding mask (f32::MIN added), and a row
+    // length that is not a multiple of 4.
+    for (rows, d) in [(12 * 32, 32usize), (10, 7), (3, 512)] {
+        let mut xs: Vec<f32> = values(rows * d, d as u64).iter().map(|v| v * 8.0).collect();
+        for r in 0..rows {
+            for j in d - d / 4..d {
+                if r % 2 == 0 && j > 0 {
+                    xs[r * d + j] += f32::MIN;
+                }
+            }
+        }
+        let x = Tensor::from_vec(xs, (rows, d), &dev).unwrap();
+        let want = candle_nn::ops::softmax_last_dim(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let got = wasm_ops::softmax_last_dim(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 1e-6 * w.abs().max(1e-30) + 1e-30, "[{j}] of {rows}x{d}: {g} vs {w}");
+        }
+    }
 }

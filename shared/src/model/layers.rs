@@ -86,6 +86,23 @@ fn matmul_2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     y.reshape(dims)
 }
 
+/// Softmax over the last dimension, for inference: simd128 in the browser (`wasm_ops`, where
+/// candle's calls libm per value), candle's elsewhere.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return super::wasm_ops::softmax_last_dim(x);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    candle_nn::ops::softmax_last_dim(x)
+}
+
+/// Exact (erf) GELU, for inference: simd128 in the browser (`wasm_ops`), candle's elsewhere.
+pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return super::wasm_ops::gelu_erf(x);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    x.gelu_erf()
+}
+
 /// A lookup table. The quantized table stays quantized: only looked-up rows are dequantized.
 pub enum Embedding {
     Float(Tensor),

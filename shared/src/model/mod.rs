@@ -6,6 +6,8 @@ pub mod layers;
 pub mod train_ops;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod wasm_matmul;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm_ops;
 pub mod weights;
 
 use crate::config::{Architecture, ModelConfig};
@@ -250,14 +252,13 @@ impl Classifier {
             let k = split(layer.key.forward(&x)?)?;
             let v = split(layer.value.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
-            let probs =
-                if diff { train_ops::softmax_last_dim(&scores)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
+            let probs = if diff { train_ops::softmax_last_dim(&scores)? } else { layers::softmax_last_dim(&scores)? };
             let probs = drop(probs, self.attention_dropout)?;
             let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
             let attn = drop(layer.attn_out.forward(&ctx)?, self.hidden_dropout)?;
             let x1 = layer.attn_norm.forward(&(attn + &x)?)?;
             let inter = layer.intermediate.forward(&x1)?;
-            let inter = if diff { train_ops::gelu_erf(&inter)? } else { inter.gelu_erf()? };
+            let inter = if diff { train_ops::gelu_erf(&inter)? } else { layers::gelu_erf(&inter)? };
             let out = drop(layer.output.forward(&inter)?, self.hidden_dropout)?;
             x = layer.out_norm.forward(&(out + &x1)?)?;
         }
