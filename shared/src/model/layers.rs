@@ -17,10 +17,23 @@ pub enum Linear {
         bias: Tensor,
         rotation: Option<usize>,
     },
+    /// Q8_0 weights in the browser: repacked at load for the simd128 kernel of
+    /// `wasm_matmul`, ~3.5× faster than candle's there. Same numbers up to float
+    /// summation order; the `QTensor` is dropped, so the weights are held once.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    PackedQ8 {
+        weight: super::wasm_matmul::PackedQ8,
+        bias: Tensor,
+        rotation: Option<usize>,
+    },
 }
 
 impl Linear {
     pub fn quantized(weight: QTensor, bias: Tensor, rotation: Option<usize>) -> Result<Self> {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if let Some(weight) = super::wasm_matmul::PackedQ8::from_qtensor(&weight)? {
+            return Ok(Linear::PackedQ8 { weight, bias, rotation });
+        }
         Ok(Linear::Quantized { matmul: QMatMul::from_qtensor(weight)?, bias, rotation })
     }
 }
@@ -30,20 +43,23 @@ impl Module for Linear {
         match self {
             Linear::Float(l) => matmul_2d(x, l.weight(), l.bias()),
             Linear::Quantized { matmul, bias, rotation } => {
-                let rotated;
-                let x = match rotation {
-                    Some(block) => {
-                        rotated = super::rotation::rotate_rows(x, *block)?;
-                        &rotated
-                    }
-                    None => x,
-                };
+                let x = rotate_input(x, *rotation)?;
                 match matmul {
-                    QMatMul::Tensor(w) => matmul_2d(x, w, Some(bias)),
-                    _ => quantized_matmul(matmul, x)?.broadcast_add(bias),
+                    QMatMul::Tensor(w) => matmul_2d(&x, w, Some(bias)),
+                    _ => quantized_matmul(matmul, &x)?.broadcast_add(bias),
                 }
             }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Linear::PackedQ8 { weight, bias, rotation } => weight.forward(&rotate_input(x, *rotation)?, bias),
         }
+    }
+}
+
+/// The input as the stored weight expects it: rotated when the weight was (`super::rotation`).
+fn rotate_input(x: &Tensor, rotation: Option<usize>) -> Result<Tensor> {
+    match rotation {
+        Some(block) => super::rotation::rotate_rows(x, block),
+        None => Ok(x.clone()),
     }
 }
 
@@ -85,6 +101,23 @@ fn matmul_2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let mut dims = x.dims().to_vec();
     *dims.last_mut().expect("rank >= 1") = w.dim(0)?;
     y.reshape(dims)
+}
+
+/// Softmax over the last dimension, for inference: simd128 in the browser (`wasm_ops`, where
+/// candle's calls libm per value), candle's elsewhere.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return super::wasm_ops::softmax_last_dim(x);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    candle_nn::ops::softmax_last_dim(x)
+}
+
+/// Exact (erf) GELU, for inference: simd128 in the browser (`wasm_ops`), candle's elsewhere.
+pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return super::wasm_ops::gelu_erf(x);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    x.gelu_erf()
 }
 
 /// A lookup table. The quantized table stays quantized: only looked-up rows are dequantized.

@@ -6,6 +6,10 @@ pub mod layers;
 pub mod quantize;
 pub mod rotation;
 pub mod train_ops;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm_matmul;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm_ops;
 pub mod weights;
 
 use crate::config::{Architecture, ModelConfig};
@@ -242,22 +246,30 @@ impl Classifier {
         let hd = self.config.head_dim();
         let scale = 1.0 / (hd as f64).sqrt();
         let diff = self.emb_norm.differentiable();
-        for layer in &self.layers {
-            let split = |y: Tensor| -> candle_core::Result<Tensor> {
+        // Inference needs only the first token out of the last layer (the head reads nothing
+        // else): there the other tokens serve only as keys and values, and their queries,
+        // attention outputs and FFN — ~7 % of a forward — are skipped. Every op but attention
+        // is per token, so the first token's numbers are the same. Not with dropout: the
+        // masks drawn, and so seeded training, would change.
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let x_q =
+                if i == last && matches!(dropout, Dropout::Off) { x.narrow(1, 0, 1)?.contiguous()? } else { x.clone() };
+            let t_q = x_q.dim(1)?;
+            let split = |y: Tensor, t: usize| -> candle_core::Result<Tensor> {
                 y.reshape((b, t, heads, hd))?.transpose(1, 2)?.contiguous()
             };
-            let q = split(layer.query.forward(&x)?)?;
-            let k = split(layer.key.forward(&x)?)?;
-            let v = split(layer.value.forward(&x)?)?;
+            let q = split(layer.query.forward(&x_q)?, t_q)?;
+            let k = split(layer.key.forward(&x)?, t)?;
+            let v = split(layer.value.forward(&x)?, t)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
-            let probs =
-                if diff { train_ops::softmax_last_dim(&scores)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
+            let probs = if diff { train_ops::softmax_last_dim(&scores)? } else { layers::softmax_last_dim(&scores)? };
             let probs = drop(probs, self.attention_dropout)?;
-            let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
+            let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t_q, h))?;
             let attn = drop(layer.attn_out.forward(&ctx)?, self.hidden_dropout)?;
-            let x1 = layer.attn_norm.forward(&(attn + &x)?)?;
+            let x1 = layer.attn_norm.forward(&(attn + &x_q)?)?;
             let inter = layer.intermediate.forward(&x1)?;
-            let inter = if diff { train_ops::gelu_erf(&inter)? } else { inter.gelu_erf()? };
+            let inter = if diff { train_ops::gelu_erf(&inter)? } else { layers::gelu_erf(&inter)? };
             let out = drop(layer.output.forward(&inter)?, self.hidden_dropout)?;
             x = layer.out_norm.forward(&(out + &x1)?)?;
         }

@@ -98,8 +98,10 @@ mod tests {
             (worst, weighted)
         };
         let (ours_worst, ours) = error(quantize_q5_0(&t).unwrap());
-        let (_, candles) = error(QTensor::quantize(&t, GgmlDType::Q5_0).unwrap());
-        assert!(ours_worst < 0.15, "a value moved by {ours_worst}");
+        let (candles_worst, candles) = error(QTensor::quantize(&t, GgmlDType::Q5_0).unwrap());
+        // Candle's worst is half a step; a slightly smaller scale may clip the largest value by
+        // up to one step.
+        assert!(ours_worst <= 2.0 * candles_worst, "a value moved by {ours_worst} (candle's: {candles_worst})");
         assert!(ours < candles * 0.95, "searched scale error {ours} vs candle's {candles}");
     }
 }

@@ -1,0 +1,145 @@
+#![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+//! The wasm simd128 kernels against candle's own ops (the Q8_0 product, softmax, exact GELU),
+//! under node:
+//! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+//!  cargo test --release -p shared --target wasm32-unknown-unknown --test wasm_kernels`
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+use shared::model::layers::Linear;
+use shared::model::wasm_matmul::{quantize_row, PackedQ8};
+use shared::model::wasm_ops;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+/// Deterministic values with a few outliers, like activations after GELU.
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let u = (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            if i % 97 == 0 {
+                u * 40.0
+            } else {
+                u
+            }
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn activations_quantize_exactly_as_candle() {
+    // Random rows, an all-zero block, and a block whose products land exactly on .5 (d = 1:
+    // amax 127), where rounding must go away from zero as `f32::round` does.
+    let mut x = values(3072, 1);
+    x[32..64].fill(0.0);
+    let ties = [127.0f32, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 126.5, -126.5, 0.49999997, -0.49999997];
+    x[64..64 + ties.len()].copy_from_slice(&ties);
+    for k in [384usize, 768, 3072] {
+        let x = &x[..k];
+        // `QTensor::quantize` runs `BlockQ8_0::from_float`; its bytes are 34 per block (f16
+        // scale, 32 × i8).
+        let t = Tensor::from_slice(x, (1, k), &Device::Cpu).unwrap();
+        let want = QTensor::quantize(&t, GgmlDType::Q8_0).unwrap().data().unwrap().to_vec();
+        let mut q = vec![0i16; k];
+        let mut d = vec![0f32; k / 32];
+        quantize_row(x, &mut q, &mut d);
+        for (b, blk) in want.chunks_exact(34).enumerate() {
+            assert_eq!(d[b], half::f16::from_le_bytes([blk[0], blk[1]]).to_f32(), "scale of block {b}");
+            let got: Vec<u8> = q[b * 32..][..32].iter().map(|&v| v as i8 as u8).collect();
+            assert_eq!(got, blk[2..], "block {b} of a {k}-value row");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn q8_0_products_match_candle() {
+    let dev = Device::Cpu;
+    // Row counts around the kernel's 4-row blocking, the model's widths, and a 4-output layer.
+    let shapes = [
+        (1, 384, 4),
+        (3, 384, 384),
+        (5, 768, 768),
+        (7, 768, 12),
+        (32, 768, 3072),
+        (33, 3072, 768),
+        (2, 3072, 8),
+        (6, 384, 1536),
+    ];
+    for (i, &(m, k, n)) in shapes.iter().enumerate() {
+        let w = Tensor::from_vec(values(n * k, 10 + i as u64), (n, k), &dev).unwrap();
+        let w = (w * 0.1).unwrap();
+        let x = Tensor::from_vec(values(m * k, 100 + i as u64), (m, k), &dev).unwrap();
+        let bias = Tensor::from_vec(values(n, 1000 + i as u64), n, &dev).unwrap();
+        let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+        let want = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap())
+            .unwrap()
+            .forward(&x)
+            .unwrap()
+            .broadcast_add(&bias)
+            .unwrap();
+        let got = PackedQ8::from_qtensor(&q).unwrap().expect("Q8_0 with 4 | n").forward(&x, &bias).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        // Through `Linear` too, as the model builds it, with a 3-d input.
+        let linear = Linear::quantized(q, bias.clone()).unwrap();
+        let via_linear = linear.forward(&x.reshape((1, m, k)).unwrap()).unwrap().reshape((m, n)).unwrap();
+        let want = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for got in [got.flatten_all().unwrap(), via_linear.flatten_all().unwrap()] {
+            let got = got.to_vec1::<f32>().unwrap();
+            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                // Only the order of the f32 sums differs from candle's.
+                assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{m}x{k}x{n} [{j}]: {g} vs {w}");
+            }
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn other_shapes_stay_with_candle() {
+    let dev = Device::Cpu;
+    let w = Tensor::from_vec(values(3 * 768, 7), (3, 768), &dev).unwrap();
+    assert!(PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q8_0).unwrap()).unwrap().is_none());
+    let w = Tensor::from_vec(values(256 * 256, 7), (256, 256), &dev).unwrap();
+    assert!(PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4K).unwrap()).unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
+fn gelu_matches_candle() {
+    let dev = Device::Cpu;
+    // A fine grid over the range that matters (and past erf's ±4 clamp), plus a length that
+    // leaves a remainder after the 4-lane chunks.
+    let xs: Vec<f32> = (-12_001..12_000).map(|i| i as f32 * 1e-3).collect();
+    let x = Tensor::from_vec(xs.clone(), xs.len(), &dev).unwrap();
+    let want = x.gelu_erf().unwrap().to_vec1::<f32>().unwrap();
+    let got = wasm_ops::gelu_erf(&x).unwrap().to_vec1::<f32>().unwrap();
+    // The rational erf is off by up to ~2e-7 near its ±4 clamp, times x there: 1.2e-6 at most
+    // over this grid — far below the Q8_0 step (amax / 127) the next product quantizes to.
+    for ((x, g), w) in xs.iter().zip(&got).zip(&want) {
+        assert!((g - w).abs() <= 2e-6 * (1.0 + w.abs()), "gelu({x}): {g} vs candle's {w}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn softmax_matches_candle() {
+    let dev = Device::Cpu;
+    // Attention-shaped scores with the model's padding mask (f32::MIN added), and a row
+    // length that is not a multiple of 4.
+    for (rows, d) in [(12 * 32, 32usize), (10, 7), (3, 512)] {
+        let mut xs: Vec<f32> = values(rows * d, d as u64).iter().map(|v| v * 8.0).collect();
+        for r in 0..rows {
+            for j in d - d / 4..d {
+                if r % 2 == 0 && j > 0 {
+                    xs[r * d + j] += f32::MIN;
+                }
+            }
+        }
+        let x = Tensor::from_vec(xs, (rows, d), &dev).unwrap();
+        let want = candle_nn::ops::softmax_last_dim(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let got = wasm_ops::softmax_last_dim(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 1e-6 * w.abs().max(1e-30) + 1e-30, "[{j}] of {rows}x{d}: {g} vs {w}");
+        }
+    }
+}
