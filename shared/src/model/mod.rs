@@ -268,8 +268,16 @@ impl Classifier {
             let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t_q, h))?;
             let attn = drop(layer.attn_out.forward(&ctx)?, self.hidden_dropout)?;
             let x1 = layer.attn_norm.forward(&(attn + &x_q)?)?;
-            let inter = layer.intermediate.forward(&x1)?;
-            let inter = if diff { train_ops::gelu_erf(&inter)? } else { layers::gelu_erf(&inter)? };
+            // One expression, so the pre-GELU activations are freed before the output projection
+            // (which may make a rotated copy of its input) runs.
+            let inter = {
+                let pre = layer.intermediate.forward(&x1)?;
+                if diff {
+                    train_ops::gelu_erf(&pre)?
+                } else {
+                    layers::gelu_erf(&pre)?
+                }
+            };
             let out = drop(layer.output.forward(&inter)?, self.hidden_dropout)?;
             x = layer.out_norm.forward(&(out + &x1)?)?;
         }
