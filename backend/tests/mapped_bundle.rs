@@ -45,3 +45,29 @@ fn mapped_weights_match_weights_read_into_memory() {
         std::fs::remove_dir_all(&out).unwrap();
     }
 }
+
+/// q8_0 matrices are stored Hadamard-rotated: the file says which, and a reader that dequantizes
+/// them (training from a bundle) gets the trained values back, not the rotated ones; quantized
+/// logits stay close to the float model's.
+#[test]
+fn rotated_weights_read_back_as_trained() {
+    use shared::model::gguf::{rotations, GgufWeights};
+    use shared::model::WeightSource;
+    let src = fixture("tiny-roberta-bpe");
+    let ck = Checkpoint::load(&src, &LoadOptions { preprocess: Preprocess::None, ..Default::default() }).unwrap();
+    let gguf = shared::model::quantize_to_gguf(&ck.config, &ck.weights.tensors, Quantization::Q8_0, |_, _| {}).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut std::io::Cursor::new(&gguf)).unwrap();
+    let rotated = rotations(&content).unwrap();
+    assert!(rotated.contains_key("encoder.layer.0.attention.self.query.weight"), "not rotated: {rotated:?}");
+    assert!(!rotated.contains_key("embeddings.word_embeddings.weight"));
+    let mut w = GgufWeights::read(&mut std::io::Cursor::new(&gguf), &ck.config, &Device::Cpu).unwrap();
+    for name in rotated.keys() {
+        let want = &ck.weights.tensors[name];
+        let got = w.tensor(name).unwrap();
+        let err = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        // q8_0 moves each rotated value by at most half a step (block max / 127); the inverse
+        // rotation mixes those errors. Unrotated values would be off by the size of the values.
+        assert!(err <= scale / 50.0, "{name}: read back {err} away from the trained values (max {scale})");
+    }
+}
