@@ -94,8 +94,15 @@ pub fn rotations(content: &gguf_file::Content) -> Result<HashMap<String, usize>,
     let bad = |detail: String| GgufError::Metadata { key: ROTATION_KEY, detail };
     let json = value.to_string().map_err(|e| bad(e.to_string()))?;
     let map: HashMap<String, usize> = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
-    if let Some((name, block)) = map.iter().find(|(_, b)| !b.is_power_of_two()) {
-        return Err(bad(format!("{name} has block {block}, not a power of two")));
+    for (name, &block) in &map {
+        let row_len = content.tensor_infos.get(name).and_then(|info| info.shape.dims().last().copied());
+        match row_len {
+            None => return Err(bad(format!("{name} is not a tensor of the file"))),
+            Some(k) if !block.is_power_of_two() || !k.is_multiple_of(block) => {
+                return Err(bad(format!("{name} has rows of {k} values, which blocks of {block} do not tile")))
+            }
+            Some(_) => {}
+        }
     }
     Ok(map)
 }
