@@ -29,8 +29,9 @@ fn mapped_weights_match_weights_read_into_memory() {
             created_at: "2026-01-01T00:00:00Z".into(),
             metrics: Default::default(),
             lineage: None,
+            calibration: None,
         };
-        let manifest = write_bundle(&ck, info, &out, |_, _| {}).unwrap();
+        let manifest = write_bundle(&ck, info, &out, |_, _, _| {}).unwrap();
         let mapped = Predictor::open_bundle(&out).unwrap();
         let in_memory = manifest.classifier(&std::fs::read(out.join(MODEL_FILE)).unwrap(), &Device::Cpu).unwrap();
         let ids = mapped.encoder.encode_all(&texts).unwrap();
@@ -55,7 +56,8 @@ fn rotated_weights_read_back_as_trained() {
     use shared::model::WeightSource;
     let src = fixture("tiny-roberta-bpe");
     let ck = Checkpoint::load(&src, &LoadOptions { preprocess: Preprocess::None, ..Default::default() }).unwrap();
-    let gguf = shared::model::quantize_to_gguf(&ck.config, &ck.weights.tensors, Quantization::Q8_0, |_, _| {}).unwrap();
+    let gguf =
+        shared::model::quantize_to_gguf(&ck.config, &ck.weights.tensors, Quantization::Q8_0, None, |_, _| {}).unwrap();
     let content = candle_core::quantized::gguf_file::Content::read(&mut std::io::Cursor::new(&gguf)).unwrap();
     let rotated = rotations(&content).unwrap();
     assert!(rotated.contains_key("encoder.layer.0.attention.self.query.weight"), "not rotated: {rotated:?}");

@@ -7,6 +7,7 @@ mod common;
 use backend::checkpoint::{Checkpoint, LoadOptions};
 use candle_core::Device;
 use common::*;
+use shared::model::calibration::calibrate;
 use shared::model::gguf::GgufWeights;
 use shared::model::{quantize_to_gguf, Classifier, FloatWeights, Quantization};
 use shared::Preprocess;
@@ -89,6 +90,8 @@ fn run_all(model: &Classifier, ck: &Checkpoint, texts: &[String]) -> (Vec<Vec<f3
 /// has mean cosine similarity to f32 ≥ 0.999 at q8_0 and ≥ 0.99 at q4 (q4k, falling back to
 /// q5_0 for MiniLM's 384-wide rows, see `Quantization`). Prints argmax agreement and score
 /// differences (the seeded head's logits differ by ~1e-4, so argmax is fragile by design).
+/// q4k calibrated with GPTQ on training tweets (never the validation ones) must come closer to
+/// f32 than q4k rounded to nearest.
 #[test]
 fn quantization_holds_up_on_tweeteval() {
     let Some(dir) = minilm_dir() else { return };
@@ -98,8 +101,19 @@ fn quantization_holds_up_on_tweeteval() {
     let float =
         Classifier::new(ck.config.clone(), &mut FloatWeights::new(ck.weights.tensors.clone()), &Device::Cpu).unwrap();
     let (h32, p32) = run_all(&float, &ck, &texts);
-    for (quant, min_cos) in [(Quantization::Q8_0, 0.999), (Quantization::Q4K, 0.99)] {
-        let gguf = quantize_to_gguf(&ck.config, &ck.weights.tensors, quant, |_, _| {}).unwrap();
+    let calibration = team_share("data/tweeteval-sentiment-train-rebuilt/train_text.txt").map(|train| {
+        let train: Vec<String> = std::fs::read_to_string(train).unwrap().lines().map(str::to_string).collect();
+        let sample = backend::import::CalibrationTexts::sample(train, 512, "train".into());
+        let ids = ck.encoder.encode_all(&sample.texts).unwrap();
+        calibrate(&ck.config, &ck.weights.tensors, &ids, |_, _| {}).unwrap()
+    });
+    let mut q4k_rounded = None;
+    let mut cases = vec![(Quantization::Q8_0, 0.999, None), (Quantization::Q4K, 0.99, None)];
+    if let Some(c) = &calibration {
+        cases.push((Quantization::Q4K, 0.99, Some(c)));
+    }
+    for (quant, min_cos, calibration) in cases {
+        let gguf = quantize_to_gguf(&ck.config, &ck.weights.tensors, quant, calibration, |_, _| {}).unwrap();
         let mut w = GgufWeights::read(&mut std::io::Cursor::new(&gguf), &ck.config, &Device::Cpu).unwrap();
         let q = Classifier::new(ck.config.clone(), &mut w, &Device::Cpu).unwrap();
         let (hq, pq) = run_all(&q, &ck, &texts);
@@ -110,12 +124,21 @@ fn quantization_holds_up_on_tweeteval() {
             p32.iter().zip(&pq).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs())).collect();
         let mean_diff = diffs.iter().sum::<f32>() as f64 / diffs.len() as f64;
         let max_diff = diffs.iter().cloned().fold(0.0, f32::max);
+        let how = if calibration.is_some() { " calibrated (GPTQ, 512 training tweets)" } else { "" };
         eprintln!(
-            "MiniLM {quant}: model.gguf {:.1} MB, mean cosine {mean_cos:.5}, argmax agreement {:.2} % ({agree}/{}), |score diff| mean {mean_diff:.2e} max {max_diff:.2e}",
+            "MiniLM {quant}{how}: model.gguf {:.1} MB, mean cosine {mean_cos:.5}, argmax agreement {:.2} % ({agree}/{}), |score diff| mean {mean_diff:.2e} max {max_diff:.2e}",
             gguf.len() as f64 / 1e6,
             100.0 * agree as f64 / n,
             texts.len()
         );
-        assert!(mean_cos >= min_cos, "{quant}: mean cosine {mean_cos} < {min_cos}");
+        assert!(mean_cos >= min_cos, "{quant}{how}: mean cosine {mean_cos} < {min_cos}");
+        match (quant, calibration, q4k_rounded) {
+            (Quantization::Q4K, None, _) => q4k_rounded = Some((mean_cos, mean_diff)),
+            (Quantization::Q4K, Some(_), Some((cos, diff))) => {
+                assert!(mean_cos > cos, "GPTQ mean cosine {mean_cos} not above round-to-nearest's {cos}");
+                assert!(mean_diff < diff, "GPTQ |score diff| {mean_diff} not below round-to-nearest's {diff}");
+            }
+            _ => {}
+        }
     }
 }

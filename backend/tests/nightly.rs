@@ -67,8 +67,9 @@ fn bundle(ck: &Path, out: &Path, version: &str, quantization: Quantization) -> P
         created_at: "2026-11-28T00:00:00.000Z".into(),
         metrics: Default::default(),
         lineage: None,
+        calibration: None,
     };
-    write_bundle(&ck, info, out, |_, _| {}).unwrap();
+    write_bundle(&ck, info, out, |_, _, _| {}).unwrap();
     out.to_path_buf()
 }
 
@@ -223,6 +224,34 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
     assert!(report.reason.contains("worse on the gold set"), "{}", report.reason);
     assert_eq!(Registry::load(&store).unwrap().champion.unwrap(), champion_now);
     assert_eq!(std::fs::read(store_dir.join(MANIFEST_FILE)).unwrap(), root_manifest);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A q4k champion's challenger is quantized as q4k too, calibrated with GPTQ on its own training
+/// data, and its manifest says so.
+#[test]
+fn a_q4k_challenger_is_calibrated_on_its_training_data() {
+    let dir = tmp("q4k");
+    let (_, ck) = champion(&dir, "v0");
+    let v1 = bundle(&ck, &dir.join("v1"), "v1", Quantization::Q4K);
+    let store_dir = dir.join("store");
+    let store = LocalStore { root: store_dir.clone() };
+    publish(&store, &v1, &PublishOptions { checkpoint: Some(&ck), champion: true, reason: "t".into(), at: "t".into() })
+        .unwrap();
+    let fb = dir.join("feedback");
+    std::fs::create_dir_all(&fb).unwrap();
+    std::fs::write(fb.join("a.jsonl"), feedback(&v1, &texts("shifted.jsonl", 0, 200), "v1", |_| false)).unwrap();
+    let mut cfg = NightlyConfig::from_file(&config(&dir, store_dir.to_str().unwrap(), fb.to_str().unwrap())).unwrap();
+    cfg.work_dir = dir.join("work");
+    let report = run(&cfg, &NightlyOptions { force_retrain: true }, |_| {});
+    assert!(matches!(report.outcome, Outcome::Promoted | Outcome::Rejected), "{}", report.reason);
+    let run_dir = std::fs::read_dir(&cfg.work_dir).unwrap().next().unwrap().unwrap().path();
+    let manifest = read_json(&run_dir.join("challenger").join(MANIFEST_FILE));
+    assert_eq!(manifest["quantization"], "q4k");
+    assert_eq!(manifest["calibration"]["method"], "gptq");
+    // Training half of the feedback plus the replay sample, capped at the default 512.
+    let texts = manifest["calibration"]["texts"].as_u64().unwrap();
+    assert!(texts > 100 && texts <= 512, "{texts} calibration texts");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

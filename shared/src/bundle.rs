@@ -58,6 +58,19 @@ pub struct Manifest {
     /// Free-form lineage (training data, base version, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<serde_json::Value>,
+    /// How the quantization was calibrated, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationNote>,
+}
+
+/// Calibrated quantization: which method, on how many sample texts, from where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationNote {
+    /// `gptq` (`crate::model::gptq`).
+    pub method: String,
+    pub texts: usize,
+    /// The dataset the texts were sampled from.
+    pub source: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +131,9 @@ impl Manifest {
     /// Like `verify`, reading the file in pieces so it is never held in memory whole.
     pub fn verify_reader<R: std::io::Read>(&self, file: &str, reader: &mut R) -> Result<(), BundleError> {
         use sha2::Digest;
-        let entry = self.files.get(file).ok_or_else(|| BundleError::Unlisted(file.to_string()))?;
+        if !self.files.contains_key(file) {
+            return Err(BundleError::Unlisted(file.to_string()));
+        }
         let mut hasher = sha2::Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         let mut size = 0u64;
@@ -130,12 +145,23 @@ impl Manifest {
             size += n as u64;
             hasher.update(&buf[..n]);
         }
+        let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        self.verify_digest(file, size, &got)
+    }
+
+    /// Checks a file's size and sha256 (lowercase hex), computed elsewhere (the browser's
+    /// WebCrypto), against the manifest.
+    pub fn verify_digest(&self, file: &str, size: u64, sha256: &str) -> Result<(), BundleError> {
+        let entry = self.files.get(file).ok_or_else(|| BundleError::Unlisted(file.to_string()))?;
         if size != entry.size {
             return Err(BundleError::Size { file: file.to_string(), got: size, want: entry.size });
         }
-        let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        if got != entry.sha256 {
-            return Err(BundleError::Hash { file: file.to_string(), got, want: entry.sha256.clone() });
+        if sha256 != entry.sha256 {
+            return Err(BundleError::Hash {
+                file: file.to_string(),
+                got: sha256.to_string(),
+                want: entry.sha256.clone(),
+            });
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use backend::checkpoint::{Checkpoint, LoadOptions};
 use backend::data::load_examples;
-use backend::import::{write_bundle, BundleInfo};
+use backend::import::{write_bundle, BundleInfo, CalibrationTexts, Stage};
 use backend::predict::Predictor;
 use backend::train::TrainOptions;
 use clap::{Parser, Subcommand};
@@ -51,6 +51,14 @@ enum Command {
         /// Bundle version (default: creation time and model hash).
         #[arg(long)]
         version: Option<String>,
+        /// q4k only: quantize with GPTQ, calibrated on texts from this dataset (any format
+        /// `eval` reads; labels are not used). Use texts like the model will see, never the
+        /// data you evaluate on.
+        #[arg(long)]
+        calibration: Option<PathBuf>,
+        /// How many texts of --calibration to use, spread evenly over the dataset.
+        #[arg(long, default_value_t = backend::import::CALIBRATION_TEXTS)]
+        calibration_texts: usize,
     },
     /// Classify texts given as arguments, or read from stdin one per line.
     Predict {
@@ -229,8 +237,23 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Import { from, revision, quant, out, init_head, head_seed, preprocess, version } => {
-            import(&from, &revision, quant, &out, init_head, head_seed, preprocess, version)
+        Command::Import {
+            from,
+            revision,
+            quant,
+            out,
+            init_head,
+            head_seed,
+            preprocess,
+            version,
+            calibration,
+            calibration_texts,
+        } => {
+            if calibration.is_some() && quant != Quantization::Q4K {
+                bail!("--calibration applies to --quant q4k only (q8_0 is rotated, not calibrated)");
+            }
+            let calibration = calibration.map(|path| (path, calibration_texts));
+            import(&from, &revision, quant, &out, init_head, head_seed, preprocess, version, calibration)
         }
         Command::Predict { model, json, preprocess, batch_size, texts } => {
             predict(&model, json, preprocess, batch_size, texts)
@@ -392,6 +415,7 @@ fn import(
     head_seed: u64,
     preprocess: Preprocess,
     version: Option<String>,
+    calibration: Option<(PathBuf, usize)>,
 ) -> Result<()> {
     let local = Path::new(from);
     let (dir, source) = if local.is_dir() {
@@ -412,6 +436,13 @@ fn import(
     if ck.weights.fresh_head {
         eprintln!("Added a fresh classification head (seed {head_seed}) for labels {}", ck.config.labels.join(", "));
     }
+    let calibration = match calibration {
+        Some((path, n)) => {
+            let texts = load_examples(&path, &ck.config.labels)?.into_iter().map(|e| e.text).collect();
+            Some(CalibrationTexts::sample(texts, n, path.display().to_string()))
+        }
+        None => None,
+    };
     let pb = bar(0, &format!("Quantizing to {quant}"));
     let info = BundleInfo {
         source,
@@ -421,8 +452,13 @@ fn import(
         created_at: backend::clock::now_rfc3339(),
         metrics: Default::default(),
         lineage: None,
+        calibration,
     };
-    let manifest = write_bundle(&ck, info, out, |done, total| {
+    let manifest = write_bundle(&ck, info, out, |stage, done, total| {
+        pb.set_message(match stage {
+            Stage::Calibrating => "Calibrating (GPTQ)".to_string(),
+            Stage::Quantizing => format!("Quantizing to {quant}"),
+        });
         pb.set_length(total as u64);
         pb.set_position(done as u64);
     })?;

@@ -10,7 +10,7 @@ pub mod report;
 
 use crate::checkpoint::{Checkpoint, LoadOptions};
 use crate::data::{load_examples, Example};
-use crate::import::{write_bundle, write_durably, BundleInfo};
+use crate::import::{write_bundle, write_durably, BundleInfo, CalibrationTexts, CALIBRATION_TEXTS};
 use crate::monitor::{assess, manifest_reference, read_feedback, Thresholds};
 use crate::predict::Predictor;
 use crate::registry::{fetch_version, open_store, publish, PublishOptions, Registry};
@@ -157,6 +157,12 @@ fn run_inner(
         "gold_test": cfg.gold_test.display().to_string(),
         "train": cfg.train,
     });
+    // Calibrated on what it was trained on (never the gold set or the holdout it is judged on).
+    let mut calibration_texts: Vec<String> = data.train.iter().map(|t| t.text.clone()).collect();
+    if let Some(replay) = &cfg.replay_data {
+        calibration_texts.extend(load_examples(replay, &labels)?.into_iter().map(|e| e.text));
+    }
+    let calibration = CalibrationTexts::sample(calibration_texts, CALIBRATION_TEXTS, "challenger training data".into());
     let info = BundleInfo {
         source: manifest.source.clone(),
         quantization: manifest.quantization,
@@ -165,9 +171,10 @@ fn run_inner(
         created_at: crate::clock::now_rfc3339(),
         metrics: BTreeMap::new(),
         lineage: Some(lineage),
+        calibration: Some(calibration),
     };
     let challenger_dir = run_dir.join("challenger");
-    let mut challenger = write_bundle(&ck, info, &challenger_dir, |_, _| {})?;
+    let mut challenger = write_bundle(&ck, info, &challenger_dir, |_, _, _| {})?;
     drop(ck);
     report.challenger = Some(challenger.version.clone());
 

@@ -6,6 +6,13 @@ use candle_core::{Module, Result, Tensor};
 /// A dense layer: float (trainable) or quantized weights with an f32 bias.
 pub enum Linear {
     Float(candle_nn::Linear),
+    /// A float layer whose inputs are added to a calibration record before the product
+    /// (`super::calibration`), under its weight's name.
+    Observed {
+        linear: candle_nn::Linear,
+        name: String,
+        record: super::calibration::Recorder,
+    },
     /// Quantized blocks (or, for f32/f16 files, a float tensor) and an f32 bias. Always the
     /// quantized kernels, whatever the batch: a text's scores must not depend on what it was
     /// batched with, nor differ between native and wasm. (Dequantizing for an f32 GEMM on large
@@ -42,6 +49,10 @@ impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Linear::Float(l) => matmul_2d(x, l.weight(), l.bias()),
+            Linear::Observed { linear, name, record } => {
+                record.add(name, x)?;
+                matmul_2d(x, linear.weight(), linear.bias())
+            }
             Linear::Quantized { matmul, bias, rotation } => {
                 let x = rotate_input(x, *rotation)?;
                 match matmul {

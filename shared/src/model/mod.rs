@@ -1,7 +1,9 @@
 //! The encoder classifier (BERT / RoBERTa) in candle, with float weights (training, reference)
 //! or quantized weights (inference). One forward pass serves both.
 
+pub mod calibration;
 pub mod gguf;
+pub mod gptq;
 pub mod layers;
 pub mod quantize;
 pub mod rotation;
