@@ -180,7 +180,7 @@ pub fn FeedbackBox(text: String, prediction: Prediction, labels: Vec<String>, mo
                         move |_| send(p.clone())
                     }>"✓ Right"</button>
                     <span class="or">"or it is:"</span>
-                    {labels.iter().cloned().map(|l| {
+                    {labels.iter().map(|l| {
                         let lc = l.clone();
                         let pressed = move || chosen.get().as_deref() == Some(lc.as_str());
                         let lv = l.clone();

@@ -65,6 +65,17 @@ pub struct Model {
     queued: StoredValue<Option<Vec<Request>>>,
 }
 
+/// The worker `index.html` starts before the page's wasm loads (so the two start-ups overlap),
+/// with the events it sent until now; `None` when the page did not start one.
+fn adopt_early_worker() -> Option<(Worker, js_sys::Array)> {
+    let global = js_sys::global();
+    let started = js_sys::Reflect::get(&global, &"sentimentWorker".into()).ok().filter(|v| v.is_object())?;
+    let _ = js_sys::Reflect::delete_property(global.unchecked_ref::<js_sys::Object>(), &"sentimentWorker".into());
+    let worker = js_sys::Reflect::get(&started, &"worker".into()).ok()?.dyn_into::<Worker>().ok()?;
+    let early = js_sys::Reflect::get(&started, &"early".into()).ok()?.dyn_into::<js_sys::Array>().ok()?;
+    Some((worker, early))
+}
+
 thread_local! {
     static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
 }
@@ -91,30 +102,47 @@ impl Model {
     }
 
     fn spawn_worker(self) -> Result<(), String> {
-        let opts = WorkerOptions::new();
-        // Trunk builds the worker with wasm-bindgen's no-modules target: a classic script.
-        opts.set_type(WorkerType::Classic);
-        let worker = Worker::new_with_options(WORKER_URL, &opts).map_err(|e| js_error_text(&e))?;
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            match ev.data().as_string().map(|s| serde_json::from_str::<Event>(&s)) {
-                Some(Ok(event)) => self.apply(event),
-                _ => web_sys::console::error_1(&"unreadable message from the model worker".into()),
+        let (worker, early) = match adopt_early_worker() {
+            Some(started) => started,
+            None => {
+                let opts = WorkerOptions::new();
+                // Trunk builds the worker with wasm-bindgen's no-modules target: a classic script.
+                opts.set_type(WorkerType::Classic);
+                (Worker::new_with_options(WORKER_URL, &opts).map_err(|e| js_error_text(&e))?, js_sys::Array::new())
             }
-        });
+        };
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| self.on_worker_message(&ev));
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget();
-        // A worker that dies (a trap, most often memory exhaustion on a phone) sends no message.
-        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| {
-            let msg = format!(
-                "The model worker stopped ({}). The device may be out of memory: close other tabs and reload the page.",
-                ev.message()
-            );
-            self.fail_everything(msg);
-        });
+        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| self.on_worker_error(&ev));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
         WORKER.with(|w| *w.borrow_mut() = Some(worker));
+        // What the early worker said before these handlers existed, in order.
+        for ev in early.iter() {
+            if let Some(ev) = ev.dyn_ref::<ErrorEvent>() {
+                self.on_worker_error(ev);
+            } else if let Some(ev) = ev.dyn_ref::<MessageEvent>() {
+                self.on_worker_message(ev);
+            }
+        }
         Ok(())
+    }
+
+    fn on_worker_message(self, ev: &MessageEvent) {
+        match ev.data().as_string().map(|s| serde_json::from_str::<Event>(&s)) {
+            Some(Ok(event)) => self.apply(event),
+            _ => web_sys::console::error_1(&"unreadable message from the model worker".into()),
+        }
+    }
+
+    /// A worker that dies (a trap, most often memory exhaustion on a phone) sends no message.
+    fn on_worker_error(self, ev: &ErrorEvent) {
+        let msg = format!(
+            "The model worker stopped ({}). The device may be out of memory: close other tabs and reload the page.",
+            ev.message()
+        );
+        self.fail_everything(msg);
     }
 
     fn send(&self, req: &Request) {
