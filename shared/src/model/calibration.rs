@@ -51,33 +51,27 @@ impl Recorder {
     /// to the moments of `name`.
     pub fn add(&self, name: &str, x: &Tensor) -> candle_core::Result<()> {
         let mut st = self.0.lock().expect("calibration lock");
+        let RecorderState { moments, batch, real_tokens, last } = &mut *st;
         let k = x.dim(candle_core::D::Minus1)?;
         let rows = x.elem_count() / k.max(1);
-        let xtx = match &st.last {
-            Some((id, xtx)) if *id == x.id() => xtx.clone(),
-            _ => {
-                let flat = x.reshape((rows, k))?.to_dtype(DType::F32)?;
-                let (b, t) = st.batch;
-                let flat = match &st.real_tokens {
-                    Some(idx) if rows == b * t => flat.index_select(idx, 0)?,
-                    _ => flat,
-                };
-                let xtx = flat.t()?.matmul(&flat)?.flatten_all()?.to_vec1::<f32>()?;
-                st.last = Some((x.id(), xtx.clone()));
-                xtx
-            }
-        };
-        let count = match &st.real_tokens {
-            Some(idx) if rows == st.batch.0 * st.batch.1 => idx.elem_count(),
-            _ => rows,
-        };
-        let m =
-            st.moments.entry(name.to_string()).or_insert_with(|| InputMoments { k, sum: vec![0.0; k * k], count: 0 });
+        // Padding is only present when the input has a row per token of the batch.
+        let real = real_tokens.as_ref().filter(|_| rows == batch.0 * batch.1);
+        if last.as_ref().is_none_or(|(id, _)| *id != x.id()) {
+            let flat = x.reshape((rows, k))?.to_dtype(DType::F32)?;
+            let flat = match real {
+                Some(idx) => flat.index_select(idx, 0)?,
+                None => flat,
+            };
+            *last = Some((x.id(), flat.t()?.matmul(&flat)?.flatten_all()?.to_vec1::<f32>()?));
+        }
+        let xtx = &last.as_ref().expect("just set").1;
+        let count = real.map_or(rows, Tensor::elem_count);
+        let m = moments.entry(name.to_string()).or_insert_with(|| InputMoments { k, sum: vec![0.0; k * k], count: 0 });
         if m.k != k {
             candle_core::bail!("{name}: inputs of {k} features after inputs of {}", m.k);
         }
         for (s, v) in m.sum.iter_mut().zip(xtx) {
-            *s += v;
+            *s += *v;
         }
         m.count += count;
         Ok(())
@@ -87,11 +81,8 @@ impl Recorder {
         let mut st = self.0.lock().expect("calibration lock");
         st.batch = (batch.batch, batch.seq);
         let real: Vec<u32> = (0..batch.mask.len() as u32).filter(|&i| batch.mask[i as usize] != 0).collect();
-        st.real_tokens = if real.len() == batch.mask.len() {
-            None
-        } else {
-            Some(Tensor::from_vec(real.clone(), real.len(), &Device::Cpu)?)
-        };
+        let n = real.len();
+        st.real_tokens = if n == batch.mask.len() { None } else { Some(Tensor::from_vec(real, n, &Device::Cpu)?) };
         st.last = None;
         Ok(())
     }
