@@ -1,11 +1,12 @@
 //! A bundle's `model.gguf` used in place through a read-only memory map, so a native predictor
 //! holds each weight once.
 //!
-//! Why: on x86 (q8_0 with VNNI, q4k with AVX2 or better) candle repacks each quantized matrix
-//! into its own tile layout on first use and keeps that copy next to the original blocks, so
-//! weights read into memory were held twice (predict peaked at 1.9× the q8_0 bundle, 2.2× the
-//! q4k one). Here the original blocks are views into the file: each matrix is packed as soon as
-//! it is built and its pages are handed back to the kernel. Anything that reads the blocks again
+//! Why: every quantized matrix gets repacked for a fast kernel — q8_0 by our own AVX2 kernel
+//! (`shared::model::x86_matmul`) when it is built, q4k by candle (AVX2 or better) into its tile
+//! layout on first use — and the copy it was built from was kept next to it, so weights read
+//! into memory were held twice (predict peaked at 1.9× the q8_0 bundle, 2.2× the q4k one). Here
+//! the original blocks are views into the file: each matrix is packed as soon as it is built and
+//! its pages are handed back to the kernel. Anything that reads the blocks again
 //! (a machine or batch size candle does not pack for, the embedding lookups) faults them back in
 //! from the file, so results never depend on whether a page was dropped.
 //!
@@ -111,8 +112,9 @@ impl WeightSource for MappedWeights {
         let k = weight.shape().dims()[1];
         let rotation = self.rotations.get(&name).copied();
         let linear = Linear::quantized(weight, self.tensor(&format!("{prefix}.bias"))?, rotation)?;
-        // One product makes candle pack the matrix now, while its pages are resident, rather
-        // than at the first real call with every matrix resident at once.
+        // One product makes candle pack the matrix now (where `Linear::quantized` left it to
+        // candle), while its pages are resident, rather than at the first real call with every
+        // matrix resident at once.
         linear.forward(&Tensor::zeros((1, k), DType::F32, &self.device)?)?;
         self.release(range);
         Ok(linear)

@@ -3,6 +3,11 @@
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Module, Result, Tensor};
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::wasm_matmul::PackedQ8;
+#[cfg(target_arch = "x86_64")]
+use super::x86_matmul::PackedQ8;
+
 /// A dense layer: float (trainable) or quantized weights with an f32 bias.
 pub enum Linear {
     Float(candle_nn::Linear),
@@ -24,12 +29,13 @@ pub enum Linear {
         bias: Tensor,
         rotation: Option<usize>,
     },
-    /// Q8_0 weights in the browser: repacked at load for the simd128 kernel of
-    /// `wasm_matmul`, ~3.5× faster than candle's there. Same numbers up to float
-    /// summation order; the `QTensor` is dropped, so the weights are held once.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    /// Q8_0 weights repacked at load for our own kernel: simd128 in the browser
+    /// (`wasm_matmul`, ~3.5× faster than candle's there), AVX2 natively (`x86_matmul`). Same
+    /// numbers as candle's up to float summation order, and the two kernels' products are
+    /// the same; the `QTensor` is dropped, so the weights are held once.
+    #[cfg(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64"))]
     PackedQ8 {
-        weight: super::wasm_matmul::PackedQ8,
+        weight: PackedQ8,
         bias: Tensor,
         rotation: Option<usize>,
     },
@@ -37,8 +43,8 @@ pub enum Linear {
 
 impl Linear {
     pub fn quantized(weight: QTensor, bias: Tensor, rotation: Option<usize>) -> Result<Self> {
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        if let Some(weight) = super::wasm_matmul::PackedQ8::from_qtensor(&weight)? {
+        #[cfg(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64"))]
+        if let Some(weight) = PackedQ8::from_qtensor(&weight)? {
             return Ok(Linear::PackedQ8 { weight, bias, rotation });
         }
         Ok(Linear::Quantized { matmul: QMatMul::from_qtensor(weight)?, bias, rotation })
@@ -62,6 +68,9 @@ impl Module for Linear {
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Linear::PackedQ8 { weight, bias, rotation } => weight.forward(&rotate_input(x, *rotation)?, bias),
+            // Rotates each input row on the kernel's threads, as it quantizes it.
+            #[cfg(target_arch = "x86_64")]
+            Linear::PackedQ8 { weight, bias, rotation } => weight.forward(x, bias, *rotation),
         }
     }
 }
@@ -115,19 +124,25 @@ fn matmul_2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
 }
 
 /// Softmax over the last dimension, for inference: simd128 in the browser (`wasm_ops`, where
-/// candle's calls libm per value), candle's elsewhere.
+/// candle's calls libm per value), vectorized and threaded natively (`native_ops`), candle's
+/// on wasm without simd128.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return super::wasm_ops::softmax_last_dim(x);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(not(target_arch = "wasm32"))]
+    return super::native_ops::softmax_last_dim(x);
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
     candle_nn::ops::softmax_last_dim(x)
 }
 
-/// Exact (erf) GELU, for inference: simd128 in the browser (`wasm_ops`), candle's elsewhere.
+/// Exact (erf) GELU, for inference: simd128 in the browser (`wasm_ops`), vectorized and threaded
+/// natively (`native_ops`), candle's on wasm without simd128.
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return super::wasm_ops::gelu_erf(x);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(not(target_arch = "wasm32"))]
+    return super::native_ops::gelu_erf(x);
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
     x.gelu_erf()
 }
 

@@ -5,6 +5,8 @@ pub mod calibration;
 pub mod gguf;
 pub mod gptq;
 pub mod layers;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native_ops;
 pub mod quantize;
 pub mod rotation;
 pub mod train_ops;
@@ -13,6 +15,8 @@ pub mod wasm_matmul;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod wasm_ops;
 pub mod weights;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_matmul;
 
 use crate::config::{Architecture, ModelConfig};
 use crate::tokenize::PaddedBatch;

@@ -39,7 +39,7 @@ pub fn rotate_rows(x: &Tensor, block: usize) -> Result<Tensor> {
 /// The fast Walsh–Hadamard transform of `v` (length a power of two, at least 8), scaled to be
 /// orthonormal. The first three stages run unrolled on groups of 8 (as loops they would be
 /// loops of 1, 2 and 4 iterations); the later stages are loops the compiler vectorizes.
-fn hadamard_in_place(v: &mut [f32]) {
+pub(crate) fn hadamard_in_place(v: &mut [f32]) {
     let n = v.len();
     for g in v.chunks_exact_mut(8) {
         let [a0, a1, a2, a3, a4, a5, a6, a7] = [g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]];

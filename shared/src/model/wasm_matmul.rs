@@ -17,7 +17,8 @@
 //! - each loaded and extended weight vector serves `ROWS` activation rows (register blocking),
 //!   and the accumulators' lanes are the output columns themselves: no horizontal sums.
 //!
-//! Only compiled for wasm32 with simd128 (`.cargo/config.toml`); natively candle's kernels stay.
+//! Only compiled for wasm32 with simd128 (`.cargo/config.toml`); `x86_matmul` is the same kernel
+//! for native x86-64 with AVX2.
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Result, Storage, Tensor};

@@ -1,0 +1,426 @@
+//! `x · Wᵀ` for Q8_0 weights on x86-64 with AVX2 and FMA, replacing candle's kernels natively.
+//!
+//! candle's x86 Q8_0 product quantizes the activations on one thread and then, without VNNI,
+//! computes every output as a separate dot product over `BlockQ8_0`s: each block of both
+//! operands is loaded again for every (row, column) pair and reduced horizontally. At batch 32
+//! that put a roberta-base forward behind PyTorch's fp32 (README, "Speed and size").
+//!
+//! This is the browser kernel (`wasm_matmul`) on 256-bit registers, and gives the same numbers:
+//! activations quantized exactly as `BlockQ8_0::from_float` does, each block's integer dot exact,
+//! then scaled by `d_w · d_x` and summed block after block in f32 with the same operations in the
+//! same order. Differences from the browser kernel:
+//! - eight weight rows are interleaved in groups of four values, so one broadcast of four
+//!   activations meets eight rows at once; the products go through `vpmaddubsw` (unsigned ×
+//!   signed bytes, 32 products per instruction) with the weights' sign moved onto the
+//!   activations (`|w| · (x · sign w) = w · x`): exact, since |w| ≤ 128 and |x| ≤ 127 keep each
+//!   pair's sum within i16. About 1.45× the throughput of sign-extending to i16 for `vpmaddwd`
+//!   (35.9 → 51.9 GMAC/s per core on the AMD Zen 3 the README's table comes from);
+//! - the products run on rayon's threads (`RAYON_NUM_THREADS`, like candle's), each taking a
+//!   share of the weight rows;
+//! - activation rows go in passes of `PASS_ROWS`, whose quantized values stay in L2 while every
+//!   weight group of the thread's share runs over them.
+//!
+//! Used only where the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernels stay.
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Result, Storage, Tensor};
+use half::f16;
+use rayon::prelude::*;
+use std::arch::x86_64::*;
+
+/// Values per Q8_0 block.
+const BLOCK: usize = 32;
+/// Bytes of one Q8_0 block in candle's layout: f16 scale, then 32 × i8.
+const Q8_0_BYTES: usize = 34;
+/// Weight rows interleaved together: the eight lanes of one accumulator.
+const COLS: usize = 8;
+/// Activation rows per tile: each loaded weight vector serves this many. 2 × ROWS
+/// accumulators plus the weight, its absolute value, the broadcast and the constant ones fill
+/// AVX2's 16 registers.
+const ROWS: usize = 6;
+/// Activation rows per pass over a thread's weight groups (a multiple of `ROWS`): at k = 3072
+/// their quantized values take 144 kB, within L2.
+const PASS_ROWS: usize = 48;
+/// Blocks of 32 values per pass over the weights: a pass's activations (48 × 256 bytes) and
+/// one weight group's share (8 × 256) stay in L1 while every group runs over them. Partial
+/// sums wait in the output between passes, so the summation order is unchanged.
+const PASS_BLOCKS: usize = 8;
+
+/// Whether this CPU runs the kernel.
+pub fn supported() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+/// A Q8_0 matrix `[n, k]` repacked for the kernel (see the module comment).
+pub struct PackedQ8 {
+    n: usize,
+    k: usize,
+    /// Per group of 8 rows, per block: 8 quads × 8 rows × 4 values.
+    quants: Vec<i8>,
+    /// Per group of 8 rows, per block: the 8 rows' scales.
+    scales: Vec<f32>,
+}
+
+impl PackedQ8 {
+    /// The packed form of a Q8_0 matrix, or `None` when the kernel does not apply (no AVX2,
+    /// another type, or a row count not a multiple of 8, like a 3-label head).
+    pub fn from_qtensor(w: &QTensor) -> Result<Option<Self>> {
+        let (n, k) = match w.shape().dims() {
+            &[n, k] => (n, k),
+            _ => return Ok(None),
+        };
+        if w.dtype() != GgmlDType::Q8_0 || n % COLS != 0 || k % BLOCK != 0 || n == 0 || !supported() {
+            return Ok(None);
+        }
+        let data = w.data()?;
+        let kb = k / BLOCK;
+        if data.len() != n * kb * Q8_0_BYTES {
+            candle_core::bail!("Q8_0 tensor of {} bytes for shape [{n}, {k}]", data.len());
+        }
+        let mut quants = vec![0i8; n * k];
+        let mut scales = vec![0f32; n * kb];
+        for row in 0..n {
+            let (g, j) = (row / COLS, row % COLS);
+            for b in 0..kb {
+                let src = &data[(row * kb + b) * Q8_0_BYTES..][..Q8_0_BYTES];
+                let dst = (g * kb + b) * BLOCK * COLS;
+                scales[(g * kb + b) * COLS + j] = f16::from_le_bytes([src[0], src[1]]).to_f32();
+                for q in 0..BLOCK / 4 {
+                    for v in 0..4 {
+                        quants[dst + q * 4 * COLS + j * 4 + v] = src[2 + 4 * q + v] as i8;
+                    }
+                }
+            }
+        }
+        Ok(Some(PackedQ8 { n, k, quants, scales }))
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.n
+    }
+
+    /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32). With `rotation`,
+    /// each row of `x` is first rotated in Hadamard blocks of that size, as
+    /// `rotation::rotate_rows` does (the weight was stored rotated).
+    pub fn forward(&self, x: &Tensor, bias: &Tensor, rotation: Option<usize>) -> Result<Tensor> {
+        let k = x.dim(candle_core::D::Minus1)?;
+        if k != self.k {
+            candle_core::bail!("matmul: input has {k} features, the weight {}", self.k);
+        }
+        if let Some(block) = rotation {
+            if !k.is_multiple_of(block) || !block.is_power_of_two() {
+                candle_core::bail!("cannot rotate rows of {k} values in Hadamard blocks of {block}");
+            }
+        }
+        let m = x.elem_count() / k.max(1);
+        let x = x.contiguous()?;
+        let bias = bias.contiguous()?;
+        let mut out = vec![0f32; m * self.n];
+        with_f32_slice(&x, |xs| {
+            with_f32_slice(&bias, |bs| {
+                if bs.len() != self.n {
+                    candle_core::bail!("bias has {} values for {} outputs", bs.len(), self.n);
+                }
+                self.matmul(m, xs, bs, rotation, &mut out);
+                Ok(())
+            })
+        })?;
+        let mut dims = x.dims().to_vec();
+        *dims.last_mut().expect("rank >= 1") = self.n;
+        Tensor::from_vec(out, dims, x.device())
+    }
+
+    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], rotation: Option<usize>, out: &mut [f32]) {
+        let (n, k, kb) = (self.n, self.k, self.k / BLOCK);
+        if m == 0 {
+            return;
+        }
+        let mut xq = vec![0i8; m * k];
+        let mut xd = vec![0f32; m * kb];
+        let rows = xq.par_chunks_mut(k).zip(xd.par_chunks_mut(kb)).zip(xs.par_chunks(k));
+        rows.for_each_init(Vec::new, |rotated, ((q, d), x)| {
+            let x = match rotation {
+                Some(block) => {
+                    rotated.clear();
+                    rotated.extend_from_slice(x);
+                    rotated.chunks_exact_mut(block).for_each(super::rotation::hadamard_in_place);
+                    &rotated[..]
+                }
+                None => x,
+            };
+            // SAFETY: `supported()` held when this matrix was packed.
+            unsafe { quantize_row(x, q, d) }
+        });
+        let groups = n / COLS;
+        // A few shares per thread, so a thread slowed by other work does not hold up the rest.
+        let share = groups.div_ceil(rayon::current_num_threads() * 4).max(1);
+        let out = SharedOut(out.as_mut_ptr());
+        (0..groups).into_par_iter().step_by(share).for_each(|first| {
+            let out = &out;
+            for (r0, b0) in
+                (0..m).step_by(PASS_ROWS).flat_map(|r0| (0..kb).step_by(PASS_BLOCKS).map(move |b0| (r0, b0)))
+            {
+                let pass = PASS_ROWS.min(m - r0);
+                let blocks = b0..(b0 + PASS_BLOCKS).min(kb);
+                for g in first..(first + share).min(groups) {
+                    let mut r = r0;
+                    while r < r0 + pass {
+                        let rows = ROWS.min(r0 + pass - r);
+                        let tile = Tile {
+                            wq: self.quants[g * kb * BLOCK * COLS..].as_ptr(),
+                            ws: self.scales[g * kb * COLS..].as_ptr(),
+                            bias: bias[g * COLS..].as_ptr(),
+                            xq: xq[r * k..].as_ptr(),
+                            xd: xd[r * kb..].as_ptr(),
+                            k,
+                            blocks: blocks.clone(),
+                            // SAFETY (of the offset): row r, column g * 8 is inside the m × n output.
+                            out: unsafe { out.0.add(r * n + g * COLS) },
+                            n,
+                        };
+                        // SAFETY: `rows` activation rows from `r` exist; each share writes only
+                        // its own groups' 8 columns of each row, so shares never overlap; AVX2
+                        // and FMA were checked when the matrix was packed.
+                        unsafe {
+                            match rows {
+                                6 => tile.run::<6>(),
+                                5 => tile.run::<5>(),
+                                4 => tile.run::<4>(),
+                                3 => tile.run::<3>(),
+                                2 => tile.run::<2>(),
+                                _ => tile.run::<1>(),
+                            }
+                        }
+                        r += rows;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// The output matrix, written by several threads at disjoint columns.
+struct SharedOut(*mut f32);
+// SAFETY: the threads write disjoint elements (see `matmul`) and nothing reads until they join.
+unsafe impl Sync for SharedOut {}
+
+fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("the AVX2 matmul needs CPU tensors") };
+    let all = cpu.as_slice::<f32>()?;
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("the AVX2 matmul needs a contiguous input")
+    };
+    f(&all[start..end])
+}
+
+/// One activation row to Q8_0 exactly as candle's `BlockQ8_0::from_float`: `d = amax / 127` in
+/// f32, `q = round(x · (1/d))` rounding half away from zero, `d` stored as f16 — which is the
+/// value the dot product uses, so that is what `scales` gets.
+///
+/// # Safety
+/// The CPU must have AVX2 (`supported`).
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn quantize_row(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
+    for ((xb, qb), d_out) in x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK)).zip(scales.iter_mut()) {
+        let xp = xb.as_ptr();
+        let sign = _mm256_set1_ps(-0.0);
+        let mut m = _mm256_setzero_ps();
+        for i in 0..BLOCK / 8 {
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xp.add(8 * i))));
+        }
+        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let mut lanes = [0f32; 4];
+        _mm_storeu_ps(lanes.as_mut_ptr(), m4);
+        let amax = lanes[0].max(lanes[1]).max(lanes[2]).max(lanes[3]);
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        *d_out = f16::from_f32(d).to_f32();
+        let id = _mm256_set1_ps(id);
+        let half = _mm256_set1_ps(0.5);
+        let one = _mm256_set1_ps(1.0);
+        let mut quarters = [_mm256_setzero_si256(); 4];
+        for (i, out) in quarters.iter_mut().enumerate() {
+            let v = _mm256_mul_ps(_mm256_loadu_ps(xp.add(8 * i)), id);
+            // f32::round: truncate, then step away from zero when the dropped fraction is at
+            // least one half (v - trunc(v) is exact for these magnitudes).
+            let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
+            let frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+            let away = _mm256_cmp_ps::<_CMP_GE_OQ>(frac, half);
+            let step = _mm256_and_ps(away, _mm256_or_ps(one, _mm256_and_ps(v, sign)));
+            *out = _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+        }
+        // The packs work within 128-bit lanes, leaving the 4-value pieces of quarters a-d as
+        // [a0 b0 c0 d0 a1 b1 c1 d1]; the permutation puts them back in order.
+        let words = _mm256_packs_epi16(
+            _mm256_packs_epi32(quarters[0], quarters[1]),
+            _mm256_packs_epi32(quarters[2], quarters[3]),
+        );
+        let bytes = _mm256_permutevar8x32_epi32(words, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(qb.as_mut_ptr() as *mut __m256i, bytes);
+    }
+}
+
+/// One group of 8 weight rows against up to `ROWS` activation rows.
+struct Tile {
+    /// The group's packed quants (all blocks) and scales, and its 8 biases.
+    wq: *const i8,
+    ws: *const f32,
+    bias: *const f32,
+    /// Quantized activations and their scales from the tile's first row on.
+    xq: *const i8,
+    xd: *const f32,
+    k: usize,
+    /// The blocks of this pass: the first starts the sums, the last adds the bias; between
+    /// passes the partial sums wait in the output.
+    blocks: std::ops::Range<usize>,
+    /// The output at the tile's first row and first column; rows are `n` apart.
+    out: *mut f32,
+    n: usize,
+}
+
+impl Tile {
+    /// # Safety
+    /// `R` rows of `k` values must be readable from `xq` (and of `k / 32` from `xd`), 8 columns
+    /// of `R` rows writable at `out`, and the CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run<const R: usize>(self) {
+        let kb = self.k / BLOCK;
+        let mut wq = self.wq.add(self.blocks.start * BLOCK * COLS);
+        let mut ws = self.ws.add(self.blocks.start * COLS);
+        let mut acc = [_mm256_setzero_ps(); R];
+        if self.blocks.start > 0 {
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_loadu_ps(self.out.add(r * self.n));
+            }
+        }
+        let ones = _mm256_set1_epi16(1);
+        for b in self.blocks.clone() {
+            let mut isum = [_mm256_setzero_si256(); R];
+            for q in 0..BLOCK / 4 {
+                // Rows 0-7 × values 4q..4q+4 of this block.
+                let w = _mm256_loadu_si256(wq.add(q * 4 * COLS) as *const __m256i);
+                let w_abs = _mm256_abs_epi8(w);
+                for (r, s) in isum.iter_mut().enumerate() {
+                    // Activation row r, values 4q..4q+4, broadcast to all eight rows.
+                    let quad = (self.xq.add(r * self.k + b * BLOCK + 4 * q) as *const i32).read_unaligned();
+                    let x = _mm256_sign_epi8(_mm256_set1_epi32(quad), w);
+                    let pairs = _mm256_maddubs_epi16(w_abs, x);
+                    *s = _mm256_add_epi32(*s, _mm256_madd_epi16(pairs, ones));
+                }
+            }
+            let d_w = _mm256_loadu_ps(ws);
+            for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
+                // Multiply, then add (no FMA): the browser kernel's operations, so its numbers.
+                let d = _mm256_mul_ps(d_w, _mm256_set1_ps(*self.xd.add(r * kb + b)));
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(_mm256_cvtepi32_ps(s), d));
+            }
+            wq = wq.add(BLOCK * COLS);
+            ws = ws.add(COLS);
+        }
+        let last = self.blocks.end == kb;
+        let bias = if last { _mm256_loadu_ps(self.bias) } else { _mm256_setzero_ps() };
+        for (r, a) in acc.into_iter().enumerate() {
+            _mm256_storeu_ps(self.out.add(r * self.n), if last { _mm256_add_ps(a, bias) } else { a });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::QMatMul;
+    use candle_core::{Device, Module};
+
+    /// A deterministic matrix of values in [-1, 1) with some large outliers, like activations.
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..len)
+            .map(|i| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let v = ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
+                if i % 97 == 0 {
+                    v * 20.0
+                } else {
+                    v
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn quantizes_activations_as_candle_does() {
+        if !supported() {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        // Random values, an all-zero block, and a block whose products land exactly on .5
+        // (d = 1: amax 127), where rounding must go away from zero as `f32::round` does.
+        let mut x = values(768, 1);
+        x[32..64].fill(0.0);
+        let ties = [127.0f32, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 126.5, -126.5, 0.49999997, -0.49999997];
+        x[64..64 + ties.len()].copy_from_slice(&ties);
+        // `QTensor::quantize` runs `BlockQ8_0::from_float`; 34 bytes per block (f16 scale, 32 × i8).
+        let t = Tensor::from_slice(&x, (1, x.len()), &Device::Cpu).unwrap();
+        let want = QTensor::quantize(&t, GgmlDType::Q8_0).unwrap().data().unwrap().to_vec();
+        let mut q = vec![0i8; x.len()];
+        let mut d = vec![0f32; x.len() / 32];
+        // SAFETY: `supported()` held.
+        unsafe { quantize_row(&x, &mut q, &mut d) };
+        for (b, blk) in want.chunks_exact(Q8_0_BYTES).enumerate() {
+            assert_eq!(d[b], f16::from_le_bytes([blk[0], blk[1]]).to_f32(), "scale of block {b}");
+            let got: Vec<u8> = q[b * 32..][..32].iter().map(|&v| v as u8).collect();
+            assert_eq!(got, blk[2..], "block {b}");
+        }
+    }
+
+    #[test]
+    fn matches_candles_q8_0_product() {
+        if !supported() {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        let dev = Device::Cpu;
+        // Row counts around the tile and pass sizes; 3 rows of output stay with candle.
+        for &(m, n, k) in &[(1, 8, 32), (7, 16, 64), (53, 24, 96), (100, 64, 256), (61, 16, 800)] {
+            let w = Tensor::from_vec(values(n * k, 7 + m as u64), (n, k), &dev).unwrap();
+            let x = Tensor::from_vec(values(m * k, 11 + n as u64), (m, k), &dev).unwrap();
+            let bias = Tensor::from_vec(values(n, 3), n, &dev).unwrap();
+            let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+            let want = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap())
+                .unwrap()
+                .forward(&x)
+                .unwrap()
+                .broadcast_add(&bias)
+                .unwrap();
+            let packed = PackedQ8::from_qtensor(&q).unwrap().expect("Q8_0 with 8 | n");
+            let got = packed.forward(&x, &bias, None).unwrap();
+            let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff <= 1e-5 * scale.max(1.0), "m={m} n={n} k={k}: max diff {diff} (outputs up to {scale})");
+            // Rotating inside the kernel is rotating the input first.
+            let rotated = crate::model::rotation::rotate_rows(&x, 32).unwrap();
+            let want = packed.forward(&rotated, &bias, None).unwrap();
+            let got = packed.forward(&x, &bias, Some(32)).unwrap();
+            let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert_eq!(diff, 0.0, "m={m} n={n} k={k}: rotated in the kernel differs by {diff}");
+        }
+        // Every weight and activation at ±127 after quantization: the largest pair sums
+        // `vpmaddubsw` sees (2 · 127², which must not saturate i16).
+        let (m, n, k) = (6, 8, 64);
+        let signs = |len: usize, seed: usize| -> Vec<f32> {
+            (0..len).map(|i| if (i * 7 + seed).is_multiple_of(3) { -1.0 } else { 1.0 }).collect()
+        };
+        let w = Tensor::from_vec(signs(n * k, 1), (n, k), &dev).unwrap();
+        let x = Tensor::from_vec(signs(m * k, 2), (m, k), &dev).unwrap();
+        let bias = Tensor::zeros(n, candle_core::DType::F32, &dev).unwrap();
+        let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+        let want = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap()).unwrap().forward(&x).unwrap();
+        let got = PackedQ8::from_qtensor(&q).unwrap().unwrap().forward(&x, &bias, None).unwrap();
+        let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-5 * k as f32, "±1 inputs: max diff {diff}");
+
+        let w = Tensor::zeros((3, 32), candle_core::DType::F32, &dev).unwrap();
+        assert!(PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q8_0).unwrap()).unwrap().is_none());
+    }
+}
