@@ -13,12 +13,13 @@
 //!   activations meets eight rows at once; the products go through `vpmaddubsw` (unsigned ×
 //!   signed bytes, 32 products per instruction) with the weights' sign moved onto the
 //!   activations (`|w| · (x · sign w) = w · x`): exact, since |w| ≤ 128 and |x| ≤ 127 keep each
-//!   pair's sum within i16. About 1.45× the throughput of sign-extending to i16 for `vpmaddwd`
-//!   (35.9 → 51.9 GMAC/s per core on the AMD Zen 3 the README's table comes from);
+//!   pair's sum within i16. On the AMD Zen 3 of the README's table, the inner loop alone ran
+//!   at 51.9 GMAC/s per core this way against 35.9 sign-extending to i16 for `vpmaddwd` (as the
+//!   browser does); the whole product gained ~10-20 %;
 //! - the products run on rayon's threads (`RAYON_NUM_THREADS`, like candle's), each taking a
 //!   share of the weight rows;
-//! - activation rows go in passes of `PASS_ROWS`, whose quantized values stay in L2 while every
-//!   weight group of the thread's share runs over them.
+//! - the work goes in passes of `PASS_ROWS` activation rows × `PASS_BLOCKS` blocks, whose
+//!   quantized values stay in L1 while every weight group of the thread's share runs over them.
 //!
 //! Used only where the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernels stay.
 
@@ -38,8 +39,7 @@ const COLS: usize = 8;
 /// accumulators plus the weight, its absolute value, the broadcast and the constant ones fill
 /// AVX2's 16 registers.
 const ROWS: usize = 6;
-/// Activation rows per pass over a thread's weight groups (a multiple of `ROWS`): at k = 3072
-/// their quantized values take 144 kB, within L2.
+/// Activation rows per pass over a thread's weight groups (a multiple of `ROWS`).
 const PASS_ROWS: usize = 48;
 /// Blocks of 32 values per pass over the weights: a pass's activations (48 × 256 bytes) and
 /// one weight group's share (8 × 256) stay in L1 while every group runs over them. Partial
