@@ -194,3 +194,16 @@ impl Module for Norm {
         }
     }
 }
+
+/// Runs `f` on a contiguous f32 CPU tensor's values in place, without a copy: the kernels that
+/// replace candle's ops (`wasm_matmul`, `x86_matmul`, `wasm_ops`, `native_ops`) read them so.
+#[cfg_attr(all(target_arch = "wasm32", not(target_feature = "simd128")), allow(dead_code))]
+pub(crate) fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else { candle_core::bail!("the kernel needs a CPU tensor") };
+    let all = cpu.as_slice::<f32>()?;
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("the kernel needs a contiguous tensor")
+    };
+    f(&all[start..end])
+}

@@ -7,7 +7,8 @@
 //! as plain loops the compiler vectorizes — with AVX2 and FMA where the CPU has them (checked
 //! once) — and split over rayon's threads. Inference only: no gradient.
 
-use candle_core::{Result, Storage, Tensor};
+use super::layers::with_f32_slice;
+use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
 /// Values per parallel task of the GELU: large enough that splitting costs nothing.
@@ -16,7 +17,7 @@ const GELU_CHUNK: usize = 16 * 1024;
 /// GELU with the exact (erf) form, `x · (1 + erf(x / √2)) / 2`.
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     let x = x.contiguous()?;
-    let mut out = to_vec(&x)?;
+    let mut out = with_f32_slice(&x, |v| Ok(v.to_vec()))?;
     out.par_chunks_mut(GELU_CHUNK).for_each(|c| dispatch(c, gelu_chunk, avx2::gelu_chunk));
     Tensor::from_vec(out, x.shape(), x.device())
 }
@@ -25,7 +26,7 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     let x = x.contiguous()?;
     let d = x.dim(candle_core::D::Minus1)?.max(1);
-    let mut out = to_vec(&x)?;
+    let mut out = with_f32_slice(&x, |v| Ok(v.to_vec()))?;
     // Whole rows per task, about GELU_CHUNK values each.
     let rows = (GELU_CHUNK / d).max(1);
     out.par_chunks_mut(rows * d).for_each(|c| {
@@ -70,15 +71,6 @@ mod avx2 {
     pub unsafe fn softmax_row(v: &mut [f32]) {
         super::softmax_row(v)
     }
-}
-
-fn to_vec(x: &Tensor) -> Result<Vec<f32>> {
-    let (storage, layout) = x.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("native ops need CPU tensors") };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("native ops need contiguous input")
-    };
-    Ok(cpu.as_slice::<f32>()?[start..end].to_vec())
 }
 
 #[inline(always)]

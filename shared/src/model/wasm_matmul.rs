@@ -20,8 +20,9 @@
 //! Only compiled for wasm32 with simd128 (`.cargo/config.toml`); `x86_matmul` is the same kernel
 //! for native x86-64 with AVX2.
 
+use super::layers::with_f32_slice;
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{Result, Storage, Tensor};
+use candle_core::{Result, Tensor};
 use core::arch::wasm32::*;
 use half::f16;
 use std::cell::RefCell;
@@ -167,16 +168,6 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { quants: Vec::new(), scales: Vec::new() }) };
-}
-
-fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("wasm matmul needs CPU tensors") };
-    let all = cpu.as_slice::<f32>()?;
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("wasm matmul needs a contiguous input")
-    };
-    f(&all[start..end])
 }
 
 /// One activation row to Q8_0 exactly as candle's `BlockQ8_0::from_float` (non-NEON path):

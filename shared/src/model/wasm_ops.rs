@@ -7,14 +7,15 @@
 //! (libm, the same on native) by ~1e-7 relative, far inside the 1e-4 on the scores that the
 //! end-to-end test holds the browser to. Only compiled for wasm32 with simd128.
 
-use candle_core::{Result, Storage, Tensor};
+use super::layers::with_f32_slice;
+use candle_core::{Result, Tensor};
 use core::arch::wasm32::*;
 
 /// Softmax over the last dimension (inference only: no gradient).
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     let x = x.contiguous()?;
     let d = x.dim(candle_core::D::Minus1)?;
-    let mut out = to_vec(&x)?;
+    let mut out = with_f32_slice(&x, |v| Ok(v.to_vec()))?;
     for row in out.chunks_exact_mut(d.max(1)) {
         softmax_row(row);
     }
@@ -24,7 +25,7 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
 /// GELU with the exact (erf) form, `x · (1 + erf(x / √2)) / 2` (inference only).
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     let x = x.contiguous()?;
-    let mut out = to_vec(&x)?;
+    let mut out = with_f32_slice(&x, |v| Ok(v.to_vec()))?;
     let mut chunks = out.chunks_exact_mut(4);
     for c in &mut chunks {
         // SAFETY: `c` has 4 elements; unaligned v128 loads/stores are allowed.
@@ -42,13 +43,6 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
         *v *= (e + 1.0) * 0.5;
     }
     Tensor::from_vec(out, x.shape(), x.device())
-}
-
-fn to_vec(x: &Tensor) -> Result<Vec<f32>> {
-    let (storage, layout) = x.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("wasm ops need CPU tensors") };
-    let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("wasm ops need contiguous input") };
-    Ok(cpu.as_slice::<f32>()?[start..end].to_vec())
 }
 
 fn softmax_row(row: &mut [f32]) {

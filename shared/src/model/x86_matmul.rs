@@ -23,8 +23,9 @@
 //!
 //! Used only where the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernels stay.
 
+use super::layers::with_f32_slice;
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{Result, Storage, Tensor};
+use candle_core::{Result, Tensor};
 use half::f16;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
@@ -203,16 +204,6 @@ impl PackedQ8 {
 struct SharedOut(*mut f32);
 // SAFETY: the threads write disjoint elements (see `matmul`) and nothing reads until they join.
 unsafe impl Sync for SharedOut {}
-
-fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("the AVX2 matmul needs CPU tensors") };
-    let all = cpu.as_slice::<f32>()?;
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("the AVX2 matmul needs a contiguous input")
-    };
-    f(&all[start..end])
-}
 
 /// One activation row to Q8_0 exactly as candle's `BlockQ8_0::from_float`: `d = amax / 127` in
 /// f32, `q = round(x · (1/d))` rounding half away from zero, `d` stored as f16 — which is the
