@@ -83,7 +83,7 @@ fn q8_0_products_match_candle() {
         let got = PackedQ8::from_qtensor(&q).unwrap().expect("Q8_0 with 4 | n").forward(&x, &bias).unwrap();
         assert_eq!(got.dims(), want.dims());
         // Through `Linear` too, as the model builds it, with a 3-d input.
-        let linear = Linear::quantized(q, bias.clone()).unwrap();
+        let linear = Linear::quantized(q, bias.clone(), None).unwrap();
         let via_linear = linear.forward(&x.reshape((1, m, k)).unwrap()).unwrap().reshape((m, n)).unwrap();
         let want = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         for got in [got.flatten_all().unwrap(), via_linear.flatten_all().unwrap()] {
