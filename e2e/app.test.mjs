@@ -358,8 +358,10 @@ test('batch: a 1,000-line CSV with dates gives the table, the distribution and t
 test('batch: cancel stops a long batch', async () => {
   // ~1,500 characters: still past the 512-token limit, so every chunk is slow enough to cancel.
   const long = TEXTS.reduce((a, b) => (b.length > a.length ? b : a)).slice(0, 1500);
-  // 1.5 MB of text: the page took 45 s to take it on a 2-vCPU AMD Zen 3 (over Playwright's
-  // default 30 s). That slowness is a known problem of the batch panel, not what this test is about.
+  // 1.5 MB of text. Playwright types it with Chromium's insertText, which costs ~8 s on a
+  // 2-vCPU AMD Zen 3 even in a bare textarea and fires an input event per line; the panel
+  // reads the text once per burst of events (12 s in all; it took 45 s when it re-read and
+  // re-parsed on every event). The timeout leaves room for a slower machine.
   const t0 = Date.now();
   await byTest('batch-input').fill(Array.from({ length: 1000 }, (_, i) => `${i} ${long}`).join('\n'), { timeout: 180_000 });
   console.log(`# filling the 1,000 long lines took ${Date.now() - t0} ms`);
