@@ -360,7 +360,7 @@ test('batch: cancel stops a long batch', async () => {
   const long = TEXTS.reduce((a, b) => (b.length > a.length ? b : a)).slice(0, 1500);
   // 1.5 MB of text. Playwright types it with Chromium's insertText, which costs ~8 s on a
   // 2-vCPU AMD Zen 3 even in a bare textarea and fires an input event per line; the panel
-  // reads the text once per burst of events (12 s in all; it took 45 s when it re-read and
+  // reads the text once per burst of events (12-15 s in all; it took 45 s when it re-read and
   // re-parsed on every event). The timeout leaves room for a slower machine.
   const t0 = Date.now();
   await byTest('batch-input').fill(Array.from({ length: 1000 }, (_, i) => `${i} ${long}`).join('\n'), { timeout: 180_000 });
