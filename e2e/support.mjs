@@ -12,9 +12,17 @@ export async function freePort() {
   });
 }
 
+const CHROMIUM_OPTIONS = {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+};
+
 export function launchChromium(chromium) {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-  });
+  return chromium.launch(CHROMIUM_OPTIONS);
+}
+
+/** A browser with a profile on disk (`dir`), as a user's is: unlike the contexts of
+ *  `launchChromium`, which are like private windows, it keeps V8's code cache. */
+export function launchPersistentChromium(chromium, dir) {
+  return chromium.launchPersistentContext(dir, CHROMIUM_OPTIONS);
 }

@@ -2,7 +2,8 @@
 # Browser benchmark in headless Chromium (e2e/bench-browser.mjs): per bundle, the worker's load
 # time, latency on one ~32-token tweet (median of 50 after 5 warm-up runs), batch throughput on
 # 256 TweetEval tweets, its wasm memory against the bundle's size, and the warm start (second
-# visit, weights in the Cache API, until the first prediction is shown). Also the wasm sizes.
+# visit, weights in the Cache API, until the first prediction is shown; in a browser profile on
+# disk, as a returning user's, and in a private-window-like context). Also the wasm sizes.
 #
 #   CHECKPOINT=/tmp/ref_fixtures_big/roberta-base-random scripts/bench-browser.sh [--no-build]
 #

@@ -30,15 +30,14 @@ pub struct Engine {
 pub const BATCH_CHUNK: usize = 4;
 
 impl Engine {
-    /// Builds the model from the bundle's files: the tokenizer is checked against the
-    /// manifest here, `model.gguf` must have been (`Manifest::verify_reader`). The weights are
-    /// read tensor by tensor, so the file need not be in wasm memory (see `worker::js_bytes`).
+    /// Builds the model from the bundle's text encoder (`Manifest::text_encoder`) and its
+    /// `model.gguf`, which must have been checked against the manifest. The weights are read
+    /// tensor by tensor, so the file need not be in wasm memory (see `worker::js_bytes`).
     pub fn new(
         manifest: Manifest,
-        tokenizer_json: &[u8],
+        encoder: TextEncoder,
         mut model_gguf: impl Read + Seek,
     ) -> Result<Self, BundleError> {
-        let encoder = manifest.text_encoder(tokenizer_json)?;
         let classifier = manifest.classifier_from_reader(&mut model_gguf, &Device::Cpu)?;
         Ok(Engine { manifest, encoder, classifier })
     }

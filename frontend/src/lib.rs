@@ -11,6 +11,7 @@ pub mod bundle_url;
 pub mod engine;
 pub mod outbox;
 pub mod protocol;
+pub mod warm_up;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;

@@ -1,17 +1,18 @@
 //! Loading a bundle: manifest (network first, the cached one when offline), then the tokenizer
-//! and the weights (cache first, by hash), verified against the manifest, with one overall
-//! progress figure over both files.
+//! and the weights (cache first, by hash; downloads verified against the manifest), with one
+//! overall progress figure over both files.
 
-use super::cache::ModelCache;
+use super::cache::{CacheRead, ModelCache};
 use super::fetch::{fetch_bytes, FetchError};
 use super::js_bytes::JsReader;
-use crate::browser::{now_ms, wasm_memory_bytes};
+use crate::browser::{now_ms, sleep, wasm_memory_bytes};
 use crate::bundle_url::file_url;
 use crate::engine::Engine;
 use crate::protocol::{FailureKind, ReadyInfo};
 use js_sys::{Function, Promise, Reflect, Uint8Array};
-use shared::bundle::{BundleError, MANIFEST_FILE, MODEL_FILE};
-use shared::Manifest;
+use shared::bundle::{BundleError, FileEntry, MANIFEST_FILE, MODEL_FILE};
+use shared::model::Quantization;
+use shared::{Manifest, ModelConfig};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -39,10 +40,10 @@ impl From<BundleError> for LoadError {
     }
 }
 
-/// Checks a file against the manifest. The sha256 comes from WebCrypto when the page has it
-/// (native code: it took a warm start's worker load from ~970 to ~780 ms on the 135 MB
-/// roberta-base bundle), else from the wasm implementation (`crypto.subtle` exists only in
-/// secure contexts: https or localhost).
+/// Checks a downloaded file against the manifest. The sha256 comes from WebCrypto when the page
+/// has it (native code: ~190 ms less than the wasm implementation on the 135 MB roberta-base
+/// bundle), else from the wasm implementation (`crypto.subtle` exists only in secure contexts:
+/// https or localhost).
 async fn verify(manifest: &Manifest, name: &str, bytes: &Uint8Array) -> Result<(), BundleError> {
     match webcrypto_sha256(bytes).await {
         Some(hex) => manifest.verify_digest(name, bytes.length() as u64, &hex),
@@ -58,6 +59,80 @@ async fn webcrypto_sha256(bytes: &Uint8Array) -> Option<String> {
     let promise: Promise = digest.call2(&subtle, &"SHA-256".into(), bytes).ok()?.dyn_into().ok()?;
     let hash = Uint8Array::new(&JsFuture::from(promise).await.ok()?);
     Some(hash.to_vec().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn listed(manifest: &Manifest, name: &str) -> Result<FileEntry, BundleError> {
+    manifest.files.get(name).cloned().ok_or_else(|| BundleError::Unlisted(name.to_string()))
+}
+
+/// Gets the bundle's files, from the cache or the network, with one progress figure over all.
+struct Files<'a> {
+    base: &'a str,
+    manifest: &'a Manifest,
+    cache: Option<&'a ModelCache>,
+    total: u64,
+    done: u64,
+}
+
+impl Files<'_> {
+    /// The file's bytes: the cache entry when `hit` finds one, else a download, checked
+    /// against the manifest before it is cached, so a broken download is never kept.
+    ///
+    /// A cache entry is not hashed again: its key is the sha256 it was checked against when it
+    /// was stored, and the browser checks its own entries (Chromium's disk cache keeps a
+    /// checksum per entry). Hashing it again cost a warm start ~230 ms for the 135 MB
+    /// roberta-base bundle on the AMD machine. Its size is still checked, and an entry the model
+    /// cannot be built from is dropped (`forget`), so it cannot fail every later visit.
+    /// Also says whether the bytes came from the cache.
+    async fn bytes(
+        &mut self,
+        name: &str,
+        entry: &FileEntry,
+        hit: Option<CacheRead>,
+        progress: &mut impl FnMut(u64, u64),
+    ) -> Result<(Uint8Array, bool), LoadError> {
+        let cached = match hit {
+            Some(read) => read.bytes().await,
+            None => None,
+        };
+        let (bytes, from_cache) = match cached {
+            Some(bytes) if u64::from(bytes.length()) == entry.size => (bytes, true),
+            stale => {
+                if stale.is_some() {
+                    self.forget(entry).await;
+                }
+                let (done, total) = (self.done, self.total);
+                let url = file_url(self.base, name);
+                let bytes = fetch_bytes(&url, Some(entry.size), |n| progress(done + n.min(entry.size), total)).await?;
+                verify(self.manifest, name, &bytes).await?;
+                if let Some(c) = self.cache {
+                    if let Err(e) = c.put_file(&entry.sha256, &bytes).await {
+                        web_sys::console::warn_1(&format!("not cached ({name}): {e}").into());
+                    }
+                }
+                (bytes, false)
+            }
+        };
+        self.done += entry.size;
+        progress(self.done, self.total);
+        Ok((bytes, from_cache))
+    }
+
+    async fn forget(&self, entry: &FileEntry) {
+        if let Some(c) = self.cache {
+            c.remove_file(&entry.sha256).await;
+        }
+    }
+}
+
+/// Runs a tiny model like the bundle's (`crate::warm_up`), yielding to the event loop between
+/// passes so the load's reads are answered meanwhile. A failure only costs the head start.
+async fn warm_up(config: &ModelConfig, quantization: Quantization) {
+    let Ok(model) = crate::warm_up::tiny_model(config, quantization) else { return };
+    for batch in crate::warm_up::batches(config.pad_token_id) {
+        sleep(0).await;
+        let _ = model.forward(&batch);
+    }
 }
 
 /// Loads the bundle at `base` (normalized, absolute); `progress(loaded, total)` in bytes.
@@ -83,51 +158,37 @@ pub async fn load(base: &str, mut progress: impl FnMut(u64, u64)) -> Result<(Eng
     let manifest = Manifest::from_json(&manifest_bytes)?;
     let previous = cached_manifest.and_then(|b| Manifest::from_json(&b).ok()).map(|m| m.version);
 
-    let names = [manifest.tokenizer.clone(), MODEL_FILE.to_string()];
-    let entries: Vec<_> = names
-        .iter()
-        .map(|n| manifest.files.get(n).cloned().ok_or_else(|| BundleError::Unlisted(n.clone())))
-        .collect::<Result<_, _>>()?;
-    let total: u64 = entries.iter().map(|e| e.size).sum();
-    let mut done = 0;
-    let mut from_cache = true;
-    let mut files = Vec::with_capacity(2);
+    let tokenizer_entry = listed(&manifest, &manifest.tokenizer)?;
+    let model_entry = listed(&manifest, MODEL_FILE)?;
+    let total = tokenizer_entry.size + model_entry.size;
     progress(0, total);
-    for (name, entry) in names.iter().zip(&entries) {
-        let hit = match &cache {
-            Some(c) => c.file(&entry.sha256).await,
-            None => None,
-        };
-        let cached = hit.is_some();
-        let bytes = match hit {
-            Some(b) => b,
-            None => {
-                from_cache = false;
-                let url = file_url(base, name);
-                fetch_bytes(&url, Some(entry.size), |n| progress(done + n.min(entry.size), total)).await?
-            }
-        };
-        // Checked before caching, so a broken download is never kept; a damaged cache entry
-        // is dropped, so it cannot fail every later visit.
-        if let Err(e) = verify(&manifest, name, &bytes).await {
-            if let (Some(c), true) = (&cache, cached) {
-                c.remove_file(&entry.sha256).await;
-            }
-            return Err(e.into());
-        }
-        if let (Some(c), false) = (&cache, cached) {
-            if let Err(e) = c.put_file(&entry.sha256, &bytes).await {
-                web_sys::console::warn_1(&format!("not cached ({name}): {e}").into());
-            }
-        }
-        done += entry.size;
-        progress(done, total);
-        files.push(bytes);
+    // Both cache reads start now and run in the browser while the worker builds the tokenizer.
+    let (tokenizer_hit, model_hit) = match &cache {
+        Some(c) => (Some(c.read_file(&tokenizer_entry.sha256)), Some(c.read_file(&model_entry.sha256))),
+        None => (None, None),
+    };
+    let mut files = Files { base, manifest: &manifest, cache: cache.as_ref(), total, done: 0 };
+    let (tokenizer, tokenizer_cached) =
+        files.bytes(&manifest.tokenizer, &tokenizer_entry, tokenizer_hit, &mut progress).await?;
+    let encoder = manifest.text_encoder(&tokenizer.to_vec());
+    drop(tokenizer);
+    if encoder.is_err() && tokenizer_cached {
+        files.forget(&tokenizer_entry).await;
     }
-    let model = std::io::BufReader::new(JsReader::new(&files[1]));
-    let engine = Engine::new(manifest.clone(), &files[0].to_vec(), model)?;
+    let encoder = encoder?;
+    // The worker is idle while the weights arrive: it gets V8 to optimize the inference code.
+    let (config, quantization) = (manifest.config.clone(), manifest.quantization);
+    wasm_bindgen_futures::spawn_local(async move { warm_up(&config, quantization).await });
+    let (model, model_cached) = files.bytes(MODEL_FILE, &model_entry, model_hit, &mut progress).await?;
+    let engine = Engine::new(manifest.clone(), encoder, std::io::BufReader::new(JsReader::new(&model)));
     // The downloaded bytes are garbage once the weights are in wasm memory.
-    drop(files);
+    drop(model);
+    if engine.is_err() && model_cached {
+        files.forget(&model_entry).await;
+    }
+    let engine = engine?;
+    let from_cache = tokenizer_cached && model_cached;
+    let entries = [tokenizer_entry, model_entry];
     if let Some(c) = &cache {
         if !offline {
             let _ = c.put_manifest(base, &manifest_bytes).await;

@@ -78,12 +78,14 @@ fn handle(req: Request) {
                     let engine = Rc::new(engine);
                     STATE.with(|s| s.borrow_mut().engine = Some(engine.clone()));
                     post(&Event::Ready(Box::new(info)));
-                    // A first forward pass runs the kernels as V8's baseline code until it has
-                    // compiled them optimized, in the background. A short text, right away,
-                    // pays that while the user is still typing: the first text analysed a
-                    // second after loading took 0.90 s without this and 0.25 s with it
-                    // (roberta-base q8_0, AMD machine; a steady one takes 0.18 s). A request
-                    // sent meanwhile waits for it, about what the slow first pass would cost.
+                    // A first forward pass of the real model still meets code V8 has not
+                    // optimized yet (see `crate::warm_up`): the tokenizer's, and more when the tiny
+                    // model did not get far. A short text, right away, pays that while the
+                    // user is still typing. Before `warm_up`, the first text analysed a second
+                    // after loading took 0.90 s without this and 0.25 s with it (roberta-base
+                    // q8_0, AMD machine; a steady one takes 0.18 s); with it, this pass takes
+                    // 25-60 ms on a visit with V8's code cache and 0.1-0.3 s without. A request
+                    // sent meanwhile waits for it.
                     let _ = engine.analyze("warm up");
                 }
                 Err(e) => fail(None, e.kind(), e.to_string()),
