@@ -60,28 +60,24 @@ impl ModelCache {
         Ok(ModelCache { cache: cache.unchecked_into() })
     }
 
-    /// The entry's bytes, left in JS memory (see `js_bytes`).
-    async fn get(&self, key: &str) -> Option<Uint8Array> {
-        let hit = JsFuture::from(self.cache.match_with_str(key)).await.ok()?;
-        let resp: Response = hit.dyn_into().ok()?;
-        let buf = JsFuture::from(resp.array_buffer().ok()?).await.ok()?;
-        Some(Uint8Array::new(&buf))
-    }
-
     async fn put(&self, key: &str, bytes: &Uint8Array) -> Result<(), String> {
         let resp = Response::new_with_opt_buffer_source(Some(bytes)).map_err(|e| js_error_text(&e))?;
         JsFuture::from(self.cache.put_with_str(key, &resp)).await.map(|_| ()).map_err(|e| js_error_text(&e))
     }
 
-    /// Starts reading the file's entry. The lookup and the body's read are chained in JS, so
-    /// they go on while the worker is busy in wasm. The body is read as a blob first: that took
-    /// 230-280 ms for the 135 MB roberta-base model in Chromium, `arrayBuffer()` on the
+    /// Starts reading the entry under `key`. The lookup and the body's read are chained in JS,
+    /// so they go on while the worker is busy in wasm. The body is read as a blob first: that
+    /// took 230-280 ms for the 135 MB roberta-base model in Chromium, `arrayBuffer()` on the
     /// response 340-355 ms.
-    pub fn read_file(&self, sha256: &str) -> CacheRead {
-        let lookup = self.cache.match_with_str(&hash_key(sha256));
+    fn read(&self, key: &str) -> CacheRead {
+        let lookup = self.cache.match_with_str(key);
         let blob = then(&lookup, |hit| hit.dyn_into::<Response>().ok().and_then(|r| r.blob().ok()).map(Into::into));
         let body = then(&blob, |blob| blob.dyn_into::<Blob>().ok().map(|b| b.array_buffer().into()));
         CacheRead(JsFuture::from(body))
+    }
+
+    pub fn read_file(&self, sha256: &str) -> CacheRead {
+        self.read(&hash_key(sha256))
     }
 
     /// A failed write (quota) only costs the next visit a download.
@@ -90,7 +86,7 @@ impl ModelCache {
     }
 
     pub async fn manifest(&self, bundle_url: &str) -> Option<Vec<u8>> {
-        Some(self.get(&manifest_key(bundle_url)).await?.to_vec())
+        Some(self.read(&manifest_key(bundle_url)).bytes().await?.to_vec())
     }
 
     pub async fn put_manifest(&self, bundle_url: &str, bytes: &[u8]) -> Result<(), String> {
