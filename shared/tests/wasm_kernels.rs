@@ -57,7 +57,8 @@ fn activations_quantize_exactly_as_candle() {
 #[wasm_bindgen_test]
 fn q8_0_products_match_candle() {
     let dev = Device::Cpu;
-    // Row counts around the kernel's 4-row blocking, the model's widths, and a 4-output layer.
+    // Activation row counts around the kernel's 4-row passes; weights of 8-row groups, one
+    // 4-row group (4) and both (12); the model's widths.
     let shapes = [
         (1, 384, 4),
         (3, 384, 384),

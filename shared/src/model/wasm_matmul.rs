@@ -8,14 +8,15 @@
 //! Here the numbers are the same as candle's up to float summation order — each activation row
 //! is quantized to Q8_0 blocks exactly as `BlockQ8_0::from_float` does, the integer dot of each
 //! block is exact, then scaled by `d_w · d_x` and summed in f32 — but:
-//! - the weights are repacked once, at load, for the inner loop: four rows interleaved in pairs
-//!   of values (`[r0 k0, r0 k1, r1 k0, r1 k1, r2 k0, r2 k1, r3 k0, r3 k1]`, 8 bytes), so one
-//!   `i32x4_dot_i16x8` against a broadcast pair of activations gives four output columns, and
-//!   the f16 scales are converted to f32 once. The packed matrix is 36 bytes per 32 weights
+//! - the weights are repacked once, at load, for the inner loop: rows interleaved in pairs of
+//!   values (`[r0 k0, r0 k1, r1 k0, r1 k1, r2 k0, r2 k1, r3 k0, r3 k1]`, 8 bytes per 4 rows), so
+//!   one `i32x4_dot_i16x8` against a broadcast pair of activations gives four output columns,
+//!   and the f16 scales are converted to f32 once. The packed matrix is 36 bytes per 32 weights
 //!   (Q8_0 is 34) and replaces the `QTensor`, so the weights are never held twice.
 //! - activations are quantized once per product and kept sign-extended to i16;
-//! - each loaded and extended weight vector serves `ROWS` activation rows (register blocking),
-//!   and the accumulators' lanes are the output columns themselves: no horizontal sums.
+//! - each pass covers `ROWS` activation rows × 8 weight rows (register blocking): each
+//!   extended weight vector serves `ROWS` rows, each broadcast activation pair two weight
+//!   vectors, and the accumulators' lanes are the output columns themselves: no horizontal sums.
 //!
 //! Only compiled for wasm32 with simd128 (`.cargo/config.toml`); `x86_matmul` is the same kernel
 //! for native x86-64 with AVX2.
@@ -31,20 +32,27 @@ use std::cell::RefCell;
 const BLOCK: usize = 32;
 /// Bytes of one Q8_0 block in candle's layout: f16 scale, then 32 × i8.
 const Q8_0_BYTES: usize = 34;
-/// Weight rows interleaved together: the four lanes of one i32x4 accumulator.
-const COLS: usize = 4;
-/// Activation rows per pass over a group of weight rows: each extended weight vector is used
-/// this many times. 2 × ROWS accumulators plus the weight and broadcast vectors stay within the
-/// 16 registers V8 has on x86-64; 6 was ~5 % faster than 4 under node.
-const ROWS: usize = 6;
+/// Weight rows per i32x4 accumulator: its four lanes.
+const LANES: usize = 4;
+/// Weight rows per pass (a group): two accumulators per activation row. A 4-row group at the
+/// end takes the rest when the row count is 4 more than a multiple of 8.
+const GROUP: usize = 8;
+/// Activation rows per pass. The 2 × ROWS integer sums, two weight vectors and a broadcast stay
+/// within the 16 vector registers V8 has on x86-64. Per 64 products that is 2 weight loads, 4
+/// broadcasts, 8 dots and 8 adds, against 1 + 6 + 6 + 6 per 48 for 4 weight rows × 6 activation
+/// rows: 15-20 % faster on roberta-base's shapes, in a Chromium worker and under node (Zen 3; a
+/// one-off micro-benchmark). 5 rows spill; 3 rows, or 12 or 16 weight rows, were no faster.
+const ROWS: usize = 4;
 
 /// A Q8_0 matrix `[n, k]` repacked for the kernel (see the module comment).
 pub struct PackedQ8 {
     n: usize,
     k: usize,
-    /// Per group of 4 rows, per block: 16 pairs × 4 rows × 2 values.
+    /// Per group of rows (8, or 4 for the last), per block: 16 pairs × the group's rows × 2
+    /// values. A group starting at row `c` starts at `c * k`.
     quants: Vec<i8>,
-    /// Per group of 4 rows, per block: the 4 rows' scales.
+    /// Per group of rows, per block: their scales. A group starting at row `c` starts at
+    /// `c * k / 32`.
     scales: Vec<f32>,
 }
 
@@ -56,7 +64,7 @@ impl PackedQ8 {
             &[n, k] => (n, k),
             _ => return Ok(None),
         };
-        if w.dtype() != GgmlDType::Q8_0 || n % COLS != 0 || k % BLOCK != 0 || n == 0 {
+        if w.dtype() != GgmlDType::Q8_0 || n % LANES != 0 || k % BLOCK != 0 || n == 0 {
             return Ok(None);
         }
         let data = w.data()?;
@@ -67,14 +75,15 @@ impl PackedQ8 {
         let mut quants = vec![0i8; n * k];
         let mut scales = vec![0f32; n * kb];
         for row in 0..n {
-            let (g, j) = (row / COLS, row % COLS);
+            let c = row / GROUP * GROUP;
+            let (width, j) = (group_width(n, c), row - c);
             for b in 0..kb {
                 let src = &data[(row * kb + b) * Q8_0_BYTES..][..Q8_0_BYTES];
-                let dst = (g * kb + b) * BLOCK * COLS;
-                scales[(g * kb + b) * COLS + j] = f16::from_le_bytes([src[0], src[1]]).to_f32();
+                let dst = c * k + b * BLOCK * width;
+                scales[c * kb + b * width + j] = f16::from_le_bytes([src[0], src[1]]).to_f32();
                 for p in 0..BLOCK / 2 {
-                    quants[dst + p * 2 * COLS + j * 2] = src[2 + 2 * p] as i8;
-                    quants[dst + p * 2 * COLS + j * 2 + 1] = src[3 + 2 * p] as i8;
+                    quants[dst + p * 2 * width + j * 2] = src[2 + 2 * p] as i8;
+                    quants[dst + p * 2 * width + j * 2 + 1] = src[3 + 2 * p] as i8;
                 }
             }
         }
@@ -121,10 +130,11 @@ impl PackedQ8 {
             for r in 0..m {
                 quantize_row(&xs[r * k..][..k], &mut quants[r * k..][..k], &mut scales[r * kb..][..kb]);
             }
-            for g in 0..n / COLS {
-                let wq = &self.quants[g * kb * BLOCK * COLS..][..kb * BLOCK * COLS];
-                let ws = &self.scales[g * kb * COLS..][..kb * COLS];
-                let bias = &bias[g * COLS..][..COLS];
+            for c in (0..n).step_by(GROUP) {
+                let width = group_width(n, c);
+                let wq = &self.quants[c * k..][..width * k];
+                let ws = &self.scales[c * kb..][..width * kb];
+                let bias = &bias[c..][..width];
                 let mut r = 0;
                 while r < m {
                     let rows = ROWS.min(m - r);
@@ -137,19 +147,21 @@ impl PackedQ8 {
                         k,
                         out: &mut *out,
                         row0: r,
-                        col0: g * COLS,
+                        col0: c,
                         n,
                     };
                     // SAFETY: slice lengths are as `tile` documents: `rows` rows from `r` of
-                    // quantized activations and scales, 4 columns from `g * 4` of the output.
+                    // quantized activations and scales, `width` columns from `c` of the output.
                     unsafe {
-                        match rows {
-                            6 => tile.run::<6>(),
-                            5 => tile.run::<5>(),
-                            4 => tile.run::<4>(),
-                            3 => tile.run::<3>(),
-                            2 => tile.run::<2>(),
-                            _ => tile.run::<1>(),
+                        match (rows, width) {
+                            (4, GROUP) => tile.run::<4, 2>(),
+                            (3, GROUP) => tile.run::<3, 2>(),
+                            (2, GROUP) => tile.run::<2, 2>(),
+                            (_, GROUP) => tile.run::<1, 2>(),
+                            (4, _) => tile.run::<4, 1>(),
+                            (3, _) => tile.run::<3, 1>(),
+                            (2, _) => tile.run::<2, 1>(),
+                            _ => tile.run::<1, 1>(),
                         }
                     }
                     r += rows;
@@ -157,6 +169,11 @@ impl PackedQ8 {
             }
         })
     }
+}
+
+/// Rows in the group that starts at weight row `c`: 8, or 4 for a last group of 4.
+fn group_width(n: usize, c: usize) -> usize {
+    GROUP.min(n - c)
 }
 
 /// Quantized activations of one product, reused across calls (wasm memory never shrinks, so
@@ -212,7 +229,7 @@ pub fn quantize_row(x: &[f32], q: &mut [i16], scales: &mut [f32]) {
     }
 }
 
-/// One group of 4 weight rows against up to `ROWS` activation rows.
+/// One group of weight rows against up to `ROWS` activation rows.
 struct Tile<'a> {
     /// The group's packed quants (all blocks) and scales.
     wq: &'a [i8],
@@ -230,41 +247,48 @@ struct Tile<'a> {
 
 impl Tile<'_> {
     /// # Safety
-    /// `R` rows of `k` values must be left in `xq` (and of `k / 32` in `xs`), and the output
-    /// must hold rows `row0..row0 + R` of `n` values.
+    /// `R` rows of `k` values must be left in `xq` (and of `k / 32` in `xs`), the group must
+    /// have `4 * V` rows, and the output must hold rows `row0..row0 + R` of `n` values.
     #[inline(always)]
-    unsafe fn run<const R: usize>(self) {
-        let kb = self.k / BLOCK;
+    unsafe fn run<const R: usize, const V: usize>(self) {
+        let (kb, width) = (self.k / BLOCK, LANES * V);
         debug_assert!(self.xq.len() >= R * self.k && self.xs.len() >= R * kb);
-        debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + COLS <= self.n);
+        debug_assert!(self.wq.len() == width * self.k && self.ws.len() == width * kb);
+        debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + width <= self.n);
         let xq = self.xq.as_ptr();
         let xs = self.xs.as_ptr();
         let mut wq = self.wq.as_ptr();
         let mut ws = self.ws.as_ptr();
-        let mut acc = [f32x4_splat(0.0); R];
+        let mut acc = [[f32x4_splat(0.0); V]; R];
         for b in 0..kb {
-            let mut isum = [i32x4_splat(0); R];
+            let mut isum = [[i32x4_splat(0); V]; R];
             for p in 0..BLOCK / 2 {
-                // Rows 0-3 × values 2p, 2p+1 of this block, widened to i16.
-                let w = i16x8_load_extend_i8x8(wq.add(p * 2 * COLS));
+                // Rows 4v..4v+3 × values 2p, 2p+1 of this block, widened to i16.
+                let w: [v128; V] = core::array::from_fn(|v| i16x8_load_extend_i8x8(wq.add((p * V + v) * 2 * LANES)));
                 for (r, s) in isum.iter_mut().enumerate() {
                     // Activation row r, values 2p and 2p+1, broadcast to all four pairs.
                     let x = v128_load32_splat(xq.add(r * self.k + b * BLOCK + 2 * p) as *const u32);
-                    *s = i32x4_add(*s, i32x4_dot_i16x8(w, x));
+                    for (s, w) in s.iter_mut().zip(w) {
+                        *s = i32x4_add(*s, i32x4_dot_i16x8(w, x));
+                    }
                 }
             }
-            let d_w = v128_load(ws as *const v128);
             for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
-                let d = f32x4_mul(d_w, f32x4_splat(*xs.add(r * kb + b)));
-                *a = f32x4_add(*a, f32x4_mul(f32x4_convert_i32x4(s), d));
+                let d_x = f32x4_splat(*xs.add(r * kb + b));
+                for (v, (a, s)) in a.iter_mut().zip(s).enumerate() {
+                    let d = f32x4_mul(v128_load(ws.add(v * LANES) as *const v128), d_x);
+                    *a = f32x4_add(*a, f32x4_mul(f32x4_convert_i32x4(s), d));
+                }
             }
-            wq = wq.add(BLOCK * COLS);
-            ws = ws.add(COLS);
+            wq = wq.add(BLOCK * width);
+            ws = ws.add(width);
         }
-        let bias = v128_load(self.bias.as_ptr() as *const v128);
         for (r, a) in acc.into_iter().enumerate() {
-            let dst = self.out.as_mut_ptr().add((self.row0 + r) * self.n + self.col0);
-            v128_store(dst as *mut v128, f32x4_add(a, bias));
+            for (v, a) in a.into_iter().enumerate() {
+                let bias = v128_load(self.bias.as_ptr().add(v * LANES) as *const v128);
+                let dst = self.out.as_mut_ptr().add((self.row0 + r) * self.n + self.col0 + v * LANES);
+                v128_store(dst as *mut v128, f32x4_add(a, bias));
+            }
         }
     }
 }
