@@ -12,8 +12,12 @@
 //     seconds, as V8 writes its code cache a couple of seconds after optimizing), and in the
 //     private-window-like context the other figures come from (no code cache: every visit
 //     starts from V8's baseline code).
-// The peer: ONNX Runtime Web (wasm, one thread) on int8 ONNX exports of the same shapes, timed
-// the same way (32 tokens, 5 warm-up runs, median of 50), when BENCH_ORT_DIST is set.
+// The peer: ONNX Runtime Web (wasm, one thread) on the int8 ONNX export of the same model shape
+// (roberta-* bundles against the roberta-* export, minilm-* against minilm-*), when
+// BENCH_ORT_DIST is set: loaded in a page of its own beside the worker, warmed up the same way,
+// and timed in turns with it — one tweet ours, one tweet its, 50 times (who goes first
+// alternates) — so both see the same machine: on a shared 2-vCPU VM a block of 50 runs can be
+// ~1.5× slower than the next, which made the ratio of two separate blocks swing 0.85-1.4×.
 // Prints one JSON line per measurement, then Markdown tables.
 //
 //   node e2e/bench-browser.mjs   with BENCH_DIST, BENCH_SERVER, BENCH_BUNDLES (name=dir,...),
@@ -68,7 +72,7 @@ const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)];
 
 /** Runs in the page: a worker of its own, driven with the app's JSON protocol; loads the model
  *  and times single analyses. The worker stays in `self.bench` for `runBatch`. */
-async function driveWorker({ bundleUrl, tweet, warmup, runs }) {
+async function driveWorker({ bundleUrl, tweet, warmup }) {
   const worker = new Worker('/worker_loader.js');
   const waiting = [];
   worker.onmessage = (ev) => {
@@ -88,18 +92,19 @@ async function driveWorker({ bundleUrl, tweet, warmup, runs }) {
   send({ type: 'load', bundle_url: bundleUrl });
   const ready = await next('ready');
   const loadMs = performance.now() - t0;
-  const inWorker = [];
-  const roundTrip = [];
-  for (let i = 0; i < warmup + runs; i++) {
-    t0 = performance.now();
+  for (let i = 0; i < warmup; i++) {
     send({ type: 'analyze', id: i, text: tweet });
-    const done = await next('analyzed');
-    if (i >= warmup) {
-      roundTrip.push(performance.now() - t0);
-      inWorker.push(done.elapsed_ms);
-    }
+    await next('analyzed');
   }
-  return { loadMs, readyMemory: ready.wasm_memory_bytes, inWorker, roundTrip };
+  return { loadMs, readyMemory: ready.wasm_memory_bytes };
+}
+
+/** Runs in the page after `driveWorker`: one analysis; its time in the worker and round trip. */
+async function analyzeOnce({ tweet, id }) {
+  const t0 = performance.now();
+  self.bench.send({ type: 'analyze', id, text: tweet });
+  const done = await self.bench.next('analyzed');
+  return { inWorker: done.elapsed_ms, roundTrip: performance.now() - t0 };
 }
 
 /** Runs in the page after `driveWorker`: one batch request; its time in the worker. */
@@ -128,8 +133,9 @@ async function startOrtServer(model) {
   return { url: `http://127.0.0.1:${port}/`, stop: () => server.close() };
 }
 
-/** Runs in the page: ONNX Runtime Web, one thread, batch 1 × 32 tokens. */
-async function driveOrt({ warmup, runs }) {
+/** Runs in the page: loads ONNX Runtime Web (one thread) and the model, for batch 1 × 32
+ *  tokens, and warms it up; `runOrtOnce` then times one run. */
+async function loadOrt({ warmup }) {
   const ort = await import('/ort/ort.wasm.min.mjs');
   ort.env.wasm.wasmPaths = '/ort/';
   ort.env.wasm.numThreads = 1;
@@ -148,13 +154,29 @@ async function driveOrt({ warmup, runs }) {
     attention_mask: new ort.Tensor('int64', new BigInt64Array(seq).fill(1n), [1, seq]),
   };
   if (bert) feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(seq), [1, seq]);
-  const times = [];
-  for (let i = 0; i < warmup + runs; i++) {
-    const t = performance.now();
-    await sess.run(feeds);
-    if (i >= warmup) times.push(performance.now() - t);
-  }
-  return { loadMs, times, version: ort.env.versions?.web };
+  for (let i = 0; i < warmup; i++) await sess.run(feeds);
+  self.ortBench = { sess, feeds };
+  return { loadMs, version: ort.env.versions?.web };
+}
+
+async function runOrtOnce() {
+  const t = performance.now();
+  await self.ortBench.sess.run(self.ortBench.feeds);
+  return performance.now() - t;
+}
+
+/** The ONNX export timed beside a bundle: the one whose name starts like the bundle's. */
+const peerFor = (bundle) => (ORT_DIST ? ORT_MODELS.find(([m]) => m.split('-')[0] === bundle.split('-')[0]) : undefined);
+
+/** Opens ONNX Runtime Web on `file` in a context of its own; `close()` when done. */
+async function openOrt(browser, name, file) {
+  const server = await startOrtServer(file);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(server.url);
+  const r = await page.evaluate(loadOrt, { warmup: WARMUP });
+  const peer = { peer: `onnxruntime-web ${r.version} (wasm, 1 thread)`, model: name, onnx_mb: fs.statSync(file).size / 1e6, load_ms: r.loadMs };
+  return { page, peer, close: async () => { await context.close(); server.stop(); } };
 }
 
 /** Opens the app page in `context` and times it until the first prediction is shown; also the
@@ -203,7 +225,35 @@ try {
       const page = await context.newPage();
       // A same-origin document that is not the app, so only our own worker runs.
       await page.goto(`${server.url}model/manifest.json`);
-      const r = await page.evaluate(driveWorker, { bundleUrl: `${server.url}model/`, tweet: TWEET, warmup: WARMUP, runs: RUNS });
+      const r = await page.evaluate(driveWorker, { bundleUrl: `${server.url}model/`, tweet: TWEET, warmup: WARMUP });
+      const peerModel = peerFor(name);
+      const ort = peerModel ? await openOrt(browser, ...peerModel) : null;
+      const inWorker = [];
+      const roundTrip = [];
+      const peerTimes = [];
+      for (let i = 0; i < RUNS; i++) {
+        const ours = async () => {
+          const t = await page.evaluate(analyzeOnce, { tweet: TWEET, id: WARMUP + i });
+          inWorker.push(t.inWorker);
+          roundTrip.push(t.roundTrip);
+        };
+        const theirs = async () => {
+          if (ort) peerTimes.push(await ort.page.evaluate(runOrtOnce));
+        };
+        if (i % 2 === 0) {
+          await ours();
+          await theirs();
+        } else {
+          await theirs();
+          await ours();
+        }
+      }
+      if (ort) {
+        await ort.close();
+        const peer = { ...ort.peer, with_bundle: name, latency_ms_median: median(peerTimes), latency_ms_p90: p90(peerTimes) };
+        console.log(JSON.stringify(peer));
+        peers.push(peer);
+      }
       const worker = page.workers().find((w) => w.url().endsWith('/worker_loader.js'));
       const memory = () => worker.evaluate(() => wasm_bindgen.wasm_memory_bytes());
       const singleMemory = await memory();
@@ -221,9 +271,11 @@ try {
         quantization: manifest.quantization,
         bundle_mb: bundleBytes / 1e6,
         load_ms: r.loadMs,
-        latency_ms_median: median(r.inWorker),
-        latency_ms_p90: p90(r.inWorker),
-        round_trip_ms_median: median(r.roundTrip),
+        latency_ms_median: median(inWorker),
+        latency_ms_p90: p90(inWorker),
+        round_trip_ms_median: median(roundTrip),
+        peer_latency_ms_median: ort ? median(peerTimes) : null,
+        latency_over_peer: ort ? median(inWorker) / median(peerTimes) : null,
         batch_texts: BATCH.length,
         batch_texts_per_s: BATCH.length / (batchMs / 1000),
         wasm_memory_mb_loaded: r.readyMemory / 1e6,
@@ -242,41 +294,20 @@ try {
       server.stop();
     }
   }
-  for (const [name, file] of ORT_DIST ? ORT_MODELS : []) {
-    const server = await startOrtServer(file);
-    try {
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      await page.goto(server.url);
-      const r = await page.evaluate(driveOrt, { warmup: WARMUP, runs: RUNS });
-      await context.close();
-      const row = {
-        peer: `onnxruntime-web ${r.version} (wasm, 1 thread)`,
-        model: name,
-        onnx_mb: fs.statSync(file).size / 1e6,
-        load_ms: r.loadMs,
-        latency_ms_median: median(r.times),
-        latency_ms_p90: p90(r.times),
-      };
-      console.log(JSON.stringify(row));
-      peers.push(row);
-    } finally {
-      server.stop();
-    }
-  }
 } finally {
   await browser.close();
 }
 const f = (x, d = 1) => x.toFixed(d);
-console.log('\n| bundle | size MB | latency ms (median / p90) | batch texts/s | wasm memory MB (loaded / after single / after batch) | peak / bundle | warm start ms (worker load) | private window ms (worker load) |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('\n| bundle | size MB | latency ms (median / p90) | ONNX Runtime Web, in turns (median) | ratio | batch texts/s | wasm memory MB (loaded / after single / after batch) | peak / bundle | warm start ms (worker load) | private window ms (worker load) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${r.bundle} (${r.quantization}) | ${f(r.bundle_mb)} | ${f(r.latency_ms_median)} / ${f(r.latency_ms_p90)} | ${f(r.batch_texts_per_s)} | ${f(r.wasm_memory_mb_loaded)} / ${f(r.wasm_memory_mb_after_single)} / ${f(r.wasm_memory_mb_peak)} | ${f(r.memory_over_bundle, 2)}× | ${r.warm_start_ms} (${r.warm_start_worker_load_ms}) | ${r.warm_start_private_ms} (${r.warm_start_private_worker_load_ms}) |`);
+  const peer = r.peer_latency_ms_median === null ? '– | –' : `${f(r.peer_latency_ms_median)} | ${f(r.latency_over_peer, 2)}×`;
+  console.log(`| ${r.bundle} (${r.quantization}) | ${f(r.bundle_mb)} | ${f(r.latency_ms_median)} / ${f(r.latency_ms_p90)} | ${peer} | ${f(r.batch_texts_per_s)} | ${f(r.wasm_memory_mb_loaded)} / ${f(r.wasm_memory_mb_after_single)} / ${f(r.wasm_memory_mb_peak)} | ${f(r.memory_over_bundle, 2)}× | ${r.warm_start_ms} (${r.warm_start_worker_load_ms}) | ${r.warm_start_private_ms} (${r.warm_start_private_worker_load_ms}) |`);
 }
 if (peers.length) {
-  console.log('\n| peer | model | ONNX MB | latency ms (median / p90) |');
-  console.log('|---|---|---|---|');
+  console.log('\n| peer | model | ONNX MB | timed in turns with | latency ms (median / p90) |');
+  console.log('|---|---|---|---|---|');
   for (const p of peers) {
-    console.log(`| ${p.peer} | ${p.model} | ${f(p.onnx_mb)} | ${f(p.latency_ms_median)} / ${f(p.latency_ms_p90)} |`);
+    console.log(`| ${p.peer} | ${p.model} | ${f(p.onnx_mb)} | ${p.with_bundle} | ${f(p.latency_ms_median)} / ${f(p.latency_ms_p90)} |`);
   }
 }

@@ -170,9 +170,16 @@ impl Manifest {
         FileEntry { size: bytes.len() as u64, sha256: crate::sha256_hex(bytes) }
     }
 
-    /// The text encoder from the bundle's verified `tokenizer.json` bytes.
+    /// The text encoder from the bundle's `tokenizer.json` bytes, verified first.
     pub fn text_encoder(&self, tokenizer_json: &[u8]) -> Result<TextEncoder, BundleError> {
         self.verify(&self.tokenizer, tokenizer_json)?;
+        self.text_encoder_from_checked(tokenizer_json)
+    }
+
+    /// The text encoder from `tokenizer.json` bytes the caller has already checked against the
+    /// manifest: the browser's loader checks downloads with WebCrypto, and its cache holds only
+    /// checked files.
+    pub fn text_encoder_from_checked(&self, tokenizer_json: &[u8]) -> Result<TextEncoder, BundleError> {
         let tok = tokenizers::Tokenizer::from_bytes(tokenizer_json)
             .map_err(|e| TokenizeError::BadFile { file: "tokenizer.json", detail: e.to_string() })?;
         Ok(TextEncoder::new(tok, &self.config, self.preprocessing)?)

@@ -170,7 +170,8 @@ pub async fn load(base: &str, mut progress: impl FnMut(u64, u64)) -> Result<(Eng
     let mut files = Files { base, manifest: &manifest, cache: cache.as_ref(), total, done: 0 };
     let (tokenizer, tokenizer_cached) =
         files.bytes(&manifest.tokenizer, &tokenizer_entry, tokenizer_hit, &mut progress).await?;
-    let encoder = manifest.text_encoder(&tokenizer.to_vec());
+    // Checked by `Files::bytes`: not hashed again.
+    let encoder = manifest.text_encoder_from_checked(&tokenizer.to_vec());
     drop(tokenizer);
     if encoder.is_err() && tokenizer_cached {
         files.forget(&tokenizer_entry).await;
