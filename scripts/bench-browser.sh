@@ -15,7 +15,8 @@
 # at q8_0 and q4k, and MiniLM with a seeded head when scripts/fetch-minilm.sh has run (or
 # MINILM_DIR is set). The peer, ONNX Runtime Web (npm onnxruntime-web, one thread), runs on the
 # int8 ONNX export of the same checkpoint by ../shared/tools/ref/bench_peers.py (in the Python
-# reference venv, REF_PY) when that venv exists. Results land in target/bench/browser/.
+# reference venv, REF_PY) when that venv exists, its single-tweet runs taking turns with each
+# bundle's; the table gives the ratio. Results land in target/bench/browser/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CHECKPOINT=${CHECKPOINT:-/tmp/ref_fixtures_big/roberta-base-random}
