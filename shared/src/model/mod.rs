@@ -7,6 +7,8 @@ pub mod gptq;
 pub mod layers;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native_ops;
+#[cfg(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64"))]
+mod q8_0_blocks;
 pub mod quantize;
 pub mod rotation;
 pub mod train_ops;

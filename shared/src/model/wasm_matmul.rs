@@ -22,16 +22,13 @@
 //! for native x86-64 with AVX2.
 
 use super::layers::with_f32_slice;
-use candle_core::quantized::{GgmlDType, QTensor};
+use super::q8_0_blocks::{Q8_0Blocks, BLOCK};
+use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use core::arch::wasm32::*;
 use half::f16;
 use std::cell::RefCell;
 
-/// Values per Q8_0 block.
-const BLOCK: usize = 32;
-/// Bytes of one Q8_0 block in candle's layout: f16 scale, then 32 × i8.
-const Q8_0_BYTES: usize = 34;
 /// Weight rows per i32x4 accumulator: its four lanes.
 const LANES: usize = 4;
 /// Weight rows per pass (a group): two accumulators per activation row. A 4-row group at the
@@ -60,30 +57,20 @@ impl PackedQ8 {
     /// The packed form of a Q8_0 matrix, or `None` when the kernel does not apply (another
     /// type, or a row count not a multiple of 4, like a 3-label head, which stays with candle).
     pub fn from_qtensor(w: &QTensor) -> Result<Option<Self>> {
-        let (n, k) = match w.shape().dims() {
-            &[n, k] => (n, k),
-            _ => return Ok(None),
-        };
-        if w.dtype() != GgmlDType::Q8_0 || n % LANES != 0 || k % BLOCK != 0 || n == 0 {
-            return Ok(None);
-        }
-        let data = w.data()?;
-        let kb = k / BLOCK;
-        if data.len() != n * kb * Q8_0_BYTES {
-            candle_core::bail!("Q8_0 tensor of {} bytes for shape [{n}, {k}]", data.len());
-        }
+        let Some(w) = Q8_0Blocks::of(w, LANES)? else { return Ok(None) };
+        let (n, k, kb) = (w.n, w.k, w.k / BLOCK);
         let mut quants = vec![0i8; n * k];
         let mut scales = vec![0f32; n * kb];
         for row in 0..n {
             let c = row / GROUP * GROUP;
             let (width, j) = (group_width(n, c), row - c);
             for b in 0..kb {
-                let src = &data[(row * kb + b) * Q8_0_BYTES..][..Q8_0_BYTES];
+                let (scale, values) = w.block(row, b);
+                scales[c * kb + b * width + j] = scale;
+                // Value i of the block is value i % 2 of pair i / 2.
                 let dst = c * k + b * BLOCK * width;
-                scales[c * kb + b * width + j] = f16::from_le_bytes([src[0], src[1]]).to_f32();
-                for p in 0..BLOCK / 2 {
-                    quants[dst + p * 2 * width + j * 2] = src[2 + 2 * p] as i8;
-                    quants[dst + p * 2 * width + j * 2 + 1] = src[3 + 2 * p] as i8;
+                for (i, v) in values.enumerate() {
+                    quants[dst + i / 2 * 2 * width + j * 2 + i % 2] = v;
                 }
             }
         }

@@ -24,16 +24,13 @@
 //! Used only where the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernels stay.
 
 use super::layers::with_f32_slice;
-use candle_core::quantized::{GgmlDType, QTensor};
+use super::q8_0_blocks::{Q8_0Blocks, BLOCK};
+use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use half::f16;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
 
-/// Values per Q8_0 block.
-const BLOCK: usize = 32;
-/// Bytes of one Q8_0 block in candle's layout: f16 scale, then 32 × i8.
-const Q8_0_BYTES: usize = 34;
 /// Weight rows interleaved together: the eight lanes of one accumulator.
 const COLS: usize = 8;
 /// Activation rows per tile: each loaded weight vector serves this many. 2 × ROWS
@@ -66,30 +63,22 @@ impl PackedQ8 {
     /// The packed form of a Q8_0 matrix, or `None` when the kernel does not apply (no AVX2,
     /// another type, or a row count not a multiple of 8, like a 3-label head).
     pub fn from_qtensor(w: &QTensor) -> Result<Option<Self>> {
-        let (n, k) = match w.shape().dims() {
-            &[n, k] => (n, k),
-            _ => return Ok(None),
-        };
-        if w.dtype() != GgmlDType::Q8_0 || n % COLS != 0 || k % BLOCK != 0 || n == 0 || !supported() {
+        if !supported() {
             return Ok(None);
         }
-        let data = w.data()?;
-        let kb = k / BLOCK;
-        if data.len() != n * kb * Q8_0_BYTES {
-            candle_core::bail!("Q8_0 tensor of {} bytes for shape [{n}, {k}]", data.len());
-        }
+        let Some(w) = Q8_0Blocks::of(w, COLS)? else { return Ok(None) };
+        let (n, k, kb) = (w.n, w.k, w.k / BLOCK);
         let mut quants = vec![0i8; n * k];
         let mut scales = vec![0f32; n * kb];
         for row in 0..n {
             let (g, j) = (row / COLS, row % COLS);
             for b in 0..kb {
-                let src = &data[(row * kb + b) * Q8_0_BYTES..][..Q8_0_BYTES];
+                let (scale, values) = w.block(row, b);
+                scales[(g * kb + b) * COLS + j] = scale;
+                // Value i of the block is value i % 4 of quad i / 4.
                 let dst = (g * kb + b) * BLOCK * COLS;
-                scales[(g * kb + b) * COLS + j] = f16::from_le_bytes([src[0], src[1]]).to_f32();
-                for q in 0..BLOCK / 4 {
-                    for v in 0..4 {
-                        quants[dst + q * 4 * COLS + j * 4 + v] = src[2 + 4 * q + v] as i8;
-                    }
+                for (i, v) in values.enumerate() {
+                    quants[dst + i / 4 * 4 * COLS + j * 4 + i % 4] = v;
                 }
             }
         }
@@ -319,8 +308,9 @@ impl Tile {
 
 #[cfg(test)]
 mod tests {
+    use super::super::q8_0_blocks::BLOCK_BYTES;
     use super::*;
-    use candle_core::quantized::QMatMul;
+    use candle_core::quantized::{GgmlDType, QMatMul};
     use candle_core::{Device, Module};
 
     /// A deterministic matrix of values in [-1, 1) with some large outliers, like activations.
@@ -358,7 +348,7 @@ mod tests {
         let mut d = vec![0f32; x.len() / 32];
         // SAFETY: `supported()` held.
         unsafe { quantize_row(&x, &mut q, &mut d) };
-        for (b, blk) in want.chunks_exact(Q8_0_BYTES).enumerate() {
+        for (b, blk) in want.chunks_exact(BLOCK_BYTES).enumerate() {
             assert_eq!(d[b], f16::from_le_bytes([blk[0], blk[1]]).to_f32(), "scale of block {b}");
             let got: Vec<u8> = q[b * 32..][..32].iter().map(|&v| v as u8).collect();
             assert_eq!(got, blk[2..], "block {b}");
