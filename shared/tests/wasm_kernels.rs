@@ -1,5 +1,6 @@
 #![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-//! The wasm simd128 kernels against candle's own ops (the Q8_0 product, softmax, exact GELU),
+//! The wasm simd128 kernels against candle's own ops (the Q8_0 and Q4K products, softmax, exact
+//! GELU),
 //! under node:
 //! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 //!  cargo test --release -p shared --target wasm32-unknown-unknown --test wasm_kernels`
@@ -9,6 +10,7 @@ use candle_core::{Device, Module, Tensor};
 use shared::model::layers::Linear;
 use shared::model::wasm_matmul::{quantize_row, PackedQ8};
 use shared::model::wasm_ops;
+use shared::model::wasm_q4k::{quantize_row_q8k, PackedQ4K};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 /// Deterministic values with a few outliers, like activations after GELU.
@@ -102,8 +104,83 @@ fn other_shapes_stay_with_candle() {
     let dev = Device::Cpu;
     let w = Tensor::from_vec(values(3 * 768, 7), (3, 768), &dev).unwrap();
     assert!(PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q8_0).unwrap()).unwrap().is_none());
+    assert!(PackedQ4K::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q8_0).unwrap()).unwrap().is_none());
     let w = Tensor::from_vec(values(256 * 256, 7), (256, 256), &dev).unwrap();
-    assert!(PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4K).unwrap()).unwrap().is_none());
+    let q4k = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
+    assert!(PackedQ8::from_qtensor(&q4k).unwrap().is_none());
+    assert!(PackedQ4K::from_qtensor(&q4k).unwrap().is_some());
+    let w = Tensor::from_vec(values(3 * 256, 7), (3, 256), &dev).unwrap();
+    assert!(PackedQ4K::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4K).unwrap()).unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
+fn activations_quantize_to_q8k_exactly_as_candle() {
+    // Random rows, an all-zero block, and a block whose largest value is negative (the sign of
+    // candle's `iscale` follows it) with ties at .5.
+    let mut x = values(3072, 2);
+    x[256..512].fill(0.0);
+    let ties = [-127.0f32, 0.5, -0.5, 1.5, -1.5, 126.5, -126.5, 0.49999997];
+    x[512..512 + ties.len()].copy_from_slice(&ties);
+    for k in [256usize, 768, 3072] {
+        let x = &x[..k];
+        // `BlockQ8K`: f32 d, 256 × i8, 16 × i16 sums of 16 values.
+        let t = Tensor::from_slice(x, (1, k), &Device::Cpu).unwrap();
+        let want = QTensor::quantize(&t, GgmlDType::Q8K).unwrap().data().unwrap().to_vec();
+        let mut q = vec![0i16; k];
+        let (mut d, mut sums) = (vec![0f32; k / 256], vec![0f32; k / 32]);
+        quantize_row_q8k(x, &mut q, &mut d, &mut sums);
+        for (b, blk) in want.chunks_exact(4 + 256 + 32).enumerate() {
+            assert_eq!(d[b], f32::from_le_bytes(blk[..4].try_into().unwrap()), "scale of block {b}");
+            let got: Vec<u8> = q[b * 256..][..256].iter().map(|&v| v as i8 as u8).collect();
+            assert_eq!(got, blk[4..260], "block {b} of a {k}-value row");
+            for s in 0..8 {
+                let bsum = |i: usize| i16::from_le_bytes([blk[260 + 2 * i], blk[261 + 2 * i]]) as f32;
+                assert_eq!(sums[b * 8 + s], bsum(2 * s) + bsum(2 * s + 1), "sum of {b}.{s}");
+            }
+        }
+    }
+}
+
+fn q4k_dequantized(w: &Tensor) -> Tensor {
+    QTensor::quantize(w, GgmlDType::Q4K).unwrap().dequantize(&Device::Cpu).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn q4k_products_match_candle() {
+    let dev = Device::Cpu;
+    // Activation row counts around the kernel's 4-row passes; weights of 8-row groups, one
+    // 4-row group (4) and both (12); the model's widths.
+    let shapes =
+        [(1, 256, 4), (3, 512, 384), (5, 768, 768), (7, 768, 12), (32, 768, 3072), (33, 3072, 768), (2, 256, 8)];
+    for (i, &(m, k, n)) in shapes.iter().enumerate() {
+        let w = (Tensor::from_vec(values(n * k, 20 + i as u64), (n, k), &dev).unwrap() * 0.1).unwrap();
+        let x = Tensor::from_vec(values(m * k, 200 + i as u64), (m, k), &dev).unwrap();
+        let bias = Tensor::from_vec(values(n, 2000 + i as u64), n, &dev).unwrap();
+        let q = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
+        let want = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q4K).unwrap())
+            .unwrap()
+            .forward(&x)
+            .unwrap()
+            .broadcast_add(&bias)
+            .unwrap();
+        let got = PackedQ4K::from_qtensor(&q).unwrap().expect("Q4K with 4 | n").forward(&x, &bias).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        let linear = Linear::quantized(q, bias.clone(), None).unwrap();
+        let via_linear = linear.forward(&x.reshape((1, m, k)).unwrap()).unwrap().reshape((m, n)).unwrap();
+        let want = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        // Both sides round f32 sums of terms larger than their (cancelling) total — candle's
+        // wasm kernel in its own order — so the tolerance scales with |W| · |x| (W as candle
+        // dequantizes it). A wrong scale, min or nibble is off by ~|w| · |x|.
+        let w_abs = q4k_dequantized(&w).abs().unwrap();
+        let bound =
+            x.abs().unwrap().matmul(&w_abs.t().unwrap()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for got in [got.flatten_all().unwrap(), via_linear.flatten_all().unwrap()] {
+            let got = got.to_vec1::<f32>().unwrap();
+            for (j, ((g, w), b)) in got.iter().zip(&want).zip(&bound).enumerate() {
+                assert!((g - w).abs() <= 1e-5 * (1.0 + b), "{m}x{k}x{n} [{j}]: {g} vs {w} (|W|·|x| {b})");
+            }
+        }
+    }
 }
 
 #[wasm_bindgen_test]

@@ -16,6 +16,8 @@ pub mod train_ops;
 pub mod wasm_matmul;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod wasm_ops;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm_q4k;
 pub mod weights;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_matmul;

@@ -1,0 +1,366 @@
+//! `x · Wᵀ` for Q4K weights on wasm32 with simd128, replacing candle's kernel in the browser.
+//!
+//! candle's wasm Q4K product, like its Q8_0 one, takes every output as a separate dot product
+//! and unpacks each block of both operands again for every (row, column) pair: a roberta-base
+//! forward on one 32-token tweet took ~680 ms, ~4.5× the Q8_0 kernel's (`wasm_matmul`).
+//!
+//! This is `wasm_matmul`'s kernel for Q4K's layout. A Q4K block holds 256 weights as 4-bit
+//! values `q` in eight sub-blocks of 32, each with a 6-bit scale `sc` and min `m`; a weight is
+//! `d · sc · q − dmin · m`. So for activations `x ≈ d_x · x_q` (candle's Q8K: one scale per 256
+//! values) a sub-block contributes `d · sc · d_x · Σ q · x_q − dmin · m · d_x · Σ x_q`. Here:
+//! - the weights are repacked once, at load: `d` and `dmin` as f32, each sub-block's `sc` and
+//!   `m` as bytes, and the values interleaved as in `wasm_matmul` (pairs of values of 4 rows),
+//!   two values to a byte: the low nibbles hold pair `p`, the high ones pair `p + 8`, so one
+//!   load, an `and` and a shift give two steps' weights. ~0.59 bytes per weight (Q4K is
+//!   0.5625);
+//! - activations are quantized once per product exactly as `BlockQ8K::from_float` does, with
+//!   each sub-block's sum of values;
+//! - each pass covers 4 activation rows × 8 weight rows, as in `wasm_matmul`. Per block, the
+//!   sums `Σ sc · Σ q · x_q` and `Σ m · Σ x_q` are integers, held exactly in f32 (below 2^24
+//!   for any input: |Σ x_q| ≤ 32 · 128 per sub-block, sc and m ≤ 63, and |Σ q · x_q| ≤
+//!   32 · 15 · 128), and are scaled once per block, as candle does.
+//!
+//! So the numbers are candle's up to the order of the f32 sums over blocks. Only compiled for
+//! wasm32 with simd128.
+
+use super::layers::with_f32_slice;
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Result, Tensor};
+use core::arch::wasm32::*;
+use half::f16;
+use std::cell::RefCell;
+
+/// Values per Q4K block (and per Q8K activation block).
+const BLOCK: usize = 256;
+/// Values per sub-block: one scale and one min each.
+const SUB: usize = 32;
+/// Bytes of one Q4K block in candle's layout: f16 d, f16 dmin, 12 bytes of 6-bit scales and
+/// mins, 128 bytes of 4-bit values.
+const BLOCK_BYTES: usize = 144;
+/// Weight rows per i32x4 accumulator: its four lanes.
+const LANES: usize = 4;
+/// Weight rows per pass, as in `wasm_matmul` (a last group of 4 takes the rest).
+const GROUP: usize = 8;
+/// Activation rows per pass, as in `wasm_matmul`.
+const ROWS: usize = 4;
+
+/// A Q4K matrix `[n, k]` repacked for the kernel (see the module comment).
+pub struct PackedQ4K {
+    n: usize,
+    k: usize,
+    /// Per group of rows (8, or 4 for the last), per sub-block: 8 steps × the group's rows ×
+    /// 2 values, two to a byte. A group starting at row `c` starts at `c * k / 2`.
+    quants: Vec<u8>,
+    /// Per group of rows, per sub-block: each row's `sc` and `m`. A group starting at row `c`
+    /// starts at `c * k / 32`.
+    scales: Vec<u8>,
+    mins: Vec<u8>,
+    /// Per group of rows, per block: each row's `d` and `dmin`. A group starting at row `c`
+    /// starts at `c * k / 256`.
+    d: Vec<f32>,
+    dmin: Vec<f32>,
+}
+
+impl PackedQ4K {
+    /// The packed form of a Q4K matrix, or `None` when the kernel does not apply (another
+    /// type, or a row count not a multiple of 4).
+    pub fn from_qtensor(w: &QTensor) -> Result<Option<Self>> {
+        let (n, k) = match w.shape().dims() {
+            &[n, k] => (n, k),
+            _ => return Ok(None),
+        };
+        if w.dtype() != GgmlDType::Q4K || n % LANES != 0 || k % BLOCK != 0 || n == 0 {
+            return Ok(None);
+        }
+        let data = w.data()?;
+        let (kb, ks) = (k / BLOCK, k / SUB);
+        if data.len() != n * kb * BLOCK_BYTES {
+            candle_core::bail!("Q4K tensor of {} bytes for shape [{n}, {k}]", data.len());
+        }
+        let mut quants = vec![0u8; n * k / 2];
+        let mut scales = vec![0u8; n * ks];
+        let mut mins = vec![0u8; n * ks];
+        let mut ds = vec![0f32; n * kb];
+        let mut dmins = vec![0f32; n * kb];
+        let mut values = [0u8; BLOCK];
+        for row in 0..n {
+            let c = row / GROUP * GROUP;
+            let width = GROUP.min(n - c);
+            let (v, j) = ((row - c) / LANES, (row - c) % LANES);
+            for b in 0..kb {
+                let src = &data[(row * kb + b) * BLOCK_BYTES..][..BLOCK_BYTES];
+                ds[c * kb + b * width + row - c] = f16::from_le_bytes([src[0], src[1]]).to_f32();
+                dmins[c * kb + b * width + row - c] = f16::from_le_bytes([src[2], src[3]]).to_f32();
+                let packed: &[u8; 12] = src[4..16].try_into().expect("12 bytes");
+                // Each 32 bytes hold two sub-blocks: the low nibbles, then the high ones.
+                for (chunk, qs) in src[16..].chunks_exact(SUB).enumerate() {
+                    for (l, &q) in qs.iter().enumerate() {
+                        values[chunk * 2 * SUB + l] = q & 0x0F;
+                        values[chunk * 2 * SUB + SUB + l] = q >> 4;
+                    }
+                }
+                for s in 0..BLOCK / SUB {
+                    let (sc, m) = scale_min(s, packed);
+                    let sub = b * (BLOCK / SUB) + s;
+                    scales[c * ks + sub * width + row - c] = sc;
+                    mins[c * ks + sub * width + row - c] = m;
+                    let dst = c * k / 2 + sub * width * SUB / 2;
+                    let vals = &values[s * SUB..][..SUB];
+                    for p in 0..SUB / 4 {
+                        for h in 0..2 {
+                            let lo = vals[2 * p + h];
+                            let hi = vals[2 * p + h + SUB / 2];
+                            quants[dst + (p * (width / LANES) + v) * 2 * LANES + j * 2 + h] = lo | (hi << 4);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(PackedQ4K { n, k, quants, scales, mins, d: ds, dmin: dmins }))
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.n
+    }
+
+    /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
+    pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let k = x.dim(candle_core::D::Minus1)?;
+        if k != self.k {
+            candle_core::bail!("matmul: input has {k} features, the weight {}", self.k);
+        }
+        let m = x.elem_count() / k.max(1);
+        let x = x.contiguous()?;
+        let bias = bias.contiguous()?;
+        let mut out = vec![0f32; m * self.n];
+        with_f32_slice(&x, |xs| {
+            with_f32_slice(&bias, |bs| {
+                if bs.len() != self.n {
+                    candle_core::bail!("bias has {} values for {} outputs", bs.len(), self.n);
+                }
+                self.matmul(m, xs, bs, &mut out);
+                Ok(())
+            })
+        })?;
+        let mut dims = x.dims().to_vec();
+        *dims.last_mut().expect("rank >= 1") = self.n;
+        Tensor::from_vec(out, dims, x.device())
+    }
+
+    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [f32]) {
+        let (n, k, ks, kb) = (self.n, self.k, self.k / SUB, self.k / BLOCK);
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let Scratch { quants, scales, sums } = &mut *s;
+            quants.clear();
+            quants.resize(m * k, 0);
+            scales.clear();
+            scales.resize(m * kb, 0.0);
+            sums.clear();
+            sums.resize(m * ks, 0.0);
+            for r in 0..m {
+                quantize_row_q8k(
+                    &xs[r * k..][..k],
+                    &mut quants[r * k..][..k],
+                    &mut scales[r * kb..][..kb],
+                    &mut sums[r * ks..][..ks],
+                );
+            }
+            for c in (0..n).step_by(GROUP) {
+                let width = GROUP.min(n - c);
+                let mut r = 0;
+                while r < m {
+                    let rows = ROWS.min(m - r);
+                    let tile = Tile {
+                        wq: &self.quants[c * k / 2..][..width * k / 2],
+                        ws: &self.scales[c * ks..][..width * ks],
+                        wm: &self.mins[c * ks..][..width * ks],
+                        wd: &self.d[c * kb..][..width * kb],
+                        wdmin: &self.dmin[c * kb..][..width * kb],
+                        bias: &bias[c..][..width],
+                        xq: &quants[r * k..],
+                        xd: &scales[r * kb..],
+                        xsum: &sums[r * ks..],
+                        k,
+                        out: &mut *out,
+                        row0: r,
+                        col0: c,
+                        n,
+                    };
+                    // SAFETY: slice lengths are as `tile` documents: `rows` rows from `r` of
+                    // quantized activations, scales and sums, `width` columns from `c`.
+                    unsafe {
+                        match (rows, width) {
+                            (4, GROUP) => tile.run::<4, 2>(),
+                            (3, GROUP) => tile.run::<3, 2>(),
+                            (2, GROUP) => tile.run::<2, 2>(),
+                            (_, GROUP) => tile.run::<1, 2>(),
+                            (4, _) => tile.run::<4, 1>(),
+                            (3, _) => tile.run::<3, 1>(),
+                            (2, _) => tile.run::<2, 1>(),
+                            _ => tile.run::<1, 1>(),
+                        }
+                    }
+                    r += rows;
+                }
+            }
+        })
+    }
+}
+
+/// Four bytes as the four lanes of an f32x4.
+///
+/// # Safety
+/// `p` must point at 4 readable bytes.
+#[inline(always)]
+unsafe fn bytes_to_f32(p: *const u8) -> v128 {
+    let bytes = v128_load32_zero(p as *const u32);
+    f32x4_convert_u32x4(u32x4_extend_low_u16x8(u16x8_extend_low_u8x16(bytes)))
+}
+
+/// Sub-block `s`'s 6-bit scale and min, as candle's `get_scale_min_k4` unpacks them.
+fn scale_min(s: usize, q: &[u8; 12]) -> (u8, u8) {
+    if s < 4 {
+        (q[s] & 63, q[s + 4] & 63)
+    } else {
+        ((q[s + 4] & 0x0F) | ((q[s - 4] >> 6) << 4), (q[s + 4] >> 4) | ((q[s] >> 6) << 4))
+    }
+}
+
+/// Quantized activations of one product, reused across calls (wasm memory never shrinks).
+struct Scratch {
+    quants: Vec<i16>,
+    /// Per block: its scale `d_x`.
+    scales: Vec<f32>,
+    /// Per sub-block: `Σ x_q`.
+    sums: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> =
+        const { RefCell::new(Scratch { quants: Vec::new(), scales: Vec::new(), sums: Vec::new() }) };
+}
+
+/// One activation row to Q8K exactly as candle's `BlockQ8K::from_float`: per block of 256,
+/// the value of largest magnitude `max` (the first, on ties) gives `iscale = -127 / max`,
+/// `q = round(iscale · x)` (half away from zero) clamped to i8, `d = 1 / iscale`. Kept widened
+/// to i16; `d` goes to `scales` (per block), each sub-block's `Σ q` to `sums`. Public for the
+/// tests that hold it to candle's.
+pub fn quantize_row_q8k(x: &[f32], q: &mut [i16], scales: &mut [f32], sums: &mut [f32]) {
+    let blocks = x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK));
+    for ((xb, qb), (d_out, mb)) in blocks.zip(scales.iter_mut().zip(sums.chunks_exact_mut(BLOCK / SUB))) {
+        let (mut max, mut amax) = (0f32, 0f32);
+        for &v in xb {
+            if amax < v.abs() {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        if amax == 0.0 {
+            qb.fill(0);
+            *d_out = 0.0;
+            mb.fill(0.0);
+            continue;
+        }
+        let iscale = -127f32 / max;
+        *d_out = 1.0 / iscale;
+        for (v, q) in xb.iter().zip(qb.iter_mut()) {
+            *q = (iscale * v).round().clamp(-128.0, 127.0) as i8 as i16;
+        }
+        for (qs, m) in qb.chunks_exact(SUB).zip(mb.iter_mut()) {
+            *m = qs.iter().map(|&v| i32::from(v)).sum::<i32>() as f32;
+        }
+    }
+}
+
+/// One group of weight rows against up to `ROWS` activation rows.
+struct Tile<'a> {
+    /// The group's packed values (all sub-blocks), `sc`, `m`, `d` and `dmin`.
+    wq: &'a [u8],
+    ws: &'a [u8],
+    wm: &'a [u8],
+    wd: &'a [f32],
+    wdmin: &'a [f32],
+    bias: &'a [f32],
+    /// Quantized activations, their blocks' scales and their sub-blocks' sums, from the
+    /// tile's first row on.
+    xq: &'a [i16],
+    xd: &'a [f32],
+    xsum: &'a [f32],
+    k: usize,
+    out: &'a mut [f32],
+    row0: usize,
+    col0: usize,
+    n: usize,
+}
+
+impl Tile<'_> {
+    /// # Safety
+    /// `R` rows of `k` values must be left in `xq` (of `k / 256` in `xd`, of `k / 32` in
+    /// `xsum`), the group must have `4 * V` rows, and the output must hold rows
+    /// `row0..row0 + R` of `n` values.
+    #[inline(always)]
+    unsafe fn run<const R: usize, const V: usize>(self) {
+        let (kb, width) = (self.k / BLOCK, LANES * V);
+        debug_assert!(self.xq.len() >= R * self.k && self.xd.len() >= R * kb && self.xsum.len() >= R * kb * 8);
+        debug_assert!(self.wq.len() == width * self.k / 2 && self.wd.len() == width * kb);
+        debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + width <= self.n);
+        let ks = self.k / SUB;
+        let (xq, xd, xsum) = (self.xq.as_ptr(), self.xd.as_ptr(), self.xsum.as_ptr());
+        let (mut wq, mut ws, mut wm) = (self.wq.as_ptr(), self.ws.as_ptr(), self.wm.as_ptr());
+        let nibble = i16x8_splat(0x0F);
+        let mut acc = [[f32x4_splat(0.0); V]; R];
+        for b in 0..kb {
+            // Σ sc · Σ q · x_q and Σ m · Σ x_q of this block: integers, exact in f32.
+            let mut scaled = [[f32x4_splat(0.0); V]; R];
+            let mut mins = [[f32x4_splat(0.0); V]; R];
+            for s in b * (BLOCK / SUB)..(b + 1) * (BLOCK / SUB) {
+                let mut isum = [[i32x4_splat(0); V]; R];
+                for p in 0..SUB / 4 {
+                    // Rows 4v..4v+3 × pairs p (low nibbles) and p + 8 (high) of this sub-block.
+                    let raw: [v128; V] =
+                        core::array::from_fn(|v| i16x8_load_extend_u8x8(wq.add((p * V + v) * 2 * LANES)));
+                    let lo: [v128; V] = core::array::from_fn(|v| v128_and(raw[v], nibble));
+                    let hi: [v128; V] = core::array::from_fn(|v| u16x8_shr(raw[v], 4));
+                    for (r, sums) in isum.iter_mut().enumerate() {
+                        let x = xq.add(r * self.k + s * SUB + 2 * p);
+                        let x_lo = v128_load32_splat(x as *const u32);
+                        let x_hi = v128_load32_splat(x.add(SUB / 2) as *const u32);
+                        for (sum, (lo, hi)) in sums.iter_mut().zip(lo.iter().zip(&hi)) {
+                            *sum = i32x4_add(*sum, i32x4_add(i32x4_dot_i16x8(*lo, x_lo), i32x4_dot_i16x8(*hi, x_hi)));
+                        }
+                    }
+                }
+                let sc: [v128; V] = core::array::from_fn(|v| bytes_to_f32(ws.add(v * LANES)));
+                let m: [v128; V] = core::array::from_fn(|v| bytes_to_f32(wm.add(v * LANES)));
+                for r in 0..R {
+                    let x_sum = f32x4_splat(*xsum.add(r * ks + s));
+                    for v in 0..V {
+                        scaled[r][v] = f32x4_add(scaled[r][v], f32x4_mul(f32x4_convert_i32x4(isum[r][v]), sc[v]));
+                        mins[r][v] = f32x4_add(mins[r][v], f32x4_mul(m[v], x_sum));
+                    }
+                }
+                wq = wq.add(SUB / 2 * width);
+                ws = ws.add(width);
+                wm = wm.add(width);
+            }
+            // As candle: d_x · d · Σ sc · Σ q · x_q − d_x · dmin · Σ m · Σ x_q.
+            for r in 0..R {
+                let d_x = f32x4_splat(*xd.add(r * kb + b));
+                for v in 0..V {
+                    let d = f32x4_mul(v128_load(self.wd.as_ptr().add(b * width + v * LANES) as *const v128), d_x);
+                    let dmin = f32x4_mul(v128_load(self.wdmin.as_ptr().add(b * width + v * LANES) as *const v128), d_x);
+                    acc[r][v] =
+                        f32x4_add(acc[r][v], f32x4_sub(f32x4_mul(d, scaled[r][v]), f32x4_mul(dmin, mins[r][v])));
+                }
+            }
+        }
+        for (r, a) in acc.into_iter().enumerate() {
+            for (v, a) in a.into_iter().enumerate() {
+                let bias = v128_load(self.bias.as_ptr().add(v * LANES) as *const v128);
+                let dst = self.out.as_mut_ptr().add((self.row0 + r) * self.n + self.col0 + v * LANES);
+                v128_store(dst as *mut v128, f32x4_add(a, bias));
+            }
+        }
+    }
+}
