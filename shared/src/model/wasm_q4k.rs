@@ -16,11 +16,12 @@
 //! - activations are quantized once per product exactly as `BlockQ8K::from_float` does, with
 //!   each sub-block's sum of values;
 //! - each pass covers 4 activation rows × 8 weight rows, as in `wasm_matmul`. Per block, the
-//!   sums `Σ sc · Σ q · x_q` and `Σ m · Σ x_q` are integers, held exactly in f32 (below 2^24
-//!   for any input: |Σ x_q| ≤ 32 · 128 per sub-block, sc and m ≤ 63, and |Σ q · x_q| ≤
-//!   32 · 15 · 128), and are scaled once per block, as candle does.
+//!   sums `Σ sc · Σ q · x_q` and `Σ m · Σ x_q` are integers, summed in f32 and scaled once, as
+//!   candle does. The second is always exact (|Σ x_q| ≤ 32 · 128 per sub-block and m ≤ 63 keep
+//!   it below 2^24), and so is each term of the first (|Σ q · x_q| ≤ 32 · 15 · 128, sc ≤ 63);
+//!   their sum of eight only rounds past 2^24, which takes near-extreme inputs.
 //!
-//! So the numbers are candle's up to the order of the f32 sums over blocks. Only compiled for
+//! So the numbers are candle's up to f32 rounding in the order of the sums. Only compiled for
 //! wasm32 with simd128.
 
 use super::layers::with_f32_slice;
@@ -311,7 +312,7 @@ impl Tile<'_> {
         let nibble = i16x8_splat(0x0F);
         let mut acc = [[f32x4_splat(0.0); V]; R];
         for b in 0..kb {
-            // Σ sc · Σ q · x_q and Σ m · Σ x_q of this block: integers, exact in f32.
+            // Σ sc · Σ q · x_q and Σ m · Σ x_q of this block: integers (see the module comment).
             let mut scaled = [[f32x4_splat(0.0); V]; R];
             let mut mins = [[f32x4_splat(0.0); V]; R];
             for s in b * (BLOCK / SUB)..(b + 1) * (BLOCK / SUB) {
