@@ -211,6 +211,38 @@ impl Module for Norm {
     }
 }
 
+/// `x · Wᵀ + bias` through one of the packed kernels (`wasm_matmul`, `wasm_q4k`, `x86_matmul`)
+/// for a weight `[n, k]`: checks `x` (`[.., k]`, f32) and `bias` (`[n]`, f32), then
+/// `product(rows, x, bias, out)` fills the `rows × n` output.
+#[cfg(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64"))]
+pub(crate) fn packed_product(
+    x: &Tensor,
+    bias: &Tensor,
+    (n, k): (usize, usize),
+    product: impl FnOnce(usize, &[f32], &[f32], &mut [f32]),
+) -> Result<Tensor> {
+    let features = x.dim(candle_core::D::Minus1)?;
+    if features != k {
+        candle_core::bail!("matmul: input has {features} features, the weight {k}");
+    }
+    let rows = x.elem_count() / k.max(1);
+    let x = x.contiguous()?;
+    let bias = bias.contiguous()?;
+    let mut out = vec![0f32; rows * n];
+    with_f32_slice(&x, |xs| {
+        with_f32_slice(&bias, |bs| {
+            if bs.len() != n {
+                candle_core::bail!("bias has {} values for {n} outputs", bs.len());
+            }
+            product(rows, xs, bs, &mut out);
+            Ok(())
+        })
+    })?;
+    let mut dims = x.dims().to_vec();
+    *dims.last_mut().expect("rank >= 1") = n;
+    Tensor::from_vec(out, dims, x.device())
+}
+
 /// Runs `f` on a contiguous f32 CPU tensor's values in place, without a copy: the kernels that
 /// replace candle's ops (`wasm_matmul`, `x86_matmul`, `wasm_ops`, `native_ops`) read them so.
 #[cfg_attr(all(target_arch = "wasm32", not(target_feature = "simd128")), allow(dead_code))]

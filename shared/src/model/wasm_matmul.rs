@@ -21,7 +21,7 @@
 //! Only compiled for wasm32 with simd128 (`.cargo/config.toml`); `x86_matmul` is the same kernel
 //! for native x86-64 with AVX2.
 
-use super::layers::with_f32_slice;
+use super::layers::packed_product;
 use super::q8_0_blocks::{Q8_0Blocks, BLOCK};
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
@@ -83,26 +83,7 @@ impl PackedQ8 {
 
     /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
     pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-        let k = x.dim(candle_core::D::Minus1)?;
-        if k != self.k {
-            candle_core::bail!("matmul: input has {k} features, the weight {}", self.k);
-        }
-        let m = x.elem_count() / k.max(1);
-        let x = x.contiguous()?;
-        let bias = bias.contiguous()?;
-        let mut out = vec![0f32; m * self.n];
-        with_f32_slice(&x, |xs| {
-            with_f32_slice(&bias, |bs| {
-                if bs.len() != self.n {
-                    candle_core::bail!("bias has {} values for {} outputs", bs.len(), self.n);
-                }
-                self.matmul(m, xs, bs, &mut out);
-                Ok(())
-            })
-        })?;
-        let mut dims = x.dims().to_vec();
-        *dims.last_mut().expect("rank >= 1") = self.n;
-        Tensor::from_vec(out, dims, x.device())
+        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, out))
     }
 
     fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [f32]) {

@@ -23,7 +23,7 @@
 //!
 //! Used only where the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernels stay.
 
-use super::layers::with_f32_slice;
+use super::layers::packed_product;
 use super::q8_0_blocks::{Q8_0Blocks, BLOCK};
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
@@ -93,31 +93,12 @@ impl PackedQ8 {
     /// each row of `x` is first rotated in Hadamard blocks of that size, as
     /// `rotation::rotate_rows` does (the weight was stored rotated).
     pub fn forward(&self, x: &Tensor, bias: &Tensor, rotation: Option<usize>) -> Result<Tensor> {
-        let k = x.dim(candle_core::D::Minus1)?;
-        if k != self.k {
-            candle_core::bail!("matmul: input has {k} features, the weight {}", self.k);
-        }
         if let Some(block) = rotation {
-            if !k.is_multiple_of(block) || !block.is_power_of_two() {
-                candle_core::bail!("cannot rotate rows of {k} values in Hadamard blocks of {block}");
+            if !self.k.is_multiple_of(block) || !block.is_power_of_two() {
+                candle_core::bail!("cannot rotate rows of {} values in Hadamard blocks of {block}", self.k);
             }
         }
-        let m = x.elem_count() / k.max(1);
-        let x = x.contiguous()?;
-        let bias = bias.contiguous()?;
-        let mut out = vec![0f32; m * self.n];
-        with_f32_slice(&x, |xs| {
-            with_f32_slice(&bias, |bs| {
-                if bs.len() != self.n {
-                    candle_core::bail!("bias has {} values for {} outputs", bs.len(), self.n);
-                }
-                self.matmul(m, xs, bs, rotation, &mut out);
-                Ok(())
-            })
-        })?;
-        let mut dims = x.dims().to_vec();
-        *dims.last_mut().expect("rank >= 1") = self.n;
-        Tensor::from_vec(out, dims, x.device())
+        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, rotation, out))
     }
 
     fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], rotation: Option<usize>, out: &mut [f32]) {
