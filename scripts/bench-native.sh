@@ -49,15 +49,16 @@ if os.path.exists(sys.argv[2]):
 rows = {}
 for c in native:
     rows.setdefault((c["batch"], c["seq"]), {})[c["bundle"]] = c["median_ms"]
-print("\n| batch × seq | candle q8_0 | candle q4k | candle f32 | torch fp32 | torch int8 | ORT fp32 | ORT int8 | q8_0 vs torch fp32 | q8_0 vs ORT int8 |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("\n| batch × seq | candle q8_0 | candle q4k | candle f32 | torch fp32 | torch int8 | ORT fp32 | ORT int8 | q8_0 vs torch fp32 | q8_0 vs ORT int8 | q4k vs torch fp32 | q4k vs ORT int8 |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for (b, s), ours in sorted(rows.items()):
     p = peers.get((b, s), {})
     f = lambda v: f"{v:.1f}" if v is not None else "–"
     r = lambda a, b: f"{a / b:.2f}×" if a and b else "–"
     print(f"| {b} × {s} | {f(ours.get('q8_0'))} | {f(ours.get('q4k'))} | {f(ours.get('f32'))} | "
           f"{f(p.get('torch_fp32'))} | {f(p.get('torch_int8'))} | {f(p.get('ort_fp32'))} | {f(p.get('ort_int8'))} | "
-          f"{r(ours.get('q8_0'), p.get('torch_fp32'))} | {r(ours.get('q8_0'), p.get('ort_int8'))} |")
+          f"{r(ours.get('q8_0'), p.get('torch_fp32'))} | {r(ours.get('q8_0'), p.get('ort_int8'))} | "
+          f"{r(ours.get('q4k'), p.get('torch_fp32'))} | {r(ours.get('q4k'), p.get('ort_int8'))} |")
 print("\nratios are time ratios: below 1× means candle is faster")
 PY
 for q in q8_0 q4k f32; do ls -l "$OUT/roberta-$q/model.gguf"; done

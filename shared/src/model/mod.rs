@@ -8,7 +8,7 @@ pub mod layers;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native_ops;
 #[cfg(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64"))]
-mod q8_0_blocks;
+mod quant_blocks;
 pub mod quantize;
 pub mod rotation;
 pub mod train_ops;
@@ -21,6 +21,8 @@ pub mod wasm_q4k;
 pub mod weights;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_matmul;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_q4k;
 
 use crate::config::{Architecture, ModelConfig};
 use crate::tokenize::PaddedBatch;

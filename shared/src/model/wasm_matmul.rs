@@ -22,7 +22,7 @@
 //! for native x86-64 with AVX2.
 
 use super::layers::packed_product;
-use super::q8_0_blocks::{Q8_0Blocks, BLOCK};
+use super::quant_blocks::{Q8_0Blocks, BLOCK};
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use core::arch::wasm32::*;

@@ -25,19 +25,13 @@
 //! wasm32 with simd128.
 
 use super::layers::packed_product;
-use candle_core::quantized::{GgmlDType, QTensor};
+pub use super::quant_blocks::quantize_row_q8k;
+use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
+use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use core::arch::wasm32::*;
-use half::f16;
 use std::cell::RefCell;
 
-/// Values per Q4K block (and per Q8K activation block).
-const BLOCK: usize = 256;
-/// Values per sub-block: one scale and one min each.
-const SUB: usize = 32;
-/// Bytes of one Q4K block in candle's layout: f16 d, f16 dmin, 12 bytes of 6-bit scales and
-/// mins, 128 bytes of 4-bit values.
-const BLOCK_BYTES: usize = 144;
 /// Weight rows per i32x4 accumulator: its four lanes.
 const LANES: usize = 4;
 /// Weight rows per pass, as in `wasm_matmul` (a last group of 4 takes the rest).
@@ -66,47 +60,28 @@ impl PackedQ4K {
     /// The packed form of a Q4K matrix, or `None` when the kernel does not apply (another
     /// type, or a row count not a multiple of 4).
     pub fn from_qtensor(w: &QTensor) -> Result<Option<Self>> {
-        let (n, k) = match w.shape().dims() {
-            &[n, k] => (n, k),
-            _ => return Ok(None),
-        };
-        if w.dtype() != GgmlDType::Q4K || n % LANES != 0 || k % BLOCK != 0 || n == 0 {
-            return Ok(None);
-        }
-        let data = w.data()?;
+        let Some(w) = Q4KBlocks::of(w, LANES)? else { return Ok(None) };
+        let (n, k) = (w.n, w.k);
         let (kb, ks) = (k / BLOCK, k / SUB);
-        if data.len() != n * kb * BLOCK_BYTES {
-            candle_core::bail!("Q4K tensor of {} bytes for shape [{n}, {k}]", data.len());
-        }
         let mut quants = vec![0u8; n * k / 2];
         let mut scales = vec![0u8; n * ks];
         let mut mins = vec![0u8; n * ks];
         let mut ds = vec![0f32; n * kb];
         let mut dmins = vec![0f32; n * kb];
-        let mut values = [0u8; BLOCK];
         for row in 0..n {
             let c = row / GROUP * GROUP;
             let width = GROUP.min(n - c);
             let (v, j) = ((row - c) / LANES, (row - c) % LANES);
             for b in 0..kb {
-                let src = &data[(row * kb + b) * BLOCK_BYTES..][..BLOCK_BYTES];
-                ds[c * kb + b * width + row - c] = f16::from_le_bytes([src[0], src[1]]).to_f32();
-                dmins[c * kb + b * width + row - c] = f16::from_le_bytes([src[2], src[3]]).to_f32();
-                let packed: &[u8; 12] = src[4..16].try_into().expect("12 bytes");
-                // Each 32 bytes hold two sub-blocks: the low nibbles, then the high ones.
-                for (chunk, qs) in src[16..].chunks_exact(SUB).enumerate() {
-                    for (l, &q) in qs.iter().enumerate() {
-                        values[chunk * 2 * SUB + l] = q & 0x0F;
-                        values[chunk * 2 * SUB + SUB + l] = q >> 4;
-                    }
-                }
+                let block = w.block(row, b);
+                ds[c * kb + b * width + row - c] = block.d;
+                dmins[c * kb + b * width + row - c] = block.dmin;
                 for s in 0..BLOCK / SUB {
-                    let (sc, m) = scale_min(s, packed);
                     let sub = b * (BLOCK / SUB) + s;
-                    scales[c * ks + sub * width + row - c] = sc;
-                    mins[c * ks + sub * width + row - c] = m;
+                    scales[c * ks + sub * width + row - c] = block.scales[s];
+                    mins[c * ks + sub * width + row - c] = block.mins[s];
                     let dst = c * k / 2 + sub * width * SUB / 2;
-                    let vals = &values[s * SUB..][..SUB];
+                    let vals = &block.values[s * SUB..][..SUB];
                     for p in 0..SUB / 4 {
                         for h in 0..2 {
                             let lo = vals[2 * p + h];
@@ -200,15 +175,6 @@ unsafe fn bytes_to_f32(p: *const u8) -> v128 {
     f32x4_convert_u32x4(u32x4_extend_low_u16x8(u16x8_extend_low_u8x16(bytes)))
 }
 
-/// Sub-block `s`'s 6-bit scale and min, as candle's `get_scale_min_k4` unpacks them.
-fn scale_min(s: usize, q: &[u8; 12]) -> (u8, u8) {
-    if s < 4 {
-        (q[s] & 63, q[s + 4] & 63)
-    } else {
-        ((q[s + 4] & 0x0F) | ((q[s - 4] >> 6) << 4), (q[s + 4] >> 4) | ((q[s] >> 6) << 4))
-    }
-}
-
 /// Quantized activations of one product, reused across calls (wasm memory never shrinks).
 struct Scratch {
     quants: Vec<i16>,
@@ -221,38 +187,6 @@ struct Scratch {
 thread_local! {
     static SCRATCH: RefCell<Scratch> =
         const { RefCell::new(Scratch { quants: Vec::new(), scales: Vec::new(), sums: Vec::new() }) };
-}
-
-/// One activation row to Q8K exactly as candle's `BlockQ8K::from_float`: per block of 256,
-/// the value of largest magnitude `max` (the first, on ties) gives `iscale = -127 / max`,
-/// `q = round(iscale · x)` (half away from zero) clamped to i8, `d = 1 / iscale`. Kept widened
-/// to i16; `d` goes to `scales` (per block), each sub-block's `Σ q` to `sums`. Public for the
-/// tests that hold it to candle's.
-pub fn quantize_row_q8k(x: &[f32], q: &mut [i16], scales: &mut [f32], sums: &mut [f32]) {
-    let blocks = x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK));
-    for ((xb, qb), (d_out, mb)) in blocks.zip(scales.iter_mut().zip(sums.chunks_exact_mut(BLOCK / SUB))) {
-        let (mut max, mut amax) = (0f32, 0f32);
-        for &v in xb {
-            if amax < v.abs() {
-                amax = v.abs();
-                max = v;
-            }
-        }
-        if amax == 0.0 {
-            qb.fill(0);
-            *d_out = 0.0;
-            mb.fill(0.0);
-            continue;
-        }
-        let iscale = -127f32 / max;
-        *d_out = 1.0 / iscale;
-        for (v, q) in xb.iter().zip(qb.iter_mut()) {
-            *q = (iscale * v).round().clamp(-128.0, 127.0) as i8 as i16;
-        }
-        for (qs, m) in qb.chunks_exact(SUB).zip(mb.iter_mut()) {
-            *m = qs.iter().map(|&v| i32::from(v)).sum::<i32>() as f32;
-        }
-    }
 }
 
 /// One group of weight rows against up to `ROWS` activation rows.

@@ -20,11 +20,12 @@
 //!   share of the weight rows;
 //! - the work goes in passes of `PASS_ROWS` activation rows × `PASS_BLOCKS` blocks, whose
 //!   quantized values stay in L1 while every weight group of the thread's share runs over them.
+//!   `for_each_tile` does this scheduling for `x86_q4k` too.
 //!
 //! Used only where the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernels stay.
 
 use super::layers::packed_product;
-use super::q8_0_blocks::{Q8_0Blocks, BLOCK};
+use super::quant_blocks::{Q8_0Blocks, BLOCK};
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use half::f16;
@@ -37,7 +38,7 @@ const COLS: usize = 8;
 /// accumulators plus the weight, its absolute value, the broadcast and the constant ones fill
 /// AVX2's 16 registers.
 const ROWS: usize = 6;
-/// Activation rows per pass over a thread's weight groups (a multiple of `ROWS`).
+/// Activation rows per pass over a thread's weight groups (a multiple of the kernels' tile rows).
 const PASS_ROWS: usize = 48;
 /// Blocks of 32 values per pass over the weights: a pass's activations (48 × 256 bytes) and
 /// one weight group's share (8 × 256) stay in L1 while every group runs over them. Partial
@@ -122,58 +123,134 @@ impl PackedQ8 {
             // SAFETY: `supported()` held when this matrix was packed.
             unsafe { quantize_row(x, q, d) }
         });
-        let groups = n / COLS;
-        // A few shares per thread, so a thread slowed by other work does not hold up the rest.
-        let share = groups.div_ceil(rayon::current_num_threads() * 4).max(1);
-        let out = SharedOut(out.as_mut_ptr());
-        (0..groups).into_par_iter().step_by(share).for_each(|first| {
-            let out = &out;
-            for (r0, b0) in
-                (0..m).step_by(PASS_ROWS).flat_map(|r0| (0..kb).step_by(PASS_BLOCKS).map(move |b0| (r0, b0)))
-            {
-                let pass = PASS_ROWS.min(m - r0);
-                let blocks = b0..(b0 + PASS_BLOCKS).min(kb);
-                for g in first..(first + share).min(groups) {
-                    let mut r = r0;
-                    while r < r0 + pass {
-                        let rows = ROWS.min(r0 + pass - r);
-                        let tile = Tile {
-                            wq: self.quants[g * kb * BLOCK * COLS..].as_ptr(),
-                            ws: self.scales[g * kb * COLS..].as_ptr(),
-                            bias: bias[g * COLS..].as_ptr(),
-                            xq: xq[r * k..].as_ptr(),
-                            xd: xd[r * kb..].as_ptr(),
-                            k,
-                            blocks: blocks.clone(),
-                            // SAFETY (of the offset): row r, column g * 8 is inside the m × n output.
-                            out: unsafe { out.0.add(r * n + g * COLS) },
-                            n,
-                        };
-                        // SAFETY: `rows` activation rows from `r` exist; each share writes only
-                        // its own groups' 8 columns of each row, so shares never overlap; AVX2
-                        // and FMA were checked when the matrix was packed.
-                        unsafe {
-                            match rows {
-                                6 => tile.run::<6>(),
-                                5 => tile.run::<5>(),
-                                4 => tile.run::<4>(),
-                                3 => tile.run::<3>(),
-                                2 => tile.run::<2>(),
-                                _ => tile.run::<1>(),
-                            }
-                        }
-                        r += rows;
-                    }
+        for_each_tile((m, n), kb, bias, out, (PASS_BLOCKS, ROWS), |g, r, rows, out| {
+            let tile = Tile {
+                wq: self.quants[g * kb * BLOCK * COLS..].as_ptr(),
+                ws: self.scales[g * kb * COLS..].as_ptr(),
+                xq: xq[r * k..].as_ptr(),
+                xd: xd[r * kb..].as_ptr(),
+                k,
+                out,
+            };
+            // SAFETY: `rows` activation rows from `r` exist; `out` is the tile's (see
+            // `for_each_tile`); AVX2 and FMA were checked when the matrix was packed.
+            unsafe {
+                match rows {
+                    6 => tile.run::<6>(),
+                    5 => tile.run::<5>(),
+                    4 => tile.run::<4>(),
+                    3 => tile.run::<3>(),
+                    2 => tile.run::<2>(),
+                    _ => tile.run::<1>(),
                 }
             }
         });
     }
 }
 
+/// Calls `tile(group, row, rows, out)` for every tile of an `m × n` product over `kb` blocks
+/// (`out`: where the tile's 8 columns of `rows` rows go, see `TileOut`). On rayon's threads,
+/// each taking a share of the groups of 8 weight rows, in passes of `PASS_ROWS` rows ×
+/// `pass_blocks` blocks (whose quantized activations stay in L1 while every group of the share
+/// runs over them), in tiles of at most `tile_rows` rows. A group's tiles for the same rows
+/// come in block order, one at a time, so partial sums can wait in the output between passes.
+pub(super) fn for_each_tile(
+    (m, n): (usize, usize),
+    kb: usize,
+    bias: &[f32],
+    out: &mut [f32],
+    (pass_blocks, tile_rows): (usize, usize),
+    tile: impl Fn(usize, usize, usize, TileOut) + Sync,
+) {
+    assert!(n.is_multiple_of(8) && bias.len() == n && out.len() == m * n, "a {m} × {n} product");
+    let groups = n / 8;
+    let out = SharedOut(out.as_mut_ptr());
+    // A few shares per thread, so a thread slowed by other work does not hold up the rest.
+    let share = groups.div_ceil(rayon::current_num_threads() * 4).max(1);
+    (0..groups).into_par_iter().step_by(share).for_each(|first| {
+        for (r0, b0) in (0..m).step_by(PASS_ROWS).flat_map(|r0| (0..kb).step_by(pass_blocks).map(move |b0| (r0, b0))) {
+            let pass = PASS_ROWS.min(m - r0);
+            let blocks = b0..(b0 + pass_blocks).min(kb);
+            for g in first..(first + share).min(groups) {
+                let mut r = r0;
+                while r < r0 + pass {
+                    let rows = tile_rows.min(r0 + pass - r);
+                    let tile_out = TileOut {
+                        // SAFETY (of the offset): row r, column 8g is inside the m × n output.
+                        out: unsafe { out.at(r * n + 8 * g) },
+                        n,
+                        bias: bias[8 * g..].as_ptr(),
+                        blocks: blocks.clone(),
+                        last: blocks.end == kb,
+                    };
+                    tile(g, r, rows, tile_out);
+                    r += rows;
+                }
+            }
+        }
+    });
+}
+
 /// The output matrix, written by several threads at disjoint columns.
 struct SharedOut(*mut f32);
-// SAFETY: the threads write disjoint elements (see `matmul`) and nothing reads until they join.
+// SAFETY: the threads write disjoint elements (see `for_each_tile`) and nothing reads until
+// they join.
 unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The output from element `offset` on.
+    ///
+    /// # Safety
+    /// `offset` must be inside the output.
+    unsafe fn at(&self, offset: usize) -> *mut f32 {
+        self.0.add(offset)
+    }
+}
+
+/// Where one tile's sums go: 8 columns of its rows of the output, over the blocks of one pass.
+/// Each group's columns of each row belong to one tile at a time.
+pub(super) struct TileOut {
+    /// The output at the tile's first row and first column; rows are `n` apart.
+    out: *mut f32,
+    n: usize,
+    /// The 8 columns' biases.
+    bias: *const f32,
+    /// The blocks of this pass: the first pass starts the sums, later ones add to the partial
+    /// sums waiting in the output, the last also adds the bias.
+    pub(super) blocks: std::ops::Range<usize>,
+    last: bool,
+}
+
+impl TileOut {
+    /// The sums so far of `R` rows: zero, or what the passes before left in the output.
+    ///
+    /// # Safety
+    /// The tile must have `R` rows, and the CPU AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn start<const R: usize>(&self) -> [__m256; R] {
+        let mut acc = [_mm256_setzero_ps(); R];
+        if self.blocks.start > 0 {
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_loadu_ps(self.out.add(r * self.n));
+            }
+        }
+        acc
+    }
+
+    /// Stores the sums of `R` rows, with the bias after the last pass.
+    ///
+    /// # Safety
+    /// As `start`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn finish<const R: usize>(&self, acc: [__m256; R]) {
+        let bias = _mm256_loadu_ps(self.bias);
+        for (r, a) in acc.into_iter().enumerate() {
+            _mm256_storeu_ps(self.out.add(r * self.n), if self.last { _mm256_add_ps(a, bias) } else { a });
+        }
+    }
+}
 
 /// One activation row to Q8_0 exactly as candle's `BlockQ8_0::from_float`: `d = amax / 127` in
 /// f32, `q = round(x · (1/d))` rounding half away from zero, `d` stored as f16 — which is the
@@ -198,46 +275,53 @@ pub unsafe fn quantize_row(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         *d_out = f16::from_f32(d).to_f32();
         let id = _mm256_set1_ps(id);
-        let half = _mm256_set1_ps(0.5);
-        let one = _mm256_set1_ps(1.0);
         let mut quarters = [_mm256_setzero_si256(); 4];
-        for (i, out) in quarters.iter_mut().enumerate() {
-            let v = _mm256_mul_ps(_mm256_loadu_ps(xp.add(8 * i)), id);
-            // f32::round: truncate, then step away from zero when the dropped fraction is at
-            // least one half (v - trunc(v) is exact for these magnitudes).
-            let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
-            let frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
-            let away = _mm256_cmp_ps::<_CMP_GE_OQ>(frac, half);
-            let step = _mm256_and_ps(away, _mm256_or_ps(one, _mm256_and_ps(v, sign)));
-            *out = _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+        for (i, q) in quarters.iter_mut().enumerate() {
+            *q = round_half_away(_mm256_mul_ps(_mm256_loadu_ps(xp.add(8 * i)), id));
         }
-        // The packs work within 128-bit lanes, leaving the 4-value pieces of quarters a-d as
-        // [a0 b0 c0 d0 a1 b1 c1 d1]; the permutation puts them back in order.
-        let words = _mm256_packs_epi16(
-            _mm256_packs_epi32(quarters[0], quarters[1]),
-            _mm256_packs_epi32(quarters[2], quarters[3]),
-        );
-        let bytes = _mm256_permutevar8x32_epi32(words, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256(qb.as_mut_ptr() as *mut __m256i, bytes);
+        _mm256_storeu_si256(qb.as_mut_ptr() as *mut __m256i, pack_bytes(quarters));
     }
+}
+
+/// `f32::round` of each value, to i32: truncate, then step away from zero when the dropped
+/// fraction is at least one half (`v - trunc(v)` is exact for the magnitudes quantization sees).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn round_half_away(v: __m256) -> __m256i {
+    let sign = _mm256_set1_ps(-0.0);
+    let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
+    let frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+    let away = _mm256_cmp_ps::<_CMP_GE_OQ>(frac, _mm256_set1_ps(0.5));
+    let step = _mm256_and_ps(away, _mm256_or_ps(_mm256_set1_ps(1.0), _mm256_and_ps(v, sign)));
+    _mm256_cvttps_epi32(_mm256_add_ps(t, step))
+}
+
+/// Four vectors of 8 × i32 as 32 bytes in order, saturated to [-128, 127].
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn pack_bytes(q: [__m256i; 4]) -> __m256i {
+    // The packs work within 128-bit lanes, leaving the 4-value pieces of a-d as
+    // [a0 b0 c0 d0 a1 b1 c1 d1]; the permutation puts them back in order.
+    let words = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_permutevar8x32_epi32(words, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
 }
 
 /// One group of 8 weight rows against up to `ROWS` activation rows.
 struct Tile {
-    /// The group's packed quants (all blocks) and scales, and its 8 biases.
+    /// The group's packed quants and scales (all blocks).
     wq: *const i8,
     ws: *const f32,
-    bias: *const f32,
     /// Quantized activations and their scales from the tile's first row on.
     xq: *const i8,
     xd: *const f32,
     k: usize,
-    /// The blocks of this pass: the first starts the sums, the last adds the bias; between
-    /// passes the partial sums wait in the output.
-    blocks: std::ops::Range<usize>,
-    /// The output at the tile's first row and first column; rows are `n` apart.
-    out: *mut f32,
-    n: usize,
+    out: TileOut,
 }
 
 impl Tile {
@@ -247,16 +331,11 @@ impl Tile {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run<const R: usize>(self) {
         let kb = self.k / BLOCK;
-        let mut wq = self.wq.add(self.blocks.start * BLOCK * COLS);
-        let mut ws = self.ws.add(self.blocks.start * COLS);
-        let mut acc = [_mm256_setzero_ps(); R];
-        if self.blocks.start > 0 {
-            for (r, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_loadu_ps(self.out.add(r * self.n));
-            }
-        }
+        let mut wq = self.wq.add(self.out.blocks.start * BLOCK * COLS);
+        let mut ws = self.ws.add(self.out.blocks.start * COLS);
+        let mut acc = self.out.start::<R>();
         let ones = _mm256_set1_epi16(1);
-        for b in self.blocks.clone() {
+        for b in self.out.blocks.clone() {
             let mut isum = [_mm256_setzero_si256(); R];
             for q in 0..BLOCK / 4 {
                 // Rows 0-7 × values 4q..4q+4 of this block.
@@ -279,23 +358,19 @@ impl Tile {
             wq = wq.add(BLOCK * COLS);
             ws = ws.add(COLS);
         }
-        let last = self.blocks.end == kb;
-        let bias = if last { _mm256_loadu_ps(self.bias) } else { _mm256_setzero_ps() };
-        for (r, a) in acc.into_iter().enumerate() {
-            _mm256_storeu_ps(self.out.add(r * self.n), if last { _mm256_add_ps(a, bias) } else { a });
-        }
+        self.out.finish(acc);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::q8_0_blocks::BLOCK_BYTES;
+pub(super) mod tests {
+    use super::super::quant_blocks::BLOCK_BYTES;
     use super::*;
     use candle_core::quantized::{GgmlDType, QMatMul};
     use candle_core::{Device, Module};
 
     /// A deterministic matrix of values in [-1, 1) with some large outliers, like activations.
-    fn values(len: usize, seed: u64) -> Vec<f32> {
+    pub(in crate::model) fn values(len: usize, seed: u64) -> Vec<f32> {
         let mut s = seed;
         (0..len)
             .map(|i| {

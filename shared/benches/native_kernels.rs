@@ -1,0 +1,80 @@
+//! Speed of the native packed kernels (`x86_matmul` for Q8_0, `x86_q4k` for Q4K) against
+//! candle's own kernels for the same matrices, on roberta-base's product shapes. A benchmark,
+//! not a test: it prints figures.
+//!
+//!   RAYON_NUM_THREADS=1 cargo bench -p shared --bench native_kernels
+//!
+//! Optional: KERNEL_ROWS=32,2048 (activation rows), KERNEL_BUDGET_S=1 (per cell),
+//! KERNEL_CANDLE=0 (skip candle's kernels, which are slow at many rows).
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+use shared::model::layers::Linear;
+use std::time::{Duration, Instant};
+
+/// Deterministic values in [-1, 1).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Median milliseconds of `f` over at least 3 runs and about `budget`.
+fn time(budget: Duration, mut f: impl FnMut()) -> f64 {
+    f();
+    let start = Instant::now();
+    let mut runs = vec![];
+    while runs.len() < 3 || start.elapsed() < budget {
+        let t = Instant::now();
+        f();
+        runs.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    runs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    runs[runs.len() / 2]
+}
+
+fn main() {
+    let rows: Vec<usize> = std::env::var("KERNEL_ROWS")
+        .unwrap_or_else(|_| "32,2048".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("a row count"))
+        .collect();
+    let budget =
+        Duration::from_secs_f64(std::env::var("KERNEL_BUDGET_S").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0));
+    let with_candle = std::env::var("KERNEL_CANDLE").map(|v| v != "0").unwrap_or(true);
+    let dev = Device::Cpu;
+    println!("threads: {}", candle_core::utils::get_num_threads());
+    println!("| type | rows × in → out | ours ms | ours GMAC/s | candle ms | candle GMAC/s | candle / ours |");
+    println!("|---|---|---|---|---|---|---|");
+    for dtype in [GgmlDType::Q8_0, GgmlDType::Q4K] {
+        for &(k, n) in &[(768, 3072), (3072, 768), (768, 768)] {
+            let w = Tensor::from_vec(values(n * k, 1), (n, k), &dev).unwrap();
+            let bias = Tensor::zeros(n, candle_core::DType::F32, &dev).unwrap();
+            let ours = Linear::quantized(QTensor::quantize(&w, dtype).unwrap(), bias, None).unwrap();
+            let candle = QMatMul::from_qtensor(QTensor::quantize(&w, dtype).unwrap()).unwrap();
+            for &m in &rows {
+                let x = Tensor::from_vec(values(m * k, 2), (m, k), &dev).unwrap();
+                let gmac = (m * n * k) as f64 / 1e9;
+                let ms = time(budget, || {
+                    ours.forward(&x).unwrap();
+                });
+                let (candle_ms, candle_rate, ratio) = if with_candle {
+                    let c = time(budget, || {
+                        candle.forward(&x).unwrap();
+                    });
+                    (format!("{c:.2}"), format!("{:.1}", gmac / c * 1e3), format!("{:.2}×", c / ms))
+                } else {
+                    ("–".into(), "–".into(), "–".into())
+                };
+                println!(
+                    "| {dtype:?} | {m} × {k} → {n} | {ms:.2} | {:.1} | {candle_ms} | {candle_rate} | {ratio} |",
+                    gmac / ms * 1e3
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! `x · Wᵀ` for Q4K weights on x86-64 with AVX2 and FMA, replacing candle's kernel natively.
+//!
+//! candle's x86 Q4K product, like its Q8_0 one, takes every output as a separate dot product:
+//! the activations' blocks are loaded again for every weight row, and each dot ends in a
+//! horizontal sum. This is `x86_matmul`'s tiling for Q4K's layout, the native counterpart of
+//! `wasm_q4k` (see there for the arithmetic). A sub-block of 32 weights contributes
+//! `d · sc · d_x · Σ q · x_q − dmin · m · d_x · Σ x_q`, and here:
+//! - the 4-bit values `q` are unsigned, so they go to `vpmaddubsw` as they are (no sign
+//!   trick, as the Q8_0 kernel needs): 32 products per instruction, into pair sums of at most
+//!   2 · 15 · 128 in magnitude. The eight pair sums of a sub-block's 32 values add up in i16
+//!   (≤ 30,720, exact), and one `vpmaddwd` against the rows' scales `sc` both widens them and
+//!   scales them: per 32 products, one multiply and one add, against the Q8_0 kernel's two
+//!   multiplies and two other operations;
+//! - the weights are repacked once, at load: eight rows interleaved in groups of four values,
+//!   as in `x86_matmul`, two values to a byte (the low nibbles hold group `p` of a sub-block,
+//!   the high ones group `p + 4`), so one load, two `and`s and a shift give two groups; the
+//!   scales and mins as bytes, `d` and `dmin` as f32: ~0.59 bytes per weight (Q4K is 0.5625);
+//! - activations are quantized once per product exactly as `BlockQ8K::from_float` does, on
+//!   all threads, with each sub-block's sum `Σ x_q` for the mins;
+//! - per block, `Σ sc · Σ q · x_q` and `Σ m · Σ x_q` are exact i32 sums (at most 8 · 63 ·
+//!   61,440 and 8 · 63 · 4,096), converted to f32 and scaled once, as candle does.
+//!
+//! So the numbers are candle's up to f32 rounding in the order of the sums. Used only where
+//! the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernel stays.
+
+use super::layers::packed_product;
+use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
+use super::x86_matmul::{for_each_tile, pack_bytes, round_half_away, supported, TileOut};
+use candle_core::quantized::QTensor;
+use candle_core::{Result, Tensor};
+use rayon::prelude::*;
+use std::arch::x86_64::*;
+
+/// Weight rows interleaved together: the eight lanes of one accumulator.
+const COLS: usize = 8;
+/// Sub-blocks per block.
+const SUBS: usize = BLOCK / SUB;
+/// Activation rows per tile. Per row, the sub-block's i16 sums, the block's i32 sums and the
+/// f32 sums: 3 × 4 registers, plus the weights' two halves, the nibble mask and a broadcast.
+const ROWS: usize = 4;
+/// Blocks of 256 values per pass: a pass's activations (48 × 256 bytes) stay in L1.
+const PASS_BLOCKS: usize = 1;
+
+/// A Q4K matrix `[n, k]` repacked for the kernel (see the module comment).
+pub struct PackedQ4K {
+    n: usize,
+    k: usize,
+    /// Per group of 8 rows, per sub-block: 4 × (8 rows × 4 values), two values to a byte.
+    quants: Vec<u8>,
+    /// Per group, per sub-block: each row's `sc`, twice (the two i16 lanes of its pair sums).
+    scales: Vec<u8>,
+    /// Per group, per block, per pair of sub-blocks `(2t, 2t + 1)`: each row's two mins.
+    mins: Vec<u8>,
+    /// Per group, per block: the 8 rows' `d` and `dmin`.
+    d: Vec<f32>,
+    dmin: Vec<f32>,
+}
+
+impl PackedQ4K {
+    /// The packed form of a Q4K matrix, or `None` when the kernel does not apply (no AVX2,
+    /// another type, or a row count not a multiple of 8, like a 3-label head).
+    pub fn from_qtensor(w: &QTensor) -> Result<Option<Self>> {
+        if !supported() {
+            return Ok(None);
+        }
+        let Some(w) = Q4KBlocks::of(w, COLS)? else { return Ok(None) };
+        let (n, k, kb) = (w.n, w.k, w.k / BLOCK);
+        let mut quants = vec![0u8; n * k / 2];
+        let mut scales = vec![0u8; n * kb * SUBS * 2];
+        let mut mins = vec![0u8; n * kb * SUBS];
+        let mut d = vec![0f32; n * kb];
+        let mut dmin = vec![0f32; n * kb];
+        for row in 0..n {
+            let (g, j) = (row / COLS, row % COLS);
+            for b in 0..kb {
+                let block = w.block(row, b);
+                let gb = g * kb + b;
+                d[gb * COLS + j] = block.d;
+                dmin[gb * COLS + j] = block.dmin;
+                for s in 0..SUBS {
+                    let sub = gb * SUBS + s;
+                    scales[sub * 2 * COLS + 2 * j..][..2].fill(block.scales[s]);
+                    mins[(gb * SUBS / 2 + s / 2) * 2 * COLS + 2 * j + s % 2] = block.mins[s];
+                    let values = &block.values[s * SUB..][..SUB];
+                    for p in 0..SUB / 8 {
+                        for i in 0..4 {
+                            let (lo, hi) = (values[4 * p + i], values[4 * (p + 4) + i]);
+                            quants[sub * SUB * COLS / 2 + p * 4 * COLS + j * 4 + i] = lo | (hi << 4);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(PackedQ4K { n, k, quants, scales, mins, d, dmin }))
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.n
+    }
+
+    /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
+    pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, out))
+    }
+
+    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [f32]) {
+        let (n, k, kb, ks) = (self.n, self.k, self.k / BLOCK, self.k / SUB);
+        if m == 0 {
+            return;
+        }
+        let mut xq = vec![0i8; m * k];
+        let mut xd = vec![0f32; m * kb];
+        let mut xsum = vec![0i16; m * ks];
+        let rows = xq.par_chunks_mut(k).zip(xd.par_chunks_mut(kb)).zip(xsum.par_chunks_mut(ks));
+        // SAFETY: `supported()` held when this matrix was packed.
+        rows.zip(xs.par_chunks(k)).for_each(|(((q, d), sums), x)| unsafe { quantize_row_q8k(x, q, d, sums) });
+        for_each_tile((m, n), kb, bias, out, (PASS_BLOCKS, ROWS), |g, r, rows, out| {
+            let tile = Tile {
+                wq: self.quants[g * k / 2 * COLS..].as_ptr(),
+                ws: self.scales[g * ks * 2 * COLS..].as_ptr(),
+                wm: self.mins[g * ks * COLS..].as_ptr(),
+                wd: self.d[g * kb * COLS..].as_ptr(),
+                wdmin: self.dmin[g * kb * COLS..].as_ptr(),
+                xq: xq[r * k..].as_ptr(),
+                xd: xd[r * kb..].as_ptr(),
+                xsum: xsum[r * ks..].as_ptr(),
+                k,
+                out,
+            };
+            // SAFETY: `rows` activation rows from `r` exist; `out` is the tile's (see
+            // `for_each_tile`); AVX2 and FMA were checked when the matrix was packed.
+            unsafe {
+                match rows {
+                    4 => tile.run::<4>(),
+                    3 => tile.run::<3>(),
+                    2 => tile.run::<2>(),
+                    _ => tile.run::<1>(),
+                }
+            }
+        });
+    }
+}
+
+/// One activation row to Q8K: `quant_blocks::quantize_row_q8k` (candle's
+/// `BlockQ8K::from_float`) on AVX2, with the same results. In the scalar form it took a sixth
+/// of a batch-32 forward.
+///
+/// # Safety
+/// The CPU must have AVX2 (`supported`).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_row_q8k(x: &[f32], q: &mut [i8], scales: &mut [f32], sums: &mut [i16]) {
+    let sign = _mm256_set1_ps(-0.0);
+    let blocks = x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK));
+    for ((xb, qb), (d_out, sb)) in blocks.zip(scales.iter_mut().zip(sums.chunks_exact_mut(SUBS))) {
+        let xp = xb.as_ptr();
+        let mut m = _mm256_setzero_ps();
+        for i in 0..BLOCK / 8 {
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xp.add(8 * i))));
+        }
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), m);
+        let amax = lanes.iter().fold(0f32, |a, &b| a.max(b));
+        if amax == 0.0 {
+            qb.fill(0);
+            *d_out = 0.0;
+            sb.fill(0);
+            continue;
+        }
+        // The first value of that magnitude gives the sign, as in the scalar form.
+        let amax_v = _mm256_set1_ps(amax);
+        let mut max = amax;
+        for i in 0..BLOCK / 8 {
+            let v = _mm256_loadu_ps(xp.add(8 * i));
+            let hits = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_andnot_ps(sign, v), amax_v));
+            if hits != 0 {
+                max = xb[8 * i + hits.trailing_zeros() as usize];
+                break;
+            }
+        }
+        let iscale = -127f32 / max;
+        *d_out = 1.0 / iscale;
+        let iscale = _mm256_set1_ps(iscale);
+        let ones = _mm256_set1_epi8(1);
+        for (s, sum) in sb.iter_mut().enumerate() {
+            let mut quarters = [_mm256_setzero_si256(); 4];
+            for (i, q) in quarters.iter_mut().enumerate() {
+                *q = round_half_away(_mm256_mul_ps(iscale, _mm256_loadu_ps(xp.add(s * SUB + 8 * i))));
+            }
+            let bytes = pack_bytes(quarters);
+            _mm256_storeu_si256(qb.as_mut_ptr().add(s * SUB) as *mut __m256i, bytes);
+            let words = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, bytes), _mm256_set1_epi16(1));
+            let mut parts = [0i32; 8];
+            _mm256_storeu_si256(parts.as_mut_ptr() as *mut __m256i, words);
+            *sum = parts.iter().sum::<i32>() as i16;
+        }
+    }
+}
+
+/// One group of 8 weight rows against up to `ROWS` activation rows.
+struct Tile {
+    /// The group's packed values, scales and mins (all blocks), `d` and `dmin`.
+    wq: *const u8,
+    ws: *const u8,
+    wm: *const u8,
+    wd: *const f32,
+    wdmin: *const f32,
+    /// Quantized activations, their blocks' scales and their sub-blocks' sums, from the
+    /// tile's first row on.
+    xq: *const i8,
+    xd: *const f32,
+    xsum: *const i16,
+    k: usize,
+    out: TileOut,
+}
+
+impl Tile {
+    /// # Safety
+    /// `R` rows of `k` values must be readable from `xq` (of `k / 256` from `xd`, of `k / 32`
+    /// from `xsum`), 8 columns of `R` rows writable at `out`, and the CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run<const R: usize>(self) {
+        let (kb, ks) = (self.k / BLOCK, self.k / SUB);
+        let mut acc = self.out.start::<R>();
+        let nibble = _mm256_set1_epi8(0x0F);
+        for b in self.out.blocks.clone() {
+            let mut scaled = [_mm256_setzero_si256(); R];
+            for s in b * SUBS..(b + 1) * SUBS {
+                let wq = self.wq.add(s * SUB * COLS / 2);
+                let mut pairs = [_mm256_setzero_si256(); R];
+                for p in 0..SUB / 8 {
+                    // Rows 0-7 × values 4p..4p+4 (low nibbles) and 4p+16..4p+20 (high).
+                    let w = _mm256_loadu_si256(wq.add(p * 4 * COLS) as *const __m256i);
+                    let lo = _mm256_and_si256(w, nibble);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(w), nibble);
+                    for (r, sum) in pairs.iter_mut().enumerate() {
+                        let x = self.xq.add(r * self.k + s * SUB + 4 * p);
+                        let x_lo = _mm256_set1_epi32((x as *const i32).read_unaligned());
+                        let x_hi = _mm256_set1_epi32((x.add(SUB / 2) as *const i32).read_unaligned());
+                        let both = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
+                        *sum = _mm256_add_epi16(*sum, both);
+                    }
+                }
+                let sc = _mm256_cvtepu8_epi16(_mm_loadu_si128(self.ws.add(s * 2 * COLS) as *const __m128i));
+                for (total, sum) in scaled.iter_mut().zip(pairs) {
+                    *total = _mm256_add_epi32(*total, _mm256_madd_epi16(sum, sc));
+                }
+            }
+            let d = _mm256_loadu_ps(self.wd.add(b * COLS));
+            let dmin = _mm256_loadu_ps(self.wdmin.add(b * COLS));
+            for (r, (a, scaled)) in acc.iter_mut().zip(scaled).enumerate() {
+                // Σ m · Σ x_q, two sub-blocks per `vpmaddwd`.
+                let mut mins = _mm256_setzero_si256();
+                for t in 0..SUBS / 2 {
+                    let m = _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                        self.wm.add((b * SUBS / 2 + t) * 2 * COLS) as *const __m128i
+                    ));
+                    let sums = (self.xsum.add(r * ks + b * SUBS + 2 * t) as *const i32).read_unaligned();
+                    mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m, _mm256_set1_epi32(sums)));
+                }
+                // As candle: d_x · d · Σ sc · Σ q · x_q − d_x · dmin · Σ m · Σ x_q.
+                let d_x = _mm256_set1_ps(*self.xd.add(r * kb + b));
+                let plus = _mm256_mul_ps(_mm256_mul_ps(d, d_x), _mm256_cvtepi32_ps(scaled));
+                let minus = _mm256_mul_ps(_mm256_mul_ps(dmin, d_x), _mm256_cvtepi32_ps(mins));
+                *a = _mm256_add_ps(*a, _mm256_sub_ps(plus, minus));
+            }
+        }
+        self.out.finish(acc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::x86_matmul::tests::values;
+    use super::*;
+    use candle_core::quantized::{GgmlDType, QMatMul};
+    use candle_core::{Device, Module};
+
+    #[test]
+    fn quantizes_activations_as_the_scalar_form() {
+        if !supported() {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        // Outliers; an all-zero block; both signs of the largest magnitude, in either order
+        // (the first decides the sign); ties at .5 after scaling.
+        let mut x = values(6 * 256, 5);
+        x[256..512].fill(0.0);
+        x[600] = -30.0;
+        x[700] = 30.0;
+        x[800] = 30.0;
+        x[900] = -30.0;
+        x[1024] = 127.0;
+        x[1025..1032].copy_from_slice(&[0.5, -0.5, 1.5, -1.5, 2.5, 126.5, -126.5]);
+        let (mut q, mut d, mut sums) = (vec![0i8; x.len()], vec![0f32; 6], vec![0i16; 48]);
+        // SAFETY: `supported()` held.
+        unsafe { quantize_row_q8k(&x, &mut q, &mut d, &mut sums) };
+        let (mut q_want, mut d_want, mut sums_want) = (vec![0i8; x.len()], vec![0f32; 6], vec![0i16; 48]);
+        crate::model::quant_blocks::quantize_row_q8k(&x, &mut q_want, &mut d_want, &mut sums_want);
+        assert_eq!(
+            d.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            d_want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(q, q_want);
+        assert_eq!(sums, sums_want);
+        // d = max / -127: the first of ±30 decides its sign.
+        assert!(d[2] > 0.0 && d[3] < 0.0, "{d:?}");
+    }
+
+    #[test]
+    fn matches_candles_q4k_product() {
+        if !supported() {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        let dev = Device::Cpu;
+        // Row counts around the tile and pass sizes; one and several blocks.
+        for &(m, n, k) in &[(1, 8, 256), (7, 16, 512), (53, 24, 768), (100, 64, 256), (5, 8, 3072)] {
+            let w = values(n * k, 7 + m as u64);
+            let x = values(m * k, 11 + n as u64);
+            let w_t = Tensor::from_vec(w.clone(), (n, k), &dev).unwrap();
+            let x_t = Tensor::from_vec(x.clone(), (m, k), &dev).unwrap();
+            let bias = Tensor::from_vec(values(n, 3), n, &dev).unwrap();
+            let q = QTensor::quantize(&w_t, GgmlDType::Q4K).unwrap();
+            let want = QMatMul::from_qtensor(QTensor::quantize(&w_t, GgmlDType::Q4K).unwrap())
+                .unwrap()
+                .forward(&x_t)
+                .unwrap()
+                .broadcast_add(&bias)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            let got = PackedQ4K::from_qtensor(&q).unwrap().expect("Q4K with 8 | n").forward(&x_t, &bias).unwrap();
+            let got = got.to_vec2::<f32>().unwrap();
+            // Both sides round f32 sums of terms larger than their total, so the tolerance
+            // scales with Σ |w| · |x| (as in the wasm kernel's test).
+            for r in 0..m {
+                for c in 0..n {
+                    let mass: f32 = (0..k).map(|i| (w[c * k + i] * x[r * k + i]).abs()).sum();
+                    let (got, want) = (got[r][c], want[r][c]);
+                    assert!((got - want).abs() <= 1e-5 * (1.0 + mass), "m={m} n={n} k={k} [{r}, {c}]: {got} vs {want}");
+                }
+            }
+        }
+        // Extreme activations (±max everywhere, so Q8K values of ±127) against weights whose
+        // 4-bit values are all 15: the largest i16 sums the kernel keeps (8 · 2 · 15 · 127).
+        let (m, n, k) = (3, 8, 512);
+        let x: Vec<f32> = (0..m * k).map(|i| if i % 3 == 0 { -1.0 } else { 1.0 }).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| if i % 256 == 0 { -0.01 } else { 1.0 }).collect();
+        let w_t = Tensor::from_vec(w, (n, k), &dev).unwrap();
+        let x_t = Tensor::from_vec(x, (m, k), &dev).unwrap();
+        let bias = Tensor::zeros(n, candle_core::DType::F32, &dev).unwrap();
+        let q = QTensor::quantize(&w_t, GgmlDType::Q4K).unwrap();
+        let want =
+            QMatMul::from_qtensor(QTensor::quantize(&w_t, GgmlDType::Q4K).unwrap()).unwrap().forward(&x_t).unwrap();
+        let got = PackedQ4K::from_qtensor(&q).unwrap().unwrap().forward(&x_t, &bias).unwrap();
+        let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-5 * k as f32, "extreme inputs: max diff {diff}");
+
+        let w = Tensor::zeros((3, 256), candle_core::DType::F32, &dev).unwrap();
+        assert!(PackedQ4K::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4K).unwrap()).unwrap().is_none());
+    }
+}
