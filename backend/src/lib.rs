@@ -6,6 +6,7 @@ pub mod clock;
 pub mod data;
 pub mod feedback_log;
 pub mod feedback_sync;
+pub mod heap;
 pub mod hub;
 pub mod hub_download;
 pub mod import;

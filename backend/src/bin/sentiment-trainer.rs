@@ -212,11 +212,13 @@ fn parse_preprocess(s: &str) -> Result<Preprocess, String> {
 }
 
 fn main() {
+    backend::heap::keep_freed_memory();
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = run(Cli::parse()) {
+    if let Err(e) = run(cli) {
         eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
