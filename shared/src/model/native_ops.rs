@@ -18,7 +18,12 @@ const GELU_CHUNK: usize = 16 * 1024;
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     let x = x.contiguous()?;
     let mut out = with_f32_slice(&x, |v| Ok(v.to_vec()))?;
-    out.par_chunks_mut(GELU_CHUNK).for_each(|c| dispatch(c, gelu_chunk, avx2::gelu_chunk));
+    // One chunk runs here: handing it to rayon's threads would only wake them.
+    if out.len() <= GELU_CHUNK {
+        dispatch(&mut out, gelu_chunk, avx2::gelu_chunk);
+    } else {
+        out.par_chunks_mut(GELU_CHUNK).for_each(|c| dispatch(c, gelu_chunk, avx2::gelu_chunk));
+    }
     Tensor::from_vec(out, x.shape(), x.device())
 }
 
@@ -29,11 +34,17 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     let mut out = with_f32_slice(&x, |v| Ok(v.to_vec()))?;
     // Whole rows per task, about GELU_CHUNK values each.
     let rows = (GELU_CHUNK / d).max(1);
-    out.par_chunks_mut(rows * d).for_each(|c| {
+    let task = |c: &mut [f32]| {
         for row in c.chunks_exact_mut(d) {
             dispatch(row, softmax_row, avx2::softmax_row);
         }
-    });
+    };
+    // One task runs here, as for the GELU.
+    if out.len() <= rows * d {
+        task(&mut out);
+    } else {
+        out.par_chunks_mut(rows * d).for_each(task);
+    }
     Tensor::from_vec(out, x.shape(), x.device())
 }
 
@@ -166,21 +177,27 @@ mod tests {
 
     #[test]
     fn gelu_matches_candles() {
-        // Values from -11 to 11 in uneven steps, over more than one parallel chunk.
-        let x = Tensor::from_vec(values(40_000), (8, 5000), &Device::Cpu).unwrap();
-        let excess = excess_diff(&gelu_erf(&x).unwrap(), &x.gelu_erf().unwrap());
-        assert_eq!(excess, 0.0, "GELU differs from candle's beyond 1e-6 + 1e-5 relative");
+        // Values from -11 to 11 in uneven steps: within one chunk (run on this thread) and over
+        // more than one (on rayon's).
+        for (rows, cols) in [(4, 1000), (8, 5000)] {
+            let x = Tensor::from_vec(values(rows * cols), (rows, cols), &Device::Cpu).unwrap();
+            let excess = excess_diff(&gelu_erf(&x).unwrap(), &x.gelu_erf().unwrap());
+            assert_eq!(excess, 0.0, "{rows} × {cols}: GELU differs from candle's beyond 1e-6 + 1e-5 relative");
+        }
     }
 
     #[test]
     fn softmax_matches_candles() {
-        // Rows like attention scores, one with a masked (very negative) tail.
-        let mut v = values(64 * 100);
-        v[..50].iter_mut().for_each(|s| *s -= 1e9);
-        let x = Tensor::from_vec(v, (64, 100), &Device::Cpu).unwrap();
-        let want = candle_nn::ops::softmax_last_dim(&x).unwrap();
-        let diff = (softmax_last_dim(&x).unwrap() - want).unwrap().abs().unwrap().max_all().unwrap();
-        let diff = diff.to_scalar::<f32>().unwrap();
-        assert!(diff < 1e-6, "softmax differs from candle's by {diff}");
+        // Rows like attention scores, one with a masked (very negative) tail; in one task (run
+        // on this thread) and in several (on rayon's).
+        for rows in [64, 400] {
+            let mut v = values(rows * 100);
+            v[..50].iter_mut().for_each(|s| *s -= 1e9);
+            let x = Tensor::from_vec(v, (rows, 100), &Device::Cpu).unwrap();
+            let want = candle_nn::ops::softmax_last_dim(&x).unwrap();
+            let diff = (softmax_last_dim(&x).unwrap() - want).unwrap().abs().unwrap().max_all().unwrap();
+            let diff = diff.to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-6, "{rows} rows: softmax differs from candle's by {diff}");
+        }
     }
 }

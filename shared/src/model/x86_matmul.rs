@@ -40,6 +40,10 @@ const COLS: usize = 8;
 const ROWS: usize = 6;
 /// Activation rows per pass over a thread's weight groups (a multiple of the kernels' tile rows).
 const PASS_ROWS: usize = 48;
+/// Below this many activation rows, a product quantizes them on the calling thread: a few
+/// microseconds of work, where handing it to rayon's threads means waking them and waiting
+/// (a fifth of the samples of a one-tweet forward were in the scheduler).
+pub(super) const PARALLEL_ROWS: usize = 64;
 /// Blocks of 32 values per pass over the weights: a pass's activations (48 × 256 bytes) and
 /// one weight group's share (8 × 256) stay in L1 while every group runs over them. Partial
 /// sums wait in the output between passes, so the summation order is unchanged.
@@ -109,8 +113,7 @@ impl PackedQ8 {
         }
         let mut xq = vec![0i8; m * k];
         let mut xd = vec![0f32; m * kb];
-        let rows = xq.par_chunks_mut(k).zip(xd.par_chunks_mut(kb)).zip(xs.par_chunks(k));
-        rows.for_each_init(Vec::new, |rotated, ((q, d), x)| {
+        let quantize = |rotated: &mut Vec<f32>, ((q, d), x): ((&mut [i8], &mut [f32]), &[f32])| {
             let x = match rotation {
                 Some(block) => {
                     rotated.clear();
@@ -122,7 +125,14 @@ impl PackedQ8 {
             };
             // SAFETY: `supported()` held when this matrix was packed.
             unsafe { quantize_row(x, q, d) }
-        });
+        };
+        if m < PARALLEL_ROWS {
+            let mut rotated = Vec::new();
+            xq.chunks_mut(k).zip(xd.chunks_mut(kb)).zip(xs.chunks(k)).for_each(|row| quantize(&mut rotated, row));
+        } else {
+            let rows = xq.par_chunks_mut(k).zip(xd.par_chunks_mut(kb)).zip(xs.par_chunks(k));
+            rows.for_each_init(Vec::new, quantize);
+        }
         for_each_tile((m, n), kb, bias, out, (PASS_BLOCKS, ROWS), |g, r, rows, out| {
             let tile = Tile {
                 wq: self.quants[g * kb * BLOCK * COLS..].as_ptr(),

@@ -25,7 +25,7 @@
 
 use super::layers::packed_product;
 use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
-use super::x86_matmul::{for_each_tile, pack_bytes, round_half_away, supported, TileOut};
+use super::x86_matmul::{for_each_tile, pack_bytes, round_half_away, supported, TileOut, PARALLEL_ROWS};
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
@@ -111,9 +111,14 @@ impl PackedQ4K {
         let mut xq = vec![0i8; m * k];
         let mut xd = vec![0f32; m * kb];
         let mut xsum = vec![0i16; m * ks];
-        let rows = xq.par_chunks_mut(k).zip(xd.par_chunks_mut(kb)).zip(xsum.par_chunks_mut(ks));
         // SAFETY: `supported()` held when this matrix was packed.
-        rows.zip(xs.par_chunks(k)).for_each(|(((q, d), sums), x)| unsafe { quantize_row_q8k(x, q, d, sums) });
+        let quantize = |(((q, d), sums), x): RowChunks| unsafe { quantize_row_q8k(x, q, d, sums) };
+        if m < PARALLEL_ROWS {
+            xq.chunks_mut(k).zip(xd.chunks_mut(kb)).zip(xsum.chunks_mut(ks)).zip(xs.chunks(k)).for_each(quantize);
+        } else {
+            let rows = xq.par_chunks_mut(k).zip(xd.par_chunks_mut(kb)).zip(xsum.par_chunks_mut(ks));
+            rows.zip(xs.par_chunks(k)).for_each(quantize);
+        }
         for_each_tile((m, n), kb, bias, out, (PASS_BLOCKS, ROWS), |g, r, rows, out| {
             let tile = Tile {
                 wq: self.quants[g * k / 2 * COLS..].as_ptr(),
@@ -140,6 +145,10 @@ impl PackedQ4K {
         });
     }
 }
+
+/// One activation row's quantized values, scales and sums to fill, and its values, as the
+/// zipped chunks give them.
+type RowChunks<'a> = (((&'a mut [i8], &'a mut [f32]), &'a mut [i16]), &'a [f32]);
 
 /// One activation row to Q8K: `quant_blocks::quantize_row_q8k` (candle's
 /// `BlockQ8K::from_float`) on AVX2, with the same results. In the scalar form it took a sixth
