@@ -14,7 +14,8 @@
 //! - the weights are repacked once, at load: eight rows interleaved in groups of four values,
 //!   as in `x86_matmul`, two values to a byte (the low nibbles hold group `p` of a sub-block,
 //!   the high ones group `p + 4`), so one load, two `and`s and a shift give two groups; the
-//!   scales and mins as bytes, `d` and `dmin` as f32: ~0.59 bytes per weight (Q4K is 0.5625);
+//!   scales (twice) and mins as bytes, `d` and `dmin` as f32: 0.625 bytes per weight (Q4K is
+//!   0.5625);
 //! - activations are quantized once per product exactly as `BlockQ8K::from_float` does, on
 //!   all threads, with each sub-block's sum `Σ x_q` for the mins;
 //! - per block, `Σ sc · Σ q · x_q` and `Σ m · Σ x_q` are exact i32 sums (at most 8 · 63 ·
