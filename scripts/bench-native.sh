@@ -3,7 +3,9 @@
 #   1. PyTorch fp32 / dynamic int8 and ONNX Runtime fp32 / dynamic int8 (bench_peers.py from the
 #      team share's tools, in the Python reference venv) on the full-size roberta-base shape;
 #   2. our bundles (q8_0, q4k, f32) imported from the same checkpoint;
-# then prints one table with the ratios. 2 threads everywhere.
+# then prints one table with the ratios. 2 threads everywhere. Then, because the peers above ran
+# minutes before ours, it times q4k and q8_0 against ONNX Runtime int8 again in turns, shape by
+# shape (scripts/bench_turns.py; TURNS=rounds, default 3, 0 to skip): the ratios to judge by.
 #
 #   REF_PY=/tmp/refvenv/bin/python CHECKPOINT=/tmp/ref_fixtures_big/roberta-base-random scripts/bench-native.sh
 #
@@ -62,3 +64,9 @@ for (b, s), ours in sorted(rows.items()):
 print("\nratios are time ratios: below 1× means candle is faster")
 PY
 for q in q8_0 q4k f32; do ls -l "$OUT/roberta-$q/model.gguf"; done
+
+TURNS=${TURNS:-3}
+if [ "$TURNS" -gt 0 ] && [ -x "$REF_PY" ] && [ -f "$OUT/peers/roberta_int8.onnx" ]; then
+  python3 scripts/bench_turns.py --ort-python "$REF_PY" --onnx "$OUT/peers/roberta_int8.onnx" \
+    --bundles "q4k=$OUT/roberta-q4k,q8_0=$OUT/roberta-q8_0" --rounds "$TURNS" --out "$OUT/turns.json"
+fi

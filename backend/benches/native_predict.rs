@@ -38,6 +38,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn main() {
     // As `sentiment-trainer` does, so the figures are its.
     backend::heap::keep_freed_memory();
+    backend::threads::short_spin_for_candle_pool();
     let bundles = std::env::var("BENCH_BUNDLES").unwrap_or_default();
     if bundles.is_empty() {
         eprintln!("set BENCH_BUNDLES=name=dir[,name=dir...] (see the header of this file); nothing to do");

@@ -17,4 +17,5 @@ pub mod nightly;
 pub mod predict;
 pub mod registry;
 pub mod server;
+pub mod threads;
 pub mod train;

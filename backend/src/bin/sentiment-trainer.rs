@@ -213,6 +213,7 @@ fn parse_preprocess(s: &str) -> Result<Preprocess, String> {
 
 fn main() {
     backend::heap::keep_freed_memory();
+    backend::threads::short_spin_for_candle_pool();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))

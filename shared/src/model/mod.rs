@@ -231,6 +231,19 @@ impl Classifier {
     }
 
     fn run(&self, batch: &PaddedBatch, dropout: Dropout) -> Result<Output, ModelError> {
+        // Natively, the whole forward runs on one of the threads of candle's rayon pool
+        // (`Device::with_context`): then each of its many parallel steps (six products per
+        // layer alone) wakes one other thread while the caller works, where a caller outside
+        // the pool wakes two and sleeps until they are done. At one tweet of 16 tokens the
+        // operating system's share of the CPU samples went from 21 % to 14 % (README, "Speed
+        // and size"). wasm32 has no threads to install.
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.device.with_context(|| self.run_on_this_thread(batch, dropout));
+        #[cfg(target_arch = "wasm32")]
+        return self.run_on_this_thread(batch, dropout);
+    }
+
+    fn run_on_this_thread(&self, batch: &PaddedBatch, dropout: Dropout) -> Result<Output, ModelError> {
         let (b, t) = (batch.batch, batch.seq);
         let max = self.config.max_tokens();
         if t > max {
