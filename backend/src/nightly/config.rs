@@ -53,6 +53,11 @@ pub struct NightlyConfig {
     /// Scratch space: fetched champion, training output, candidate bundle.
     #[serde(default = "default_work_dir")]
     pub work_dir: PathBuf,
+    /// How many runs' folders (`run-<time>`) `work_dir` keeps, the current run's included.
+    /// Each holds the fetched champion, the challenger's checkpoint and its bundle; older ones
+    /// are deleted when a run starts retraining.
+    #[serde(default = "default_keep_runs")]
+    pub keep_runs: usize,
     /// Where each run's `nightly-<time>.md` and `.json` go.
     #[serde(default = "default_report_dir")]
     pub report_dir: PathBuf,
@@ -68,6 +73,9 @@ pub struct NightlyConfig {
 
 fn default_work_dir() -> PathBuf {
     "nightly-work".into()
+}
+fn default_keep_runs() -> usize {
+    3
 }
 fn default_report_dir() -> PathBuf {
     "nightly-reports".into()
@@ -189,9 +197,35 @@ impl NightlyConfig {
         if !(0.0..1.0).contains(&c.split.holdout_fraction) || c.split.holdout_fraction == 0.0 {
             return Err(invalid(format!("split.holdout_fraction must be in (0, 1), got {}", c.split.holdout_fraction)));
         }
+        if c.keep_runs == 0 {
+            return Err(invalid("keep_runs must be at least 1 (the current run's folder)".into()));
+        }
         if c.gate.max_gold_loss < 0.0 {
             return Err(invalid("gate.max_gold_loss must not be negative".into()));
         }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &str) -> Result<NightlyConfig, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("st-nightly-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}.toml", extra.len()));
+        std::fs::write(&path, format!("registry = \"r\"\nfeedback = \"f\"\ngold_test = \"g.txt\"\n{extra}")).unwrap();
+        let c = NightlyConfig::from_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        c
+    }
+
+    #[test]
+    fn keep_runs_defaults_to_three_and_must_keep_the_current_run() {
+        assert_eq!(parse("").unwrap().keep_runs, 3);
+        assert_eq!(parse("keep_runs = 1").unwrap().keep_runs, 1);
+        let err = parse("keep_runs = 0").unwrap_err().to_string();
+        assert!(err.contains("keep_runs must be at least 1"), "{err}");
     }
 }

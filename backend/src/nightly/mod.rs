@@ -53,6 +53,25 @@ pub fn run(cfg: &NightlyConfig, opts: &NightlyOptions, on_step: impl FnMut(&Prog
     report
 }
 
+/// Deletes all but the newest `keep` run folders (`run-<time>`) in `work_dir`; their names are
+/// start times of one length, so they sort by age. Other entries are left alone, and a folder
+/// that cannot be deleted is logged and left: pruning never fails a run.
+fn prune_runs(work_dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(work_dir) else { return };
+    let mut runs: Vec<_> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("run-") && e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    for dir in &runs[..runs.len().saturating_sub(keep)] {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => tracing::info!("deleted the old run folder {}", dir.display()),
+            Err(e) => tracing::warn!("could not delete the old run folder {}: {e}", dir.display()),
+        }
+    }
+}
+
 fn label_examples(texts: &[LabelledText], labels: &[String]) -> Vec<Example> {
     texts
         .iter()
@@ -117,6 +136,7 @@ fn run_inner(
         );
         return Ok(());
     }
+    prune_runs(&cfg.work_dir, cfg.keep_runs - 1);
     tracing::info!("fetching champion {} from {}", champion.version, store.location());
     let fetched = fetch_version(&*store, &champion, &run_dir.join("champion"))?;
     let train_path = run_dir.join("feedback-train.jsonl");
@@ -218,4 +238,35 @@ fn run_inner(
     report.new_champion = Some(challenger.version.clone());
     report.outcome = Outcome::Promoted;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_runs_keeps_the_newest_run_folders_and_nothing_else_is_touched() {
+        let dir = std::env::temp_dir().join(format!("st-prune-runs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stamps = ["20261127020000001", "20261128020000001", "20261129020000001", "20261126020000001"];
+        for s in stamps {
+            std::fs::create_dir_all(dir.join(format!("run-{s}/champion"))).unwrap();
+            std::fs::write(dir.join(format!("run-{s}/champion/model.gguf")), b"weights").unwrap();
+        }
+        std::fs::create_dir_all(dir.join("notes")).unwrap();
+        std::fs::write(dir.join("run-log.txt"), b"not a run folder").unwrap();
+
+        prune_runs(&dir, 2);
+        let mut left: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["notes", "run-20261128020000001", "run-20261129020000001", "run-log.txt"]);
+
+        prune_runs(&dir, 0);
+        assert!(!dir.join("run-20261129020000001").exists());
+        assert!(dir.join("notes").exists() && dir.join("run-log.txt").exists());
+        // A work_dir that does not exist yet (the first run) is no error.
+        prune_runs(&dir.join("missing"), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
