@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 GOAL = 1.5
 
 
@@ -38,7 +39,7 @@ def native_cell(args, b, s):
         env = dict(os.environ, BENCH_BUNDLES=args.bundles, BENCH_BATCHES=str(b), BENCH_SEQS=str(s),
                    BENCH_BUDGET_S=str(args.budget_s), BENCH_OUT=f.name, RAYON_NUM_THREADS=str(args.threads))
         run = subprocess.run(["cargo", "bench", "-q", "-p", "backend", "--bench", "native_predict"],
-                             env=env, capture_output=True, text=True)
+                             cwd=ROOT, env=env, capture_output=True, text=True)
         if run.returncode != 0:
             sys.exit(f"native_predict failed:\n{run.stderr}")
         return {c["bundle"]: c["median_ms"] for c in json.load(open(f.name))}
@@ -56,7 +57,11 @@ def main():
     ap.add_argument("--budget-s", type=float, default=3.0)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    names = [spec.split("=", 1)[0] for spec in args.bundles.split(",")]
+    # cargo runs the bench in backend/: the folders must not depend on our working directory.
+    specs = [spec.split("=", 1) for spec in args.bundles.split(",")]
+    args.bundles = ",".join(f"{name}={os.path.abspath(path)}" for name, path in specs)
+    args.onnx = os.path.abspath(args.onnx)
+    names = [name for name, _ in specs]
     shapes = [(int(b), int(s)) for b in args.batches.split(",") for s in args.seqs.split(",")]
 
     runs = {shape: [] for shape in shapes}  # per shape: one {"ort": ms, name: ms, ...} per round
