@@ -37,7 +37,20 @@ fn time(budget: Duration, mut f: impl FnMut()) -> f64 {
     runs[runs.len() / 2]
 }
 
+/// As `backend::heap` sets it for the trainer: glibc serves blocks above 32 MB (the outputs at
+/// 4096 rows) with a fresh `mmap` that is faulted in page by page on every call, which would
+/// time the kernel together with the page faults.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes malloc's parameters; no other thread has started yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn main() {
+    keep_freed_memory();
     let rows: Vec<usize> = std::env::var("KERNEL_ROWS")
         .unwrap_or_else(|_| "32,2048".into())
         .split(',')

@@ -376,8 +376,8 @@ impl Tile {
 pub(super) mod tests {
     use super::super::quant_blocks::BLOCK_BYTES;
     use super::*;
-    use candle_core::quantized::{GgmlDType, QMatMul};
-    use candle_core::{Device, Module};
+    use candle_core::quantized::GgmlDType;
+    use candle_core::Device;
 
     /// A deterministic matrix of values in [-1, 1) with some large outliers, like activations.
     pub(in crate::model) fn values(len: usize, seed: u64) -> Vec<f32> {
@@ -421,6 +421,16 @@ pub(super) mod tests {
         }
     }
 
+    /// candle's Q8_0 product as its portable and AVX2 paths compute it (ggml's): activations
+    /// quantized to Q8_0 by `BlockQ8_0::from_float`, each block's integer dot scaled by both
+    /// scales. Written with dequantized operands so that it does not depend on the CPU: with
+    /// AVX-512 VNNI and `k` a multiple of 256, candle 0.11 quantizes the activations to Q8K
+    /// instead (one scale per 256 values), a coarser product than the kernel's and the browser's.
+    fn q8_0_product(w: &Tensor, x: &Tensor) -> Tensor {
+        let dequantized = |t: &Tensor| QTensor::quantize(t, GgmlDType::Q8_0).unwrap().dequantize(&Device::Cpu).unwrap();
+        dequantized(x).matmul(&dequantized(w).t().unwrap()).unwrap()
+    }
+
     #[test]
     fn matches_candles_q8_0_product() {
         if !supported() {
@@ -434,12 +444,7 @@ pub(super) mod tests {
             let x = Tensor::from_vec(values(m * k, 11 + n as u64), (m, k), &dev).unwrap();
             let bias = Tensor::from_vec(values(n, 3), n, &dev).unwrap();
             let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
-            let want = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap())
-                .unwrap()
-                .forward(&x)
-                .unwrap()
-                .broadcast_add(&bias)
-                .unwrap();
+            let want = q8_0_product(&w, &x).broadcast_add(&bias).unwrap();
             let packed = PackedQ8::from_qtensor(&q).unwrap().expect("Q8_0 with 8 | n");
             let got = packed.forward(&x, &bias, None).unwrap();
             let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
@@ -462,7 +467,7 @@ pub(super) mod tests {
         let x = Tensor::from_vec(signs(m * k, 2), (m, k), &dev).unwrap();
         let bias = Tensor::zeros(n, candle_core::DType::F32, &dev).unwrap();
         let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
-        let want = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap()).unwrap().forward(&x).unwrap();
+        let want = q8_0_product(&w, &x);
         let got = PackedQ8::from_qtensor(&q).unwrap().unwrap().forward(&x, &bias, None).unwrap();
         let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5 * k as f32, "±1 inputs: max diff {diff}");
