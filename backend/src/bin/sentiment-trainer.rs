@@ -468,7 +468,7 @@ fn import(
     pb.finish_and_clear();
     let size = manifest.files.values().map(|f| f.size).sum::<u64>();
     println!(
-        "Wrote bundle {} (version {}, {}, {} labels, {:.1} MB) to {}",
+        "Wrote the bundle of {} (version {}, {}, {} labels, {:.1} MB) to {}",
         manifest.source.repo_id,
         manifest.version,
         manifest.quantization,
