@@ -95,6 +95,48 @@ impl ByteDot {
     }
 }
 
+/// A kernel tile whose inner step is a `ByteDot`.
+pub(super) trait ByteDotTile {
+    /// Runs the tile's `R` rows with `dot(sum, a, b)` as the inner step: unsigned bytes `a`
+    /// times signed bytes `b`, four products to an i32 lane, added to `sum`. `VNNI` says the
+    /// step is `vpdpbusd`, whose lanes do not saturate; otherwise it goes through i16 pair sums.
+    ///
+    /// # Safety
+    /// As the tile's; called from `ByteDot::run`, which enables the step's instructions. The
+    /// body must be `#[inline(always)]`, so that it is compiled with them.
+    unsafe fn run_with<const R: usize, const VNNI: bool>(self, dot: impl Fn(__m256i, __m256i, __m256i) -> __m256i);
+}
+
+impl ByteDot {
+    /// Runs `tile` with this form's instructions.
+    ///
+    /// # Safety
+    /// The tile's conditions, and the CPU must have AVX2, FMA and this form's features.
+    pub(super) unsafe fn run<const R: usize, T: ByteDotTile>(self, tile: T) {
+        match self {
+            ByteDot::Avx2 => run_avx2::<R, T>(tile),
+            ByteDot::AvxVnni => run_avx_vnni::<R, T>(tile),
+            ByteDot::Avx512Vnni => run_avx512_vnni::<R, T>(tile),
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<const R: usize, T: ByteDotTile>(tile: T) {
+    let ones = _mm256_set1_epi16(1);
+    tile.run_with::<R, false>(|sum, a, b| _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones)));
+}
+
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn run_avx_vnni<const R: usize, T: ByteDotTile>(tile: T) {
+    tile.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_avx_epi32(sum, a, b));
+}
+
+#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+unsafe fn run_avx512_vnni<const R: usize, T: ByteDotTile>(tile: T) {
+    tile.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_epi32(sum, a, b));
+}
+
 /// A Q8_0 matrix `[n, k]` repacked for the kernel (see the module comment).
 pub struct PackedQ8 {
     n: usize,
@@ -193,12 +235,12 @@ impl PackedQ8 {
             // was packed.
             unsafe {
                 match rows {
-                    6 => tile.run::<6>(self.dot),
-                    5 => tile.run::<5>(self.dot),
-                    4 => tile.run::<4>(self.dot),
-                    3 => tile.run::<3>(self.dot),
-                    2 => tile.run::<2>(self.dot),
-                    _ => tile.run::<1>(self.dot),
+                    6 => self.dot.run::<6, _>(tile),
+                    5 => self.dot.run::<5, _>(tile),
+                    4 => self.dot.run::<4, _>(tile),
+                    3 => self.dot.run::<3, _>(tile),
+                    2 => self.dot.run::<2, _>(tile),
+                    _ => self.dot.run::<1, _>(tile),
                 }
             }
         });
@@ -381,47 +423,16 @@ struct Tile {
     out: TileOut,
 }
 
-impl Tile {
-    /// # Safety
-    /// `R` rows of `k` values must be readable from `xq` (and of `k / 32` from `xd`), 8 columns
-    /// of `R` rows writable at `out`, and the CPU must have AVX2, FMA and `dot`'s features.
-    unsafe fn run<const R: usize>(self, dot: ByteDot) {
-        match dot {
-            ByteDot::Avx2 => self.run_avx2::<R>(),
-            ByteDot::AvxVnni => self.run_avx_vnni::<R>(),
-            ByteDot::Avx512Vnni => self.run_avx512_vnni::<R>(),
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2<const R: usize>(self) {
-        let ones = _mm256_set1_epi16(1);
-        self.run_with::<R, false>(|sum, a, b| {
-            _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones))
-        });
-    }
-
-    #[target_feature(enable = "avx2,fma,avxvnni")]
-    unsafe fn run_avx_vnni<const R: usize>(self) {
-        self.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_avx_epi32(sum, a, b));
-    }
-
-    #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
-    unsafe fn run_avx512_vnni<const R: usize>(self) {
-        self.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_epi32(sum, a, b));
-    }
-
-    /// The kernel, with `dot(sum, a, b)` (unsigned bytes `a` times signed bytes `b`, four
-    /// products to a lane, added to `sum`) as its inner step; inlined into the `run_*` above,
-    /// which enable the instructions `dot` uses. The activations are unsigned in one of two
+impl ByteDotTile for Tile {
+    /// The kernel, with `dot` as its inner step. The activations are unsigned in one of two
     /// ways, both exact:
-    /// - `OFFSET` (`vpdpbusd`, whose i32 sums cannot overflow here): they are stored as
+    /// - `VNNI` (`vpdpbusd`, whose i32 sums cannot overflow here): they are stored as
     ///   `x + 128`, and `128 · Σ w` is taken off each block's sums. Per four values and row:
     ///   a broadcast and one instruction;
     /// - otherwise (`vpmaddubsw`, whose pair sums are i16): `|w| · (x · sign w)`, since
     ///   `2 · 255 · 127` would saturate i16 where `2 · 127 · 127` does not.
     #[inline(always)]
-    unsafe fn run_with<const R: usize, const OFFSET: bool>(self, dot: impl Fn(__m256i, __m256i, __m256i) -> __m256i) {
+    unsafe fn run_with<const R: usize, const VNNI: bool>(self, dot: impl Fn(__m256i, __m256i, __m256i) -> __m256i) {
         let kb = self.k / BLOCK;
         let mut wq = self.wq.add(self.out.blocks.start * BLOCK * COLS);
         let mut ws = self.ws.add(self.out.blocks.start * COLS);
@@ -433,20 +444,20 @@ impl Tile {
             for q in 0..BLOCK / 4 {
                 // Rows 0-7 × values 4q..4q+4 of this block.
                 let w = _mm256_loadu_si256(wq.add(q * 4 * COLS) as *const __m256i);
-                let w_abs = if OFFSET { w } else { _mm256_abs_epi8(w) };
-                if OFFSET {
+                let w_abs = if VNNI { w } else { _mm256_abs_epi8(w) };
+                if VNNI {
                     offset_sum = dot(offset_sum, offset, w);
                 }
                 for (r, s) in isum.iter_mut().enumerate() {
                     // Activation row r, values 4q..4q+4, broadcast to all eight rows.
                     let quad = (self.xq.add(r * self.k + b * BLOCK + 4 * q) as *const i32).read_unaligned();
                     let x = _mm256_set1_epi32(quad);
-                    *s = if OFFSET { dot(*s, x, w) } else { dot(*s, w_abs, _mm256_sign_epi8(x, w)) };
+                    *s = if VNNI { dot(*s, x, w) } else { dot(*s, w_abs, _mm256_sign_epi8(x, w)) };
                 }
             }
             let d_w = _mm256_loadu_ps(ws);
             for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
-                let s = if OFFSET { _mm256_sub_epi32(s, offset_sum) } else { s };
+                let s = if VNNI { _mm256_sub_epi32(s, offset_sum) } else { s };
                 // Multiply, then add (no FMA): the browser kernel's operations, so its numbers.
                 let d = _mm256_mul_ps(d_w, _mm256_set1_ps(*self.xd.add(r * kb + b)));
                 *a = _mm256_add_ps(*a, _mm256_mul_ps(_mm256_cvtepi32_ps(s), d));

@@ -28,7 +28,9 @@
 
 use super::layers::packed_product;
 use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
-use super::x86_matmul::{for_each_tile, pack_bytes, round_half_away, supported, ByteDot, TileOut, PARALLEL_ROWS};
+use super::x86_matmul::{
+    for_each_tile, pack_bytes, round_half_away, supported, ByteDot, ByteDotTile, TileOut, PARALLEL_ROWS,
+};
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
@@ -141,10 +143,10 @@ impl PackedQ4K {
             // was packed.
             unsafe {
                 match rows {
-                    4 => tile.run::<4>(self.dot),
-                    3 => tile.run::<3>(self.dot),
-                    2 => tile.run::<2>(self.dot),
-                    _ => tile.run::<1>(self.dot),
+                    4 => self.dot.run::<4, _>(tile),
+                    3 => self.dot.run::<3, _>(tile),
+                    2 => self.dot.run::<2, _>(tile),
+                    _ => self.dot.run::<1, _>(tile),
                 }
             }
         });
@@ -227,40 +229,16 @@ struct Tile {
     out: TileOut,
 }
 
-impl Tile {
-    /// # Safety
-    /// `R` rows of `k` values must be readable from `xq` (of `k / 256` from `xd`, of `k / 32`
-    /// from `xsum`), 8 columns of `R` rows writable at `out`, and the CPU must have AVX2, FMA
-    /// and `dot`'s features.
-    unsafe fn run<const R: usize>(self, dot: ByteDot) {
-        match dot {
-            ByteDot::Avx2 => self.run_avx2::<R>(),
-            ByteDot::AvxVnni => self.run_avx_vnni::<R>(),
-            ByteDot::Avx512Vnni => self.run_avx512_vnni::<R>(),
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2<const R: usize>(self) {
-        self.run_with::<R, false>(|_, _, _| unreachable!("the i16 form multiplies inline"));
-    }
-
-    #[target_feature(enable = "avx2,fma,avxvnni")]
-    unsafe fn run_avx_vnni<const R: usize>(self) {
-        self.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_avx_epi32(sum, a, b));
-    }
-
-    #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
-    unsafe fn run_avx512_vnni<const R: usize>(self) {
-        self.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_epi32(sum, a, b));
-    }
-
-    /// The kernel; inlined into the `run_*` above, which enable the instructions it uses. A
-    /// sub-block's products add up exactly either way:
+impl ByteDotTile for Tile {
+    /// The kernel. A sub-block's products add up exactly either way:
     /// - `VNNI`: `dot` (`vpdpbusd`) adds them four at a time into i32, which are then
     ///   multiplied by the rows' `sc` (`vpmulld`, once per sub-block);
     /// - otherwise: `vpmaddubsw` pair sums add up in i16 (at most 30,720), and one `vpmaddwd`
-    ///   against `sc` widens and scales them.
+    ///   against `sc` widens and scales them (`dot`, which would widen each step, is unused).
+    ///
+    /// # Safety
+    /// `R` rows of `k` values must be readable from `xq` (of `k / 256` from `xd`, of `k / 32`
+    /// from `xsum`), 8 columns of `R` rows writable at `out`; see `ByteDotTile`.
     #[inline(always)]
     unsafe fn run_with<const R: usize, const VNNI: bool>(self, dot: impl Fn(__m256i, __m256i, __m256i) -> __m256i) {
         let (kb, ks) = (self.k / BLOCK, self.k / SUB);
