@@ -13,6 +13,9 @@
 //!   multiplies and two other operations. On CPUs with VNNI, `vpdpbusd` adds the products
 //!   into i32 four at a time instead, and one `vpmulld` per sub-block scales them: the same
 //!   exact sums, in 0.84-0.94× the forward's time on the README's Intel machine;
+//! - with AVX-512 VNNI (and BW), the wide form (`Tile::run_wide`) does the same on 512-bit
+//!   registers: groups of 16 weight rows, tiles of 8 activation rows, and the activations'
+//!   broadcasts folded into `vpdpbusd` as memory operands (`{1to16}`);
 //! - the weights are repacked once, at load: eight rows interleaved in groups of four values,
 //!   as in `x86_matmul`, two values to a byte (the low nibbles hold group `p` of a sub-block,
 //!   the high ones group `p + 4`), so one load, two `and`s and a shift give two groups; the
@@ -29,7 +32,7 @@
 use super::layers::packed_product;
 use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
 use super::x86_matmul::{
-    for_each_tile, pack_bytes, round_half_away, supported, ByteDot, ByteDotTile, TileOut, PARALLEL_ROWS,
+    for_each_tile, pack_bytes, round_half_away, supported, ByteDotTile, TileForm, TileOut, PARALLEL_ROWS, WIDE_COLS,
 };
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
@@ -45,21 +48,25 @@ const SUBS: usize = BLOCK / SUB;
 const ROWS: usize = 4;
 /// Blocks of 256 values per pass: a pass's activations (48 × 256 bytes) stay in L1.
 const PASS_BLOCKS: usize = 1;
+/// Activation rows per tile in the wide form: 3 × 8 registers, and the same six others, fit
+/// AVX-512's 32.
+const WIDE_ROWS: usize = 8;
 
 /// A Q4K matrix `[n, k]` repacked for the kernel (see the module comment).
 pub struct PackedQ4K {
     n: usize,
     k: usize,
-    /// Per group of 8 rows, per sub-block: 4 × (8 rows × 4 values), two values to a byte.
+    /// Per group of `form.cols()` rows, per sub-block: 4 × (the rows × 4 values), two values to
+    /// a byte.
     quants: Vec<u8>,
     /// Per group, per sub-block: each row's `sc`, twice (the two i16 lanes of its pair sums).
     scales: Vec<u8>,
     /// Per group, per block, per pair of sub-blocks `(2t, 2t + 1)`: each row's two mins.
     mins: Vec<u8>,
-    /// Per group, per block: the 8 rows' `d` and `dmin`.
+    /// Per group, per block: the rows' `d` and `dmin`.
     d: Vec<f32>,
     dmin: Vec<f32>,
-    dot: ByteDot,
+    form: TileForm,
 }
 
 impl PackedQ4K {
@@ -69,35 +76,41 @@ impl PackedQ4K {
         if !supported() {
             return Ok(None);
         }
-        let Some(w) = Q4KBlocks::of(w, COLS)? else { return Ok(None) };
-        let (n, k, kb) = (w.n, w.k, w.k / BLOCK);
+        let Some(blocks) = Q4KBlocks::of(w, COLS)? else { return Ok(None) };
+        Ok(Some(Self::pack(&blocks, TileForm::detect(blocks.n))))
+    }
+
+    /// `w` packed for `form`, whose group size must divide its rows.
+    fn pack(w: &Q4KBlocks, form: TileForm) -> Self {
+        let (n, k, kb, cols) = (w.n, w.k, w.k / BLOCK, form.cols());
+        assert!(n.is_multiple_of(cols), "{n} rows in groups of {cols}");
         let mut quants = vec![0u8; n * k / 2];
         let mut scales = vec![0u8; n * kb * SUBS * 2];
         let mut mins = vec![0u8; n * kb * SUBS];
         let mut d = vec![0f32; n * kb];
         let mut dmin = vec![0f32; n * kb];
         for row in 0..n {
-            let (g, j) = (row / COLS, row % COLS);
+            let (g, j) = (row / cols, row % cols);
             for b in 0..kb {
                 let block = w.block(row, b);
                 let gb = g * kb + b;
-                d[gb * COLS + j] = block.d;
-                dmin[gb * COLS + j] = block.dmin;
+                d[gb * cols + j] = block.d;
+                dmin[gb * cols + j] = block.dmin;
                 for s in 0..SUBS {
                     let sub = gb * SUBS + s;
-                    scales[sub * 2 * COLS + 2 * j..][..2].fill(block.scales[s]);
-                    mins[(gb * SUBS / 2 + s / 2) * 2 * COLS + 2 * j + s % 2] = block.mins[s];
+                    scales[sub * 2 * cols + 2 * j..][..2].fill(block.scales[s]);
+                    mins[(gb * SUBS / 2 + s / 2) * 2 * cols + 2 * j + s % 2] = block.mins[s];
                     let values = &block.values[s * SUB..][..SUB];
                     for p in 0..SUB / 8 {
                         for i in 0..4 {
                             let (lo, hi) = (values[4 * p + i], values[4 * (p + 4) + i]);
-                            quants[sub * SUB * COLS / 2 + p * 4 * COLS + j * 4 + i] = lo | (hi << 4);
+                            quants[sub * SUB * cols / 2 + p * 4 * cols + j * 4 + i] = lo | (hi << 4);
                         }
                     }
                 }
             }
         }
-        Ok(Some(PackedQ4K { n, k, quants, scales, mins, d, dmin, dot: ByteDot::detect() }))
+        PackedQ4K { n, k, quants, scales, mins, d, dmin, form }
     }
 
     pub fn out_features(&self) -> usize {
@@ -125,13 +138,15 @@ impl PackedQ4K {
             let rows = xq.par_chunks_mut(k).zip(xd.par_chunks_mut(kb)).zip(xsum.par_chunks_mut(ks));
             rows.zip(xs.par_chunks(k)).for_each(quantize);
         }
-        for_each_tile((m, n), kb, bias, out, (PASS_BLOCKS, ROWS), |g, r, rows, out| {
+        let cols = self.form.cols();
+        let tile_rows = if self.form == TileForm::Wide { WIDE_ROWS } else { ROWS };
+        for_each_tile((m, n), kb, bias, out, (cols, PASS_BLOCKS, tile_rows), |g, r, rows, out| {
             let tile = Tile {
-                wq: self.quants[g * k / 2 * COLS..].as_ptr(),
-                ws: self.scales[g * ks * 2 * COLS..].as_ptr(),
-                wm: self.mins[g * ks * COLS..].as_ptr(),
-                wd: self.d[g * kb * COLS..].as_ptr(),
-                wdmin: self.dmin[g * kb * COLS..].as_ptr(),
+                wq: self.quants[g * k / 2 * cols..].as_ptr(),
+                ws: self.scales[g * ks * 2 * cols..].as_ptr(),
+                wm: self.mins[g * ks * cols..].as_ptr(),
+                wd: self.d[g * kb * cols..].as_ptr(),
+                wdmin: self.dmin[g * kb * cols..].as_ptr(),
                 xq: xq[r * k..].as_ptr(),
                 xd: xd[r * kb..].as_ptr(),
                 xsum: xsum[r * ks..].as_ptr(),
@@ -139,14 +154,22 @@ impl PackedQ4K {
                 out,
             };
             // SAFETY: `rows` activation rows from `r` exist; `out` is the tile's (see
-            // `for_each_tile`); AVX2, FMA and `self.dot`'s features were checked when the matrix
+            // `for_each_tile`); AVX2, FMA and the form's features were checked when the matrix
             // was packed.
             unsafe {
-                match rows {
-                    4 => self.dot.run::<4, _>(tile),
-                    3 => self.dot.run::<3, _>(tile),
-                    2 => self.dot.run::<2, _>(tile),
-                    _ => self.dot.run::<1, _>(tile),
+                match (self.form, rows) {
+                    (TileForm::Wide, 8) => tile.run_wide::<8>(),
+                    (TileForm::Wide, 7) => tile.run_wide::<7>(),
+                    (TileForm::Wide, 6) => tile.run_wide::<6>(),
+                    (TileForm::Wide, 5) => tile.run_wide::<5>(),
+                    (TileForm::Wide, 4) => tile.run_wide::<4>(),
+                    (TileForm::Wide, 3) => tile.run_wide::<3>(),
+                    (TileForm::Wide, 2) => tile.run_wide::<2>(),
+                    (TileForm::Wide, _) => tile.run_wide::<1>(),
+                    (TileForm::Narrow(dot), 4) => dot.run::<4, _>(tile),
+                    (TileForm::Narrow(dot), 3) => dot.run::<3, _>(tile),
+                    (TileForm::Narrow(dot), 2) => dot.run::<2, _>(tile),
+                    (TileForm::Narrow(dot), _) => dot.run::<1, _>(tile),
                 }
             }
         });
@@ -300,9 +323,70 @@ impl ByteDotTile for Tile {
     }
 }
 
+impl Tile {
+    /// `run_with`'s VNNI form on 512-bit registers, for a group of 16 weight rows (the wide
+    /// packing). The weights are already `vpdpbusd`'s unsigned operand, so each broadcast of
+    /// activations folds into it as a memory operand.
+    ///
+    /// # Safety
+    /// As `run_with`, with 16 columns; the CPU must have AVX2, FMA, AVX-512 F and BW and
+    /// AVX-512 VNNI.
+    #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
+    unsafe fn run_wide<const R: usize>(self) {
+        const C: usize = WIDE_COLS;
+        let (kb, ks) = (self.k / BLOCK, self.k / SUB);
+        let mut acc = self.out.start_wide::<R>();
+        let nibble = _mm512_set1_epi8(0x0F);
+        let low_words = _mm512_set1_epi32(0xFFFF);
+        for b in self.out.blocks.clone() {
+            let mut scaled = [_mm512_setzero_si512(); R];
+            for s in b * SUBS..(b + 1) * SUBS {
+                let wq = self.wq.add(s * SUB * C / 2);
+                let mut sums = [_mm512_setzero_si512(); R];
+                for p in 0..SUB / 8 {
+                    // Rows 0-15 × values 4p..4p+4 (low nibbles) and 4p+16..4p+20 (high).
+                    let w = _mm512_loadu_si512(wq.add(p * 4 * C) as *const __m512i);
+                    let lo = _mm512_and_si512(w, nibble);
+                    let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble);
+                    for (r, sum) in sums.iter_mut().enumerate() {
+                        let x = self.xq.add(r * self.k + s * SUB + 4 * p);
+                        let x_lo = _mm512_set1_epi32((x as *const i32).read_unaligned());
+                        let x_hi = _mm512_set1_epi32((x.add(SUB / 2) as *const i32).read_unaligned());
+                        *sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(*sum, lo, x_lo), hi, x_hi);
+                    }
+                }
+                // Each row's `sc` (stored twice, as for the i16 lanes of the narrow AVX2 form).
+                let sc = _mm512_cvtepu8_epi16(_mm256_loadu_si256(self.ws.add(s * 2 * C) as *const __m256i));
+                let sc = _mm512_and_si512(sc, low_words);
+                for (total, sum) in scaled.iter_mut().zip(sums) {
+                    *total = _mm512_add_epi32(*total, _mm512_mullo_epi32(sum, sc));
+                }
+            }
+            let d = _mm512_loadu_ps(self.wd.add(b * C));
+            let dmin = _mm512_loadu_ps(self.wdmin.add(b * C));
+            for (r, (a, scaled)) in acc.iter_mut().zip(scaled).enumerate() {
+                let mut mins = _mm512_setzero_si512();
+                for t in 0..SUBS / 2 {
+                    let m = _mm512_cvtepu8_epi16(_mm256_loadu_si256(
+                        self.wm.add((b * SUBS / 2 + t) * 2 * C) as *const __m256i
+                    ));
+                    let sums = (self.xsum.add(r * ks + b * SUBS + 2 * t) as *const i32).read_unaligned();
+                    mins = _mm512_add_epi32(mins, _mm512_madd_epi16(m, _mm512_set1_epi32(sums)));
+                }
+                // `run_with`'s operations in the same order, so its numbers.
+                let d_x = _mm512_set1_ps(*self.xd.add(r * kb + b));
+                let plus = _mm512_mul_ps(_mm512_mul_ps(d, d_x), _mm512_cvtepi32_ps(scaled));
+                let minus = _mm512_mul_ps(_mm512_mul_ps(dmin, d_x), _mm512_cvtepi32_ps(mins));
+                *a = _mm512_add_ps(*a, _mm512_sub_ps(plus, minus));
+            }
+        }
+        self.out.finish_wide(acc);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::x86_matmul::tests::{byte_dots, values};
+    use super::super::x86_matmul::tests::{tile_forms, values};
     use super::*;
     use candle_core::quantized::{GgmlDType, QMatMul};
     use candle_core::{Device, Module};
@@ -338,10 +422,10 @@ mod tests {
         assert!(d[2] > 0.0 && d[3] < 0.0, "{d:?}");
     }
 
-    /// The matrix packed once for each form of the inner step this CPU has.
-    fn each_byte_dot(q: &QTensor) -> Vec<PackedQ4K> {
-        let packed = || PackedQ4K::from_qtensor(q).unwrap().expect("Q4K with 8 | n");
-        byte_dots().into_iter().map(|dot| PackedQ4K { dot, ..packed() }).collect()
+    /// The matrix packed once for each form this CPU has.
+    fn each_form(q: &QTensor) -> Vec<PackedQ4K> {
+        let blocks = Q4KBlocks::of(q, COLS).unwrap().expect("Q4K with 8 | n");
+        tile_forms(blocks.n).into_iter().map(|form| PackedQ4K::pack(&blocks, form)).collect()
     }
 
     #[test]
@@ -352,7 +436,7 @@ mod tests {
         }
         let dev = Device::Cpu;
         // Row counts around the tile and pass sizes; one and several blocks.
-        for &(m, n, k) in &[(1, 8, 256), (7, 16, 512), (53, 24, 768), (100, 64, 256), (5, 8, 3072)] {
+        for &(m, n, k) in &[(1, 8, 256), (7, 16, 512), (53, 24, 768), (100, 64, 256), (5, 8, 3072), (21, 32, 3072)] {
             let w = values(n * k, 7 + m as u64);
             let x = values(m * k, 11 + n as u64);
             let w_t = Tensor::from_vec(w.clone(), (n, k), &dev).unwrap();
@@ -368,8 +452,8 @@ mod tests {
                 .to_vec2::<f32>()
                 .unwrap();
             let mut first = None;
-            for packed in each_byte_dot(&q) {
-                let dot = packed.dot;
+            for packed in each_form(&q) {
+                let dot = packed.form;
                 let got = packed.forward(&x_t, &bias).unwrap().to_vec2::<f32>().unwrap();
                 // Both sides round f32 sums of terms larger than their total, so the tolerance
                 // scales with Σ |w| · |x| (as in the wasm kernel's test).
@@ -387,7 +471,7 @@ mod tests {
         }
         // Extreme activations (±max everywhere, so Q8K values of ±127) against weights whose
         // 4-bit values are all 15: the largest i16 sums the kernel keeps (8 · 2 · 15 · 127).
-        let (m, n, k) = (3, 8, 512);
+        let (m, n, k) = (10, 16, 512);
         let x: Vec<f32> = (0..m * k).map(|i| if i % 3 == 0 { -1.0 } else { 1.0 }).collect();
         let w: Vec<f32> = (0..n * k).map(|i| if i % 256 == 0 { -0.01 } else { 1.0 }).collect();
         let w_t = Tensor::from_vec(w, (n, k), &dev).unwrap();
@@ -396,10 +480,10 @@ mod tests {
         let q = QTensor::quantize(&w_t, GgmlDType::Q4K).unwrap();
         let want =
             QMatMul::from_qtensor(QTensor::quantize(&w_t, GgmlDType::Q4K).unwrap()).unwrap().forward(&x_t).unwrap();
-        for packed in each_byte_dot(&q) {
+        for packed in each_form(&q) {
             let got = packed.forward(&x_t, &bias).unwrap();
             let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            assert!(diff < 1e-5 * k as f32, "{:?}, extreme inputs: max diff {diff}", packed.dot);
+            assert!(diff < 1e-5 * k as f32, "{:?}, extreme inputs: max diff {diff}", packed.form);
         }
 
         let w = Tensor::zeros((3, 256), candle_core::DType::F32, &dev).unwrap();
