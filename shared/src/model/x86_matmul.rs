@@ -359,9 +359,9 @@ impl PackedQ8 {
 /// (`out`: where the tile's `cols` columns of `rows` rows go, see `TileOut`). On rayon's
 /// threads, each taking a share of the groups of `cols` weight rows, in passes of `PASS_ROWS`
 /// rows × `pass_blocks` blocks (whose quantized activations stay in L1 while every group of
-/// the share runs over them; a single pass of rows takes all blocks at once), in tiles of at most `tile_rows` rows. A group's tiles for the
-/// same rows come in block order, one at a time, so partial sums can wait in the output
-/// between passes.
+/// the share runs over them; a single pass of rows takes all blocks at once), in tiles of at
+/// most `tile_rows` rows. A group's tiles for the same rows come in block order, one at a
+/// time, so partial sums can wait in the output between passes.
 pub(super) fn for_each_tile(
     (m, n): (usize, usize),
     kb: usize,
@@ -464,9 +464,7 @@ impl TileOut {
             _mm256_storeu_ps(self.out.add(r * self.n), if self.last { _mm256_add_ps(a, bias) } else { a });
         }
     }
-}
 
-impl TileOut {
     /// `start` for 16 columns.
     ///
     /// # Safety
