@@ -32,7 +32,8 @@
 use super::layers::packed_product;
 use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
 use super::x86_matmul::{
-    for_each_tile, pack_bytes, round_half_away, supported, ByteDotTile, TileForm, TileOut, PARALLEL_ROWS, WIDE_COLS,
+    for_each_tile, pack_bytes, round_half_away, supported, tile_major, ByteDotTile, TileForm, TileOut, PARALLEL_ROWS,
+    WIDE_COLS,
 };
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
@@ -140,7 +141,13 @@ impl PackedQ4K {
         }
         let cols = self.form.cols();
         let tile_rows = if self.form == TileForm::Wide { WIDE_ROWS } else { ROWS };
+        let xq = tile_major(&xq, (m, kb, BLOCK), tile_rows);
+        let xd = tile_major(&xd, (m, kb, 1), tile_rows);
+        let xsum = tile_major(&xsum, (m, kb, SUBS), tile_rows);
         for_each_tile((m, n), kb, bias, out, (cols, PASS_BLOCKS, tile_rows), |g, r, rows, out| {
+            // Tiles start at multiples of `tile_rows`, where `tile_major` starts them, `r · k`
+            // values in.
+            debug_assert!(r.is_multiple_of(tile_rows));
             let tile = Tile {
                 wq: self.quants[g * k / 2 * cols..].as_ptr(),
                 ws: self.scales[g * ks * 2 * cols..].as_ptr(),
@@ -150,7 +157,6 @@ impl PackedQ4K {
                 xq: xq[r * k..].as_ptr(),
                 xd: xd[r * kb..].as_ptr(),
                 xsum: xsum[r * ks..].as_ptr(),
-                k,
                 out,
             };
             // SAFETY: `rows` activation rows from `r` exist; `out` is the tile's (see
@@ -244,11 +250,10 @@ struct Tile {
     wd: *const f32,
     wdmin: *const f32,
     /// Quantized activations, their blocks' scales and their sub-blocks' sums, from the
-    /// tile's first row on.
+    /// tile's first block on, in `tile_major` order for the form's tile rows.
     xq: *const i8,
     xd: *const f32,
     xsum: *const i16,
-    k: usize,
     out: TileOut,
 }
 
@@ -260,11 +265,11 @@ impl ByteDotTile for Tile {
     ///   against `sc` widens and scales them (`dot`, which would widen each step, is unused).
     ///
     /// # Safety
-    /// `R` rows of `k` values must be readable from `xq` (of `k / 256` from `xd`, of `k / 32`
-    /// from `xsum`), 8 columns of `R` rows writable at `out`; see `ByteDotTile`.
+    /// A whole tile of `ROWS` rows (`tile_major`) must be readable from `xq`, `xd` and `xsum`,
+    /// 8 columns of `R` rows writable at `out`; see `ByteDotTile`.
     #[inline(always)]
     unsafe fn run_with<const R: usize, const VNNI: bool>(self, dot: impl Fn(__m256i, __m256i, __m256i) -> __m256i) {
-        let (kb, ks) = (self.k / BLOCK, self.k / SUB);
+        const T: usize = ROWS;
         let mut acc = self.out.start::<R>();
         let nibble = _mm256_set1_epi8(0x0F);
         for b in self.out.blocks.clone() {
@@ -278,7 +283,7 @@ impl ByteDotTile for Tile {
                     let lo = _mm256_and_si256(w, nibble);
                     let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(w), nibble);
                     for (r, sum) in pairs.iter_mut().enumerate() {
-                        let x = self.xq.add(r * self.k + s * SUB + 4 * p);
+                        let x = self.xq.add((b * T + r) * BLOCK + (s % SUBS) * SUB + 4 * p);
                         let x_lo = _mm256_set1_epi32((x as *const i32).read_unaligned());
                         let x_hi = _mm256_set1_epi32((x.add(SUB / 2) as *const i32).read_unaligned());
                         *sum = if VNNI {
@@ -309,11 +314,11 @@ impl ByteDotTile for Tile {
                     let m = _mm256_cvtepu8_epi16(_mm_loadu_si128(
                         self.wm.add((b * SUBS / 2 + t) * 2 * COLS) as *const __m128i
                     ));
-                    let sums = (self.xsum.add(r * ks + b * SUBS + 2 * t) as *const i32).read_unaligned();
+                    let sums = (self.xsum.add((b * T + r) * SUBS + 2 * t) as *const i32).read_unaligned();
                     mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m, _mm256_set1_epi32(sums)));
                 }
                 // As candle: d_x · d · Σ sc · Σ q · x_q − d_x · dmin · Σ m · Σ x_q.
-                let d_x = _mm256_set1_ps(*self.xd.add(r * kb + b));
+                let d_x = _mm256_set1_ps(*self.xd.add(b * T + r));
                 let plus = _mm256_mul_ps(_mm256_mul_ps(d, d_x), _mm256_cvtepi32_ps(scaled));
                 let minus = _mm256_mul_ps(_mm256_mul_ps(dmin, d_x), _mm256_cvtepi32_ps(mins));
                 *a = _mm256_add_ps(*a, _mm256_sub_ps(plus, minus));
@@ -329,12 +334,12 @@ impl Tile {
     /// activations folds into it as a memory operand.
     ///
     /// # Safety
-    /// As `run_with`, with 16 columns; the CPU must have AVX2, FMA, AVX-512 F and BW and
-    /// AVX-512 VNNI.
+    /// As `run_with`, with 16 columns and tiles of `WIDE_ROWS` rows; the CPU must have AVX2,
+    /// FMA, AVX-512 F and BW and AVX-512 VNNI.
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
     unsafe fn run_wide<const R: usize>(self) {
         const C: usize = WIDE_COLS;
-        let (kb, ks) = (self.k / BLOCK, self.k / SUB);
+        const T: usize = WIDE_ROWS;
         let mut acc = self.out.start_wide::<R>();
         let nibble = _mm512_set1_epi8(0x0F);
         let low_words = _mm512_set1_epi32(0xFFFF);
@@ -349,7 +354,7 @@ impl Tile {
                     let lo = _mm512_and_si512(w, nibble);
                     let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble);
                     for (r, sum) in sums.iter_mut().enumerate() {
-                        let x = self.xq.add(r * self.k + s * SUB + 4 * p);
+                        let x = self.xq.add((b * T + r) * BLOCK + (s % SUBS) * SUB + 4 * p);
                         let x_lo = _mm512_set1_epi32((x as *const i32).read_unaligned());
                         let x_hi = _mm512_set1_epi32((x.add(SUB / 2) as *const i32).read_unaligned());
                         *sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(*sum, lo, x_lo), hi, x_hi);
@@ -370,11 +375,11 @@ impl Tile {
                     let m = _mm512_cvtepu8_epi16(_mm256_loadu_si256(
                         self.wm.add((b * SUBS / 2 + t) * 2 * C) as *const __m256i
                     ));
-                    let sums = (self.xsum.add(r * ks + b * SUBS + 2 * t) as *const i32).read_unaligned();
+                    let sums = (self.xsum.add((b * T + r) * SUBS + 2 * t) as *const i32).read_unaligned();
                     mins = _mm512_add_epi32(mins, _mm512_madd_epi16(m, _mm512_set1_epi32(sums)));
                 }
                 // `run_with`'s operations in the same order, so its numbers.
-                let d_x = _mm512_set1_ps(*self.xd.add(r * kb + b));
+                let d_x = _mm512_set1_ps(*self.xd.add(b * T + r));
                 let plus = _mm512_mul_ps(_mm512_mul_ps(d, d_x), _mm512_cvtepi32_ps(scaled));
                 let minus = _mm512_mul_ps(_mm512_mul_ps(dmin, d_x), _mm512_cvtepi32_ps(mins));
                 *a = _mm512_add_ps(*a, _mm512_sub_ps(plus, minus));
