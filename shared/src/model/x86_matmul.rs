@@ -36,8 +36,9 @@
 //!   quantized values stay in L1 while every weight group of the thread's share runs over them.
 //!   With at most `PASS_ROWS` rows, one pass takes all blocks, so that each group's weights
 //!   are read as one stream. `for_each_tile` does this scheduling for `x86_q4k` too;
-//! - in the wide form (and in `x86_q4k`'s), the quantized activations are rearranged once per
-//!   product so that each tile reads one contiguous run per block (`tile_major`).
+//! - in the wide form (and in both of `x86_q4k`'s forms), the quantized activations are
+//!   rearranged once per product so that each tile reads one contiguous run per block
+//!   (`tile_major`).
 //!
 //! Used only where the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernels stay.
 
