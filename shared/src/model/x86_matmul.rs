@@ -645,18 +645,15 @@ impl WideActivations {
     /// `m` rows of `k` values quantized (`xq`), with their blocks' scales (`xd`).
     fn pack(m: usize, k: usize, xq: &[i8], xd: &[f32]) -> Self {
         let kb = k / BLOCK;
+        let quants = tile_major(xq, (m, kb, BLOCK), WIDE_ROWS);
+        // Summed from the packed blocks, the offsets come in the packed order (padding gives 0).
         let block_offset = |b: &[i8]| 128 * b.iter().map(|&v| i32::from(v)).sum::<i32>();
-        let offsets: Vec<i32> = if m < PARALLEL_ROWS {
-            xq.chunks_exact(BLOCK).map(block_offset).collect()
+        let offsets = if m < PARALLEL_ROWS {
+            quants.chunks_exact(BLOCK).map(block_offset).collect()
         } else {
-            xq.par_chunks_exact(BLOCK).map(block_offset).collect()
+            quants.par_chunks_exact(BLOCK).map(block_offset).collect()
         };
-        WideActivations {
-            kb,
-            quants: tile_major(xq, (m, kb, BLOCK), WIDE_ROWS),
-            scales: tile_major(xd, (m, kb, 1), WIDE_ROWS),
-            offsets: tile_major(&offsets, (m, kb, 1), WIDE_ROWS),
-        }
+        WideActivations { kb, scales: tile_major(xd, (m, kb, 1), WIDE_ROWS), quants, offsets }
     }
 
     /// The tile whose first row is `row` (a multiple of `WIDE_ROWS`, as `for_each_tile` makes
