@@ -1,5 +1,6 @@
 //! Speed of the native packed kernels (`x86_matmul` for Q8_0, `x86_q4k` for Q4K) against
-//! candle's own kernels for the same matrices, on roberta-base's product shapes. A benchmark,
+//! candle's own kernels for the same matrices, on roberta-base's product shapes, and of the
+//! Hadamard rotation of q8_0 products' inputs against its portable form. A benchmark,
 //! not a test: it prints figures.
 //!
 //!   RAYON_NUM_THREADS=1 cargo bench -p shared --bench native_kernels
@@ -10,6 +11,7 @@
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use shared::model::layers::Linear;
+use shared::model::rotation::{hadamard_in_place, hadamard_portable};
 use std::time::{Duration, Instant};
 
 /// Deterministic values in [-1, 1).
@@ -89,5 +91,21 @@ fn main() {
                 );
             }
         }
+    }
+    hadamard(budget);
+}
+
+/// The Hadamard rotation every q8_0 product's input goes through (`model::rotation`), in blocks
+/// of 256, vectorized and portable.
+fn hadamard(budget: Duration) {
+    println!();
+    println!("| Hadamard rotation, blocks of 256 | vectorized µs | portable µs | portable / vectorized |");
+    println!("|---|---|---|---|");
+    for (m, k) in [(128, 768), (128, 3072)] {
+        let mut x = values(m * k, 3);
+        let mut rotate = |f: fn(&mut [f32])| time(budget, || x.chunks_exact_mut(256).for_each(f)) * 1e3;
+        let fast = rotate(hadamard_in_place);
+        let portable = rotate(hadamard_portable);
+        println!("| {m} × {k} | {fast:.1} | {portable:.1} | {:.2}× |", portable / fast);
     }
 }

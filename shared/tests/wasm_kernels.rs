@@ -1,7 +1,6 @@
 #![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 //! The wasm simd128 kernels against candle's own ops (the Q8_0 and Q4K products, softmax, exact
-//! GELU),
-//! under node:
+//! GELU), and the simd128 Hadamard rotation against its portable form, under node:
 //! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 //!  cargo test --release -p shared --target wasm32-unknown-unknown --test wasm_kernels`
 
@@ -219,5 +218,19 @@ fn softmax_matches_candle() {
         for (j, (g, w)) in got.iter().zip(&want).enumerate() {
             assert!((g - w).abs() <= 1e-6 * w.abs().max(1e-30) + 1e-30, "[{j}] of {rows}x{d}: {g} vs {w}");
         }
+    }
+}
+
+/// The simd128 Hadamard rotation gives the portable form's bits.
+#[wasm_bindgen_test]
+fn hadamard_rotation_matches_the_portable_form() {
+    use shared::model::rotation::{hadamard_in_place, hadamard_portable};
+    let x = values(1024, 7);
+    for n in [8usize, 16, 32, 64, 128, 256] {
+        let (mut fast, mut portable) = (x.clone(), x.clone());
+        fast.chunks_exact_mut(n).for_each(hadamard_in_place);
+        portable.chunks_exact_mut(n).for_each(hadamard_portable);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fast), bits(&portable), "blocks of {n}");
     }
 }
