@@ -238,7 +238,7 @@ impl Classifier {
         // operating system's share of the CPU samples went from 21 % to 14 % (README, "Speed
         // and size"). wasm32 has no threads to install.
         #[cfg(not(target_arch = "wasm32"))]
-        return self.device.with_context(|| self.run_on_this_thread(batch, dropout));
+        return self.device.with_context(|| with_workers_spinning(|| self.run_on_this_thread(batch, dropout)));
         #[cfg(target_arch = "wasm32")]
         return self.run_on_this_thread(batch, dropout);
     }
@@ -377,4 +377,53 @@ pub fn argmax(xs: &[f32]) -> usize {
         }
     }
     best
+}
+
+/// Runs `f` while the pool's other threads wait for its parallel steps awake, instead of
+/// sleeping between them. A forward is hundreds of short parallel steps (each product, each
+/// rotation, softmax, GELU): a sleeping thread must be woken for every one, which on the
+/// 2-vCPU machines here left each thread idle a fifth of a one-tweet forward, and the
+/// operating system's wake-ups were a tenth of its samples. Each other thread runs a job that
+/// executes whatever work appears (`rayon::yield_now`) until `f` returns, as ONNX Runtime's
+/// threads spin between operators.
+///
+/// One forward at a time spins. Forwards on several threads at once (a server's requests)
+/// then cannot end up each waiting inside another's spinning job, which would wait for that
+/// forward in turn: rayon's stealing order seems to rule it out, but nothing promises it.
+#[cfg(not(target_arch = "wasm32"))]
+fn with_workers_spinning<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SPINNING: AtomicBool = AtomicBool::new(false);
+    /// Ends the spinning when dropped, so that a panic in `f` stops it too.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+            SPINNING.store(false, Ordering::Release);
+        }
+    }
+    if rayon::current_num_threads() < 2 || SPINNING.swap(true, Ordering::AcqRel) {
+        return f();
+    }
+    let done = AtomicBool::new(false);
+    let caller = rayon::current_thread_index();
+    rayon::scope(|s| {
+        let stop = Stop(&done);
+        for _ in 1..rayon::current_num_threads() {
+            s.spawn(|_| {
+                // The caller itself may pick a spinning job up while it waits for other work.
+                if rayon::current_thread_index() == caller {
+                    return;
+                }
+                while !done.load(Ordering::Acquire) {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+        }
+        let out = f();
+        drop(stop);
+        out
+    })
 }
