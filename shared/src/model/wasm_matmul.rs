@@ -21,7 +21,7 @@
 //! Only compiled for wasm32 with simd128 (`.cargo/config.toml`); `x86_matmul` is the same kernel
 //! for native x86-64 with AVX2.
 
-use super::layers::packed_product;
+use super::layers::{packed_product, zeroed};
 use super::quant_blocks::{Q8_0Blocks, BLOCK};
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
@@ -83,7 +83,7 @@ impl PackedQ8 {
 
     /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
     pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, out))
+        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, zeroed(out)))
     }
 
     fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [f32]) {

@@ -24,7 +24,7 @@
 //! So the numbers are candle's up to f32 rounding in the order of the sums. Only compiled for
 //! wasm32 with simd128.
 
-use super::layers::packed_product;
+use super::layers::{packed_product, zeroed};
 pub use super::quant_blocks::quantize_row_q8k;
 use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
 use candle_core::quantized::QTensor;
@@ -101,7 +101,7 @@ impl PackedQ4K {
 
     /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
     pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, out))
+        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, zeroed(out)))
     }
 
     fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [f32]) {

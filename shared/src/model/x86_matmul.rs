@@ -49,6 +49,7 @@ use candle_core::{Result, Tensor};
 use half::f16;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Weight rows interleaved together: the eight lanes of one accumulator.
 const COLS: usize = 8;
@@ -254,7 +255,7 @@ impl PackedQ8 {
         packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, rotation, out))
     }
 
-    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], rotation: Option<usize>, out: &mut [f32]) {
+    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], rotation: Option<usize>, out: &mut [MaybeUninit<f32>]) {
         let (n, k, kb) = (self.n, self.k, self.k / BLOCK);
         if m == 0 {
             return;
@@ -355,18 +356,21 @@ pub(super) fn for_each_tile(
     (m, n): (usize, usize),
     kb: usize,
     bias: &[f32],
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
     (cols, pass_blocks, tile_rows): (usize, usize, usize),
     tile: impl Fn(usize, usize, usize, TileOut) + Sync,
 ) {
-    assert!(n.is_multiple_of(cols) && bias.len() == n && out.len() == m * n, "a {m} × {n} product");
+    // Every value of `out` belongs to one tile of the first pass (blocks from 0), which writes
+    // it without reading it: so `out` need not be initialized, and the caller relies on it
+    // being written (`packed_product`). With no blocks there would be no tiles.
+    assert!(n.is_multiple_of(cols) && bias.len() == n && out.len() == m * n && kb > 0, "a {m} × {n} product");
     let groups = n / cols;
     // With one pass of rows (a tweet or two), splitting the blocks into passes only breaks each
     // group's weights, which then dominate the traffic, into pieces: the activations are
     // read from L2 at worst, and the weights stream. At 1 × 16 that took a forward from
     // ~15-19 ms to ~14 ms (q8_0) and from ~11 ms to ~8.5-11 ms (q4k) on the README's Zen 5.
     let pass_blocks = if m <= PASS_ROWS { kb } else { pass_blocks };
-    let out = SharedOut(out.as_mut_ptr());
+    let out = SharedOut(out.as_mut_ptr().cast::<f32>());
     // A few shares per thread, so a thread slowed by other work does not hold up the rest.
     let share = groups.div_ceil(rayon::current_num_threads() * 4).max(1);
     (0..groups).into_par_iter().step_by(share).for_each(|first| {

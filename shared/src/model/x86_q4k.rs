@@ -39,6 +39,7 @@ use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Weight rows interleaved together: the eight lanes of one accumulator.
 const COLS: usize = 8;
@@ -123,7 +124,7 @@ impl PackedQ4K {
         packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, out))
     }
 
-    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [f32]) {
+    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>]) {
         let (n, k, kb, ks) = (self.n, self.k, self.k / BLOCK, self.k / SUB);
         if m == 0 {
             return;
