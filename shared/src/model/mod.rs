@@ -233,10 +233,11 @@ impl Classifier {
     fn run(&self, batch: &PaddedBatch, dropout: Dropout) -> Result<Output, ModelError> {
         // Natively, the whole forward runs on one of the threads of candle's rayon pool
         // (`Device::with_context`): then each of its many parallel steps (six products per
-        // layer alone) wakes one other thread while the caller works, where a caller outside
+        // layer alone) needs one other thread while the caller works, where a caller outside
         // the pool wakes two and sleeps until they are done. At one tweet of 16 tokens the
         // operating system's share of the CPU samples went from 21 % to 14 % (README, "Speed
-        // and size"). wasm32 has no threads to install.
+        // and size"). The other threads stay awake for the forward's length
+        // (`with_workers_spinning`). wasm32 has no threads to install.
         #[cfg(not(target_arch = "wasm32"))]
         return self.device.with_context(|| with_workers_spinning(|| self.run_on_this_thread(batch, dropout)));
         #[cfg(target_arch = "wasm32")]
@@ -381,9 +382,9 @@ pub fn argmax(xs: &[f32]) -> usize {
 
 /// Runs `f` while the pool's other threads wait for its parallel steps awake, instead of
 /// sleeping between them. A forward is hundreds of short parallel steps (each product, each
-/// rotation, softmax, GELU): a sleeping thread must be woken for every one, which on the
-/// 2-vCPU machines here left each thread idle a fifth of a one-tweet forward, and the
-/// operating system's wake-ups were a tenth of its samples. Each other thread runs a job that
+/// rotation, softmax, GELU): a sleeping thread must be woken for every one. On a 2-vCPU
+/// machine that left each thread idle a quarter of a forward of one 128-token tweet, and the
+/// operating system's wake-ups were about a tenth of its samples. Each other thread runs a job that
 /// executes whatever work appears (`rayon::yield_now`) until `f` returns, as ONNX Runtime's
 /// threads spin between operators.
 ///
