@@ -66,6 +66,31 @@ impl Linear {
         }
         Ok(Linear::Quantized { matmul: QMatMul::from_qtensor(weight)?, bias, rotation })
     }
+
+    /// `linears[i].forward(x)` for each `i`. Where all are packed Q8_0 matrices (x86) that
+    /// read the same prepared input (`x86_matmul::PackedQ8::forward_many`), `x` is rotated and
+    /// quantized once for all of them.
+    pub fn forward_same_input<const N: usize>(linears: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let packed: Option<Vec<_>> = linears
+                .iter()
+                .map(|l| match l {
+                    Linear::PackedQ8 { weight, bias, rotation } => Some((weight, bias, *rotation)),
+                    _ => None,
+                })
+                .collect();
+            if let Some(packed) =
+                packed.filter(|p| p.iter().all(|(w, _, rotation)| *rotation == p[0].2 && p[0].0.shares_input(w)))
+            {
+                let products: Vec<_> = packed.iter().map(|&(w, bias, _)| (w, bias)).collect();
+                let outs = PackedQ8::forward_many(&products, x, packed.first().and_then(|p| p.2))?;
+                return Ok(outs.try_into().expect("one output per matrix"));
+            }
+        }
+        let outs = linears.iter().map(|l| l.forward(x)).collect::<Result<Vec<_>>>()?;
+        Ok(outs.try_into().expect("one output per Linear"))
+    }
 }
 
 impl Module for Linear {

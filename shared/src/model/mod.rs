@@ -1,6 +1,7 @@
 //! The encoder classifier (BERT / RoBERTa) in candle, with float weights (training, reference)
 //! or quantized weights (inference). One forward pass serves both.
 
+pub mod attention;
 pub mod calibration;
 pub mod gguf;
 pub mod gptq;
@@ -285,13 +286,23 @@ impl Classifier {
             let split = |y: Tensor, t: usize| -> candle_core::Result<Tensor> {
                 y.reshape((b, t, heads, hd))?.transpose(1, 2)?.contiguous()
             };
-            let q = split(layer.query.forward(&x_q)?, t_q)?;
-            let k = split(layer.key.forward(&x)?, t)?;
-            let v = split(layer.value.forward(&x)?, t)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
-            let probs = if diff { train_ops::softmax_last_dim(&scores)? } else { layers::softmax_last_dim(&scores)? };
-            let probs = drop(probs, self.attention_dropout)?;
-            let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t_q, h))?;
+            let (q, k, v) = if t_q == t {
+                let [q, k, v] = Linear::forward_same_input([&layer.query, &layer.key, &layer.value], &x)?;
+                (q, k, v)
+            } else {
+                let [k, v] = Linear::forward_same_input([&layer.key, &layer.value], &x)?;
+                (layer.query.forward(&x_q)?, k, v)
+            };
+            let (q, k, v) = (split(q, t_q)?, split(k, t)?, split(v, t)?);
+            let ctx = if diff || !matches!(dropout, Dropout::Off) {
+                let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+                let probs =
+                    if diff { train_ops::softmax_last_dim(&scores)? } else { layers::softmax_last_dim(&scores)? };
+                drop(probs, self.attention_dropout)?.matmul(&v)?
+            } else {
+                attention::attention(&q, &k, &v, &mask, scale)?
+            };
+            let ctx = ctx.transpose(1, 2)?.reshape((b, t_q, h))?;
             let attn = drop(layer.attn_out.forward(&ctx)?, self.hidden_dropout)?;
             let x1 = layer.attn_norm.forward(&(attn + &x_q)?)?;
             // One expression, so the pre-GELU activations are freed before the output projection
