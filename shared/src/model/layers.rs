@@ -227,6 +227,16 @@ impl Norm {
     pub fn differentiable(&self) -> bool {
         self.differentiable
     }
+
+    /// The norm of `a + b`: a residual connection and the norm after it, in one pass natively
+    /// (`native_ops::add_layer_norm`).
+    pub fn forward_sum(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if !self.differentiable {
+            return super::native_ops::add_layer_norm(a, b, &self.weight, &self.bias, self.eps);
+        }
+        self.forward(&(a + b)?)
+    }
 }
 
 impl Module for Norm {

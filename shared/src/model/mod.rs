@@ -283,9 +283,6 @@ impl Classifier {
             let x_q =
                 if i == last && matches!(dropout, Dropout::Off) { x.narrow(1, 0, 1)?.contiguous()? } else { x.clone() };
             let t_q = x_q.dim(1)?;
-            let split = |y: Tensor, t: usize| -> candle_core::Result<Tensor> {
-                y.reshape((b, t, heads, hd))?.transpose(1, 2)?.contiguous()
-            };
             let (q, k, v) = if t_q == t {
                 let [q, k, v] = Linear::forward_same_input([&layer.query, &layer.key, &layer.value], &x)?;
                 (q, k, v)
@@ -293,18 +290,17 @@ impl Classifier {
                 let [k, v] = Linear::forward_same_input([&layer.key, &layer.value], &x)?;
                 (layer.query.forward(&x_q)?, k, v)
             };
-            let (q, k, v) = (split(q, t_q)?, split(k, t)?, split(v, t)?);
             let ctx = if diff || !matches!(dropout, Dropout::Off) {
-                let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+                let split = |y: &Tensor| attention::split_heads(y, heads);
+                let scores = (split(&q)?.matmul(&split(&k)?.t()?)? * scale)?.broadcast_add(&mask)?;
                 let probs =
                     if diff { train_ops::softmax_last_dim(&scores)? } else { layers::softmax_last_dim(&scores)? };
-                drop(probs, self.attention_dropout)?.matmul(&v)?
+                drop(probs, self.attention_dropout)?.matmul(&split(&v)?)?.transpose(1, 2)?.reshape((b, t_q, h))?
             } else {
-                attention::attention(&q, &k, &v, &mask, scale)?
+                attention::attention(&q, &k, &v, &mask, heads, scale)?
             };
-            let ctx = ctx.transpose(1, 2)?.reshape((b, t_q, h))?;
             let attn = drop(layer.attn_out.forward(&ctx)?, self.hidden_dropout)?;
-            let x1 = layer.attn_norm.forward(&(attn + &x_q)?)?;
+            let x1 = layer.attn_norm.forward_sum(&attn, &x_q)?;
             // One expression, so the pre-GELU activations are freed before the output projection
             // (which may make a rotated copy of its input) runs.
             let inter = {
@@ -316,7 +312,7 @@ impl Classifier {
                 }
             };
             let out = drop(layer.output.forward(&inter)?, self.hidden_dropout)?;
-            x = layer.out_norm.forward(&(out + &x1)?)?;
+            x = layer.out_norm.forward_sum(&out, &x1)?;
         }
         let first = x.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?; // [b, h]
         let logits = match &self.head {

@@ -30,36 +30,87 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     let rows = (GELU_CHUNK / d).max(1);
     let out = with_f32_slice(&x, |v| {
         Ok(map_chunks(v, rows * d, |c| {
-            for row in c.chunks_exact_mut(d) {
-                dispatch(row, softmax_row, avx2::softmax_row);
-            }
+            c.chunks_exact_mut(d).for_each(softmax_in_place);
         }))
     })?;
     Tensor::from_vec(out, x.shape(), x.device())
 }
 
+/// Softmax of one row, in place.
+pub(super) fn softmax_in_place(row: &mut [f32]) {
+    dispatch(row, softmax_row, avx2::softmax_row)
+}
+
 /// A copy of `x` with `f` applied in place to each chunk of `chunk` values, the chunks on
 /// rayon's threads, each copied by the thread that transforms it (a copy of the whole input
 /// first, on the calling thread, was ~1 % of a forward while the other threads waited).
-/// One chunk runs here: handing it to rayon's threads would only wake them.
 fn map_chunks(x: &[f32], chunk: usize, f: impl Fn(&mut [f32]) + Sync) -> Vec<f32> {
-    let mut out = Vec::with_capacity(x.len());
-    let run = |(out, x): (&mut [MaybeUninit<f32>], &[f32])| {
-        for (o, &v) in out.iter_mut().zip(x) {
-            o.write(v);
-        }
-        // SAFETY: every value was just written.
-        f(unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) })
-    };
-    let spare = &mut out.spare_capacity_mut()[..x.len()];
-    if x.len() <= chunk {
-        run((spare, x));
+    fill_chunks(x.len(), chunk, |start, out| f(write_all(out, &x[start..])))
+}
+
+/// A vector of `len` values made chunk by chunk on rayon's threads: `f(start, chunk)` must
+/// write every value of `chunk`, the values from `start` on. One chunk runs here: handing it
+/// to rayon's threads would only wake them.
+fn fill_chunks(len: usize, chunk: usize, f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+    let mut out = Vec::with_capacity(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
+    if len <= chunk {
+        f(0, spare);
     } else {
-        spare.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(run);
+        spare.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i * chunk, c));
     }
-    // SAFETY: the chunks cover `x.len()` values, each written above.
-    unsafe { out.set_len(x.len()) };
+    // SAFETY: the chunks cover `len` values, and `f` wrote each.
+    unsafe { out.set_len(len) };
     out
+}
+
+/// Writes `out` from the start of `x` (at least as long), and gives it back initialized.
+fn write_all<'a>(out: &'a mut [MaybeUninit<f32>], x: &[f32]) -> &'a mut [f32] {
+    assert!(x.len() >= out.len());
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(v);
+    }
+    // SAFETY: every value was just written.
+    unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
+/// LayerNorm over the last dimension of `a + b` (a residual connection and the norm after
+/// it), row by row on rayon's threads: candle's runs a separate addition first, and sums each
+/// row one value at a time (a float sum the compiler may not reorder), ~3 % of a forward.
+/// Its formula (variance as E[x²] − E[x]²), with the sums in lanes.
+pub fn add_layer_norm(a: &Tensor, b: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+    let (a, b) = (a.contiguous()?, b.contiguous()?);
+    let d = a.dim(candle_core::D::Minus1)?;
+    if b.shape() != a.shape() || weight.dims1()? != d || bias.dims1()? != d || d == 0 {
+        candle_core::bail!("layer norm of {:?} + {:?} with weight {:?}", a.dims(), b.dims(), weight.dims());
+    }
+    let (weight, bias) = (weight.contiguous()?, bias.contiguous()?);
+    let rows = (GELU_CHUNK / d).max(1);
+    let out = with_f32_slice(&a, |av| {
+        with_f32_slice(&b, |bv| {
+            with_f32_slice(&weight, |w| {
+                with_f32_slice(&bias, |bias| {
+                    Ok(fill_chunks(av.len(), rows * d, |start, out| {
+                        for (i, row) in out.chunks_exact_mut(d).enumerate() {
+                            let at = start + i * d;
+                            let row = write_all(row, &av[at..at + d]);
+                            for (x, &y) in row.iter_mut().zip(&bv[at..at + d]) {
+                                *x += y;
+                            }
+                            #[cfg(target_arch = "x86_64")]
+                            if super::x86_matmul::supported() {
+                                // SAFETY: the CPU has the features it was compiled for.
+                                unsafe { avx2::layer_norm_row(row, w, bias, eps) };
+                                continue;
+                            }
+                            layer_norm_row(row, w, bias, eps);
+                        }
+                    }))
+                })
+            })
+        })
+    })?;
+    Tensor::from_vec(out, a.shape(), a.device())
 }
 
 /// Runs `plain`, or its AVX2 + FMA compilation where the CPU has them.
@@ -85,6 +136,11 @@ mod avx2 {
     pub unsafe fn softmax_row(v: &mut [f32]) {
         super::softmax_row(v)
     }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn layer_norm_row(row: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+        super::layer_norm_row(row, weight, bias, eps)
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -103,6 +159,30 @@ fn gelu_chunk(v: &mut [f32]) {
     for x in v.iter_mut() {
         // The same order of operations as candle's: (erf + 1) · 0.5 · x.
         *x *= (erf(*x * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5;
+    }
+}
+
+/// LayerNorm of one row in place, as candle's: `(x − mean) · (var + eps)^−½ · weight + bias`.
+#[inline(always)]
+fn layer_norm_row(row: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+    let (mut sum, mut sum2) = ([0f32; LANES], [0f32; LANES]);
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for ((s, s2), &v) in sum.iter_mut().zip(&mut sum2).zip(c) {
+            *s += v;
+            *s2 += v * v;
+        }
+    }
+    for &v in chunks.remainder() {
+        sum[0] += v;
+        sum2[0] += v * v;
+    }
+    let d = row.len() as f32;
+    let mean = sum.iter().sum::<f32>() / d;
+    let var = sum2.iter().sum::<f32>() / d - mean * mean;
+    let inv_std = (var + eps).sqrt().recip();
+    for ((x, &w), &b) in row.iter_mut().zip(weight).zip(bias) {
+        *x = (*x - mean) * inv_std * w + b;
     }
 }
 
@@ -175,7 +255,7 @@ fn erf(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     fn values(n: usize) -> Vec<f32> {
         (0..n).map(|i| ((i * 7919 % 2003) as f32 - 1001.0) / 90.0).collect()
@@ -198,6 +278,53 @@ mod tests {
             let excess = excess_diff(&gelu_erf(&x).unwrap(), &x.gelu_erf().unwrap());
             assert_eq!(excess, 0.0, "{rows} × {cols}: GELU differs from candle's beyond 1e-6 + 1e-5 relative");
         }
+    }
+
+    /// LayerNorm of `a + b` in f64 with a two-pass variance: the reference both are held to.
+    fn layer_norm_f64(a: &[f32], b: &[f32], weight: &[f32], bias: &[f32], eps: f64) -> Vec<f32> {
+        let d = weight.len();
+        let x: Vec<f64> = a.iter().zip(b).map(|(&a, &b)| a as f64 + b as f64).collect();
+        x.chunks_exact(d)
+            .flat_map(|row| {
+                let mean = row.iter().sum::<f64>() / d as f64;
+                let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / d as f64;
+                let inv_std = 1.0 / (var + eps).sqrt();
+                row.iter()
+                    .zip(weight)
+                    .zip(bias)
+                    .map(move |((v, &w), &b)| ((v - mean) * inv_std * w as f64 + b as f64) as f32)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn add_layer_norm_is_as_close_as_candles() {
+        // Within one task (run on this thread) and over several (on rayon's), with a row length
+        // that is not a multiple of the lanes, and rows whose mean is far from zero (where the
+        // variance as E[x²] − E[x]² loses digits: candle's formula, kept).
+        for (rows, d) in [(4, 768), (64, 768), (300, 100)] {
+            let x = |seed: usize, len: usize| -> Vec<f32> {
+                values(len + seed).into_iter().skip(seed).map(|v| v + seed as f32).collect()
+            };
+            let (a, b, w, bias) = (x(0, rows * d), x(3, rows * d), x(5, d), x(7, d));
+            let want = layer_norm_f64(&a, &b, &w, &bias, 1e-5);
+            let t = |v: &[f32], dims: &[usize]| Tensor::from_slice(v, dims, &Device::Cpu).unwrap();
+            let (ta, tb, tw, tbias) = (t(&a, &[rows, d]), t(&b, &[rows, d]), t(&w, &[d]), t(&bias, &[d]));
+            let ours = add_layer_norm(&ta, &tb, &tw, &tbias, 1e-5).unwrap();
+            let candles = candle_nn::ops::layer_norm(&(&ta + &tb).unwrap(), &tw, &tbias, 1e-5).unwrap();
+            let want = t(&want, &[rows, d]);
+            let worst =
+                |got: &Tensor| (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let (ours, candles) = (worst(&ours), worst(&candles));
+            assert!(ours <= 1e-4 && candles <= 1e-4, "{rows} × {d}: ours {ours}, candle's {candles} from f64");
+            assert!(ours <= 2.0 * candles + 1e-6, "{rows} × {d}: ours {ours} from f64, candle's {candles}");
+            eprintln!("{rows} × {d}: largest difference from f64: ours {ours:e}, candle's {candles:e}");
+        }
+        let zeros = Tensor::zeros((2, 8), DType::F32, &Device::Cpu).unwrap();
+        let w = Tensor::ones(8, DType::F32, &Device::Cpu).unwrap();
+        let half = |t: &Tensor, dim| t.narrow(dim, 0, 4).unwrap();
+        assert!(add_layer_norm(&zeros, &half(&zeros, 1), &w, &w, 1e-5).is_err(), "operands of different shapes");
+        assert!(add_layer_norm(&zeros, &zeros, &half(&w, 0), &w, 1e-5).is_err(), "a weight of the wrong length");
     }
 
     #[test]
