@@ -59,10 +59,12 @@ const COLS: usize = 8;
 const ROWS: usize = 6;
 /// Activation rows per pass over a thread's weight groups (a multiple of the kernels' tile rows).
 const PASS_ROWS: usize = 48;
-/// Below this many activation rows, a product quantizes them on the calling thread: a few
-/// microseconds of work, where handing it to rayon's threads means waking them and waiting
-/// (a fifth of the samples of a one-tweet forward were in the scheduler).
-pub(super) const PARALLEL_ROWS: usize = 64;
+/// Below this many activation rows, a product quantizes them on the calling thread. It was 64,
+/// when rayon's other threads slept between a forward's steps and each step had to wake them;
+/// they now stay awake through a forward (`with_workers_spinning`), and at one tweet of 16
+/// tokens this serial work (rotation and quantization) was a fifth of what one thread ran
+/// while the other waited.
+pub(super) const PARALLEL_ROWS: usize = 8;
 /// Blocks of 32 values per pass over the weights: a pass's activations (48 × 256 bytes) and
 /// one weight group's share (8 × 256) stay in L1 while every group runs over them. Partial
 /// sums wait in the output between passes, so the summation order is unchanged.
