@@ -6,6 +6,9 @@
 //! Same polynomials as `wasm_ops` (accurate to a few ulp, ~1e-7 relative from candle's), written
 //! as plain loops the compiler vectorizes — with AVX2 and FMA where the CPU has them (checked
 //! once) — and split over rayon's threads. Inference only: no gradient.
+//!
+//! Also, natively only, LayerNorm fused with the residual addition before it
+//! (`add_layer_norm`).
 
 use super::layers::with_f32_slice;
 use candle_core::{Result, Tensor};
