@@ -67,30 +67,60 @@ impl Linear {
         Ok(Linear::Quantized { matmul: QMatMul::from_qtensor(weight)?, bias, rotation })
     }
 
-    /// `linears[i].forward(x)` for each `i`. Where all are packed Q8_0 matrices (x86) that
-    /// read the same prepared input (`x86_matmul::PackedQ8::forward_many`), `x` is rotated and
-    /// quantized once for all of them.
+    /// `linears[i].forward(x)` for each `i`. Where all are packed matrices of one kind (x86)
+    /// that read the same prepared input (`x86_matmul::PackedQ8::forward_many`,
+    /// `x86_q4k::PackedQ4K::forward_many`), `x` is rotated and quantized once for all of them.
     pub fn forward_same_input<const N: usize>(linears: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
         #[cfg(target_arch = "x86_64")]
         {
-            let packed: Option<Vec<_>> = linears
-                .iter()
-                .map(|l| match l {
+            fn q8(l: &Linear) -> Option<PackedParts<'_, PackedQ8>> {
+                match l {
                     Linear::PackedQ8 { weight, bias, rotation } => Some((weight, bias, *rotation)),
                     _ => None,
-                })
-                .collect();
-            if let Some(packed) =
-                packed.filter(|p| p.iter().all(|(w, _, rotation)| *rotation == p[0].2 && p[0].0.shares_input(w)))
-            {
-                let products: Vec<_> = packed.iter().map(|&(w, bias, _)| (w, bias)).collect();
-                let outs = PackedQ8::forward_many(&products, x, packed.first().and_then(|p| p.2))?;
+                }
+            }
+            if let Some((products, rotation)) = sharing(&linears, q8, PackedQ8::shares_input) {
+                let outs = PackedQ8::forward_many(&products, x, rotation)?;
+                return Ok(outs.try_into().expect("one output per matrix"));
+            }
+            fn q4k(l: &Linear) -> Option<PackedParts<'_, PackedQ4K>> {
+                match l {
+                    Linear::PackedQ4K { weight, bias, rotation } => Some((weight, bias, *rotation)),
+                    _ => None,
+                }
+            }
+            if let Some((products, rotation)) = sharing(&linears, q4k, PackedQ4K::shares_input) {
+                let outs = PackedQ4K::forward_many(&products, &rotate_input(x, rotation)?)?;
                 return Ok(outs.try_into().expect("one output per matrix"));
             }
         }
         let outs = linears.iter().map(|l| l.forward(x)).collect::<Result<Vec<_>>>()?;
         Ok(outs.try_into().expect("one output per Linear"))
     }
+}
+
+/// A packed weight, its bias and its rotation, as `Linear` holds them.
+#[cfg(target_arch = "x86_64")]
+type PackedParts<'a, W> = (&'a W, &'a Tensor, Option<usize>);
+
+/// Products of one input: (weight, bias) pairs.
+#[cfg(target_arch = "x86_64")]
+type Products<'a, W> = Vec<(&'a W, &'a Tensor)>;
+
+/// The (weight, bias) pairs of `linears` and their common rotation, if `packed` finds a packed
+/// weight of one kind in each, all with the same rotation and able to share an input.
+#[cfg(target_arch = "x86_64")]
+fn sharing<'a, W>(
+    linears: &[&'a Linear],
+    packed: impl Fn(&'a Linear) -> Option<PackedParts<'a, W>>,
+    shares_input: impl Fn(&W, &W) -> bool,
+) -> Option<(Products<'a, W>, Option<usize>)> {
+    let all: Vec<_> = linears.iter().map(|l| packed(l)).collect::<Option<_>>()?;
+    let &(first, _, rotation) = all.first()?;
+    if all.iter().any(|&(w, _, r)| r != rotation || !shares_input(first, w)) {
+        return None;
+    }
+    Some((all.into_iter().map(|(w, bias, _)| (w, bias)).collect(), rotation))
 }
 
 impl Module for Linear {

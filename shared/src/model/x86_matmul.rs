@@ -896,8 +896,31 @@ pub(super) mod tests {
             eprintln!("skipped: this CPU has no AVX2");
             return;
         }
+        for_shared_inputs(256, GgmlDType::Q8_0, |m, x, matrices| {
+            let forms: Vec<Vec<PackedQ8>> = matrices.iter().map(|(q, _)| each_form(q)).collect();
+            for f in 0..forms[0].len() {
+                for rotation in [None, Some(64)] {
+                    let products: Vec<(&PackedQ8, &Tensor)> =
+                        forms.iter().zip(matrices).map(|(packed, (_, bias))| (&packed[f], bias)).collect();
+                    let shared = PackedQ8::forward_many(&products, x, rotation).unwrap();
+                    for ((w, bias), got) in products.iter().zip(shared) {
+                        let alone = w.forward(x, bias, rotation).unwrap();
+                        assert_eq!(bits(&got), bits(&alone), "{:?} m={m} n={} {rotation:?}", w.form, w.n);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Runs `check(m, x, matrices)` for inputs `x` of 0, 5, 64 and 100 rows (none, one tile,
+    /// one pass, several passes) of `k` values, and three matrices of 16, 48 and 32 rows
+    /// quantized to `dtype`, each with its bias: the cases of the shared-input tests.
+    pub(in crate::model) fn for_shared_inputs(
+        k: usize,
+        dtype: GgmlDType,
+        check: impl Fn(usize, &Tensor, &[(QTensor, Tensor)]),
+    ) {
         let dev = Device::Cpu;
-        let k = 256;
         for m in [0, 5, 64, 100] {
             let x = Tensor::from_vec(values(m * k, 5), (m, k), &dev).unwrap();
             let matrices: Vec<(QTensor, Tensor)> = [16, 48, 32]
@@ -905,26 +928,17 @@ pub(super) mod tests {
                 .enumerate()
                 .map(|(i, &n)| {
                     let w = Tensor::from_vec(values(n * k, 20 + i as u64), (n, k), &dev).unwrap();
-                    (
-                        QTensor::quantize(&w, GgmlDType::Q8_0).unwrap(),
-                        Tensor::from_vec(values(n, 30 + i as u64), n, &dev).unwrap(),
-                    )
+                    let bias = Tensor::from_vec(values(n, 30 + i as u64), n, &dev).unwrap();
+                    (QTensor::quantize(&w, dtype).unwrap(), bias)
                 })
                 .collect();
-            let forms: Vec<Vec<PackedQ8>> = matrices.iter().map(|(q, _)| each_form(q)).collect();
-            for f in 0..forms[0].len() {
-                for rotation in [None, Some(64)] {
-                    let products: Vec<(&PackedQ8, &Tensor)> =
-                        forms.iter().zip(&matrices).map(|(packed, (_, bias))| (&packed[f], bias)).collect();
-                    let shared = PackedQ8::forward_many(&products, &x, rotation).unwrap();
-                    for ((w, bias), got) in products.iter().zip(shared) {
-                        let alone = w.forward(&x, bias, rotation).unwrap();
-                        let bits = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-                        assert_eq!(bits(&got), bits(&alone), "{:?} m={m} n={} {rotation:?}", w.form, w.n);
-                    }
-                }
-            }
+            check(m, &x, &matrices);
         }
+    }
+
+    /// A tensor's values, to compare bit for bit.
+    pub(in crate::model) fn bits(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
     }
 
     #[test]

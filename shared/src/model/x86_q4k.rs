@@ -29,7 +29,7 @@
 //! So the numbers are candle's up to f32 rounding in the order of the sums. Used only where
 //! the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernel stays.
 
-use super::layers::packed_product;
+use super::layers::{packed_product, with_f32_slice};
 use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
 use super::x86_matmul::{
     for_each_tile, pack_bytes, round_half_away, supported, tile_major, ByteDotTile, TileForm, TileOut, PARALLEL_ROWS,
@@ -124,11 +124,39 @@ impl PackedQ4K {
         packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, out))
     }
 
-    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>]) {
-        let (n, k, kb, ks) = (self.n, self.k, self.k / BLOCK, self.k / SUB);
-        if m == 0 {
-            return;
+    /// The products of several matrices with the same input `x`, quantizing it once for all of
+    /// them (a layer's query, key and value projections), as `x86_matmul::PackedQ8::forward_many`.
+    /// The matrices must share their input (`shares_input`).
+    pub fn forward_many(products: &[(&PackedQ4K, &Tensor)], x: &Tensor) -> Result<Vec<Tensor>> {
+        let Some(((first, _), rest)) = products.split_first() else { return Ok(vec![]) };
+        if rest.iter().any(|(w, _)| !first.shares_input(w)) {
+            candle_core::bail!("matrices of different input widths or forms cannot share their input");
         }
+        let x = x.contiguous()?;
+        let features = x.dim(candle_core::D::Minus1)?;
+        if features != first.k {
+            candle_core::bail!("matmul: input has {features} features, the weight {}", first.k);
+        }
+        let prepared = with_f32_slice(&x, |xs| Ok(first.prepare(xs.len() / first.k, xs)))?;
+        let multiply = |(w, bias): &(&PackedQ4K, &Tensor)| {
+            packed_product(&x, bias, (w.n, w.k), |_, _, bs, out| w.multiply(&prepared, bs, out))
+        };
+        products.iter().map(multiply).collect()
+    }
+
+    /// Whether `other` can read the input prepared for this matrix (`forward_many`).
+    pub fn shares_input(&self, other: &PackedQ4K) -> bool {
+        self.k == other.k && self.form == other.form
+    }
+
+    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>]) {
+        self.multiply(&self.prepare(m, xs), bias, out);
+    }
+
+    /// `m` rows of `xs` quantized to Q8K, with their sub-block sums, and arranged tile by tile
+    /// as this matrix's form reads them.
+    fn prepare(&self, m: usize, xs: &[f32]) -> PreparedQ8K {
+        let (k, kb, ks) = (self.k, self.k / BLOCK, self.k / SUB);
         let mut xq = vec![0i8; m * k];
         let mut xd = vec![0f32; m * kb];
         let mut xsum = vec![0i16; m * ks];
@@ -140,11 +168,34 @@ impl PackedQ4K {
             let rows = xq.par_chunks_mut(k).zip(xd.par_chunks_mut(kb)).zip(xsum.par_chunks_mut(ks));
             rows.zip(xs.par_chunks(k)).for_each(quantize);
         }
-        let cols = self.form.cols();
-        let tile_rows = if self.form == TileForm::Wide { WIDE_ROWS } else { ROWS };
-        let xq = tile_major(&xq, (m, kb, BLOCK), tile_rows);
-        let xd = tile_major(&xd, (m, kb, 1), tile_rows);
-        let xsum = tile_major(&xsum, (m, kb, SUBS), tile_rows);
+        let tile_rows = self.tile_rows();
+        PreparedQ8K {
+            m,
+            k,
+            form: self.form,
+            xq: tile_major(&xq, (m, kb, BLOCK), tile_rows),
+            xd: tile_major(&xd, (m, kb, 1), tile_rows),
+            xsum: tile_major(&xsum, (m, kb, SUBS), tile_rows),
+        }
+    }
+
+    fn tile_rows(&self) -> usize {
+        if self.form == TileForm::Wide {
+            WIDE_ROWS
+        } else {
+            ROWS
+        }
+    }
+
+    /// The product of the prepared input `x` with this matrix, plus `bias`, into `out`.
+    fn multiply(&self, x: &PreparedQ8K, bias: &[f32], out: &mut [MaybeUninit<f32>]) {
+        assert!(x.k == self.k && x.form == self.form, "an input prepared for another matrix");
+        let (m, n, k, kb, ks) = (x.m, self.n, self.k, self.k / BLOCK, self.k / SUB);
+        if m == 0 {
+            return;
+        }
+        let (cols, tile_rows) = (self.form.cols(), self.tile_rows());
+        let PreparedQ8K { xq, xd, xsum, .. } = x;
         for_each_tile((m, n), kb, bias, out, (cols, PASS_BLOCKS, tile_rows), |g, r, rows, out| {
             // Tiles start at multiples of `tile_rows`, where `tile_major` starts them, `r · k`
             // values in.
@@ -181,6 +232,17 @@ impl PackedQ4K {
             }
         });
     }
+}
+
+/// A product's input as `PackedQ4K::prepare` leaves it, for the matrices that share it: Q8K
+/// values, scales and sub-block sums, each in `tile_major` order.
+pub struct PreparedQ8K {
+    m: usize,
+    k: usize,
+    form: TileForm,
+    xq: Vec<i8>,
+    xd: Vec<f32>,
+    xsum: Vec<i16>,
 }
 
 /// One activation row's quantized values, scales and sums to fill, and its values, as the
@@ -392,7 +454,7 @@ impl Tile {
 
 #[cfg(test)]
 mod tests {
-    use super::super::x86_matmul::tests::{tile_forms, values};
+    use super::super::x86_matmul::tests::{bits, for_shared_inputs, tile_forms, values};
     use super::*;
     use candle_core::quantized::{GgmlDType, QMatMul};
     use candle_core::{Device, Module};
@@ -432,6 +494,28 @@ mod tests {
     fn each_form(q: &QTensor) -> Vec<PackedQ4K> {
         let blocks = Q4KBlocks::of(q, COLS).unwrap().expect("Q4K with 8 | n");
         tile_forms(blocks.n).into_iter().map(|form| PackedQ4K::pack(&blocks, form)).collect()
+    }
+
+    /// Matrices sharing one prepared input give what each gives alone, bit for bit, in every
+    /// form, for no rows and for single-tile and multi-pass row counts.
+    #[test]
+    fn shared_input_gives_each_products_bits() {
+        if !supported() {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        for_shared_inputs(512, GgmlDType::Q4K, |m, x, matrices| {
+            let forms: Vec<Vec<PackedQ4K>> = matrices.iter().map(|(q, _)| each_form(q)).collect();
+            for f in 0..forms[0].len() {
+                let products: Vec<(&PackedQ4K, &Tensor)> =
+                    forms.iter().zip(matrices).map(|(packed, (_, bias))| (&packed[f], bias)).collect();
+                let shared = PackedQ4K::forward_many(&products, x).unwrap();
+                for ((w, bias), got) in products.iter().zip(shared) {
+                    let alone = w.forward(x, bias).unwrap();
+                    assert_eq!(bits(&got), bits(&alone), "{:?} m={m} n={}", w.form, w.n);
+                }
+            }
+        });
     }
 
     #[test]
