@@ -21,8 +21,9 @@
 //!   the high ones group `p + 4`), so one load, two `and`s and a shift give two groups; the
 //!   scales (twice) and mins as bytes, `d` and `dmin` as f32: 0.625 bytes per weight (Q4K is
 //!   0.5625);
-//! - activations are quantized once per product exactly as `BlockQ8K::from_float` does, on
-//!   all threads, with each sub-block's sum `Σ x_q` for the mins;
+//! - activations are quantized once per product (once for a layer's query, key and value
+//!   together: `forward_many`) exactly as `BlockQ8K::from_float` does, on all threads, with
+//!   each sub-block's sum `Σ x_q` for the mins;
 //! - per block, `Σ sc · Σ q · x_q` and `Σ m · Σ x_q` are exact i32 sums (at most 8 · 63 ·
 //!   61,440 and 8 · 63 · 4,096), converted to f32 and scaled once, as candle does.
 //!
