@@ -23,13 +23,13 @@
 //!   ~92-100 GMAC/s per core and a q8_0 forward took 0.66-0.72× its time. candle's own VNNI
 //!   path is no substitute: it quantizes the activations to Q8K (one scale per 256 values), so
 //!   its numbers are coarser than Q8_0's and not the browser's;
-//! - with AVX-512 VNNI (and BW), the wide form (`WideTile`) runs on 512-bit registers: groups
-//!   of 16 weight rows, tiles of 12 activation rows, and the roles swapped: the weights are
-//!   stored as `w + 128` and the activations stay signed, so that their broadcast folds into
-//!   `vpdpbusd` as a memory operand (`{1to16}`, which only the signed operand can take). One
-//!   instruction per four values and row; `128 · Σ x` comes off each block's sums. On the
-//!   README's AMD Zen 5 the products went from ~70-110 GMAC/s per core (the 256-bit VNNI
-//!   form) to ~130-210;
+//! - with AVX-512 VNNI (and BW), the wide form (`WideTile`) runs on 512-bit registers, with
+//!   the roles swapped: the weights are stored as `w + 128` and the activations stay signed
+//!   (`128 · Σ x` comes off each block's sums). One instruction per four values and 16 rows.
+//!   On the README's AMD Zen 5 the products went from ~70-110 GMAC/s per core (the 256-bit
+//!   VNNI form) to ~130-210, with groups of 16 rows whose broadcast of activations folded into
+//!   `vpdpbusd` as a memory operand. On its Ice Lake that form waited on loads; groups are now
+//!   32 rows, two accumulators per activation row sharing one broadcast (see `WideTile`);
 //! - the products run on rayon's threads (`RAYON_NUM_THREADS`, like candle's), each taking a
 //!   share of the weight rows;
 //! - the work goes in passes of `PASS_ROWS` activation rows × `PASS_BLOCKS` blocks, whose
@@ -69,11 +69,16 @@ pub(super) const PARALLEL_ROWS: usize = 8;
 /// one weight group's share (8 × 256) stay in L1 while every group runs over them. Partial
 /// sums wait in the output between passes, so the summation order is unchanged.
 const PASS_BLOCKS: usize = 8;
-/// The wide form's weight rows per group: the sixteen lanes of a 512-bit accumulator.
-pub(super) const WIDE_COLS: usize = 16;
-/// The wide form's activation rows per tile: 2 × 12 accumulators, the weights and the
-/// block's scales fit AVX-512's 32 registers.
-const WIDE_ROWS: usize = 12;
+/// The lanes of a 512-bit accumulator: the wide forms' columns per register.
+pub(super) const WIDE_LANES: usize = 16;
+/// The wide form's weight rows per group: two accumulators per activation row, so that each
+/// broadcast of four activations serves 32 rows (see `WideTile`).
+const WIDE_COLS: usize = 2 * WIDE_LANES;
+/// The wide form's activation rows per tile: 4 × 4 accumulators (the block's integer sums and
+/// the f32 sums, two of each per row), the two weight vectors, the broadcasts and the scales
+/// fit AVX-512's 32 registers with room to spare. At 6 rows, which fit on paper, LLVM spilled
+/// registers to the stack in the inner loop.
+const WIDE_ROWS: usize = 4;
 
 /// Whether this CPU runs the kernel.
 pub fn supported() -> bool {
@@ -166,9 +171,10 @@ pub(super) enum TileForm {
 }
 
 impl TileForm {
-    /// The fastest form this CPU has for `n` weight rows (given `supported()`).
-    pub(super) fn detect(n: usize) -> Self {
-        if TileForm::Wide.available() && n.is_multiple_of(WIDE_COLS) {
+    /// The fastest form this CPU has for `n` weight rows (given `supported()`), for a kernel
+    /// whose wide groups have `wide_cols` rows.
+    pub(super) fn detect(n: usize, wide_cols: usize) -> Self {
+        if TileForm::Wide.available() && n.is_multiple_of(wide_cols) {
             TileForm::Wide
         } else {
             TileForm::Narrow(ByteDot::detect())
@@ -187,11 +193,11 @@ impl TileForm {
         }
     }
 
-    /// Weight rows interleaved in a group.
-    pub(super) fn cols(self) -> usize {
+    /// Weight rows interleaved in a group, for a kernel whose wide groups have `wide_cols`.
+    pub(super) fn cols(self, wide_cols: usize) -> usize {
         match self {
             TileForm::Narrow(_) => COLS,
-            TileForm::Wide => WIDE_COLS,
+            TileForm::Wide => wide_cols,
         }
     }
 }
@@ -200,7 +206,7 @@ impl TileForm {
 pub struct PackedQ8 {
     n: usize,
     k: usize,
-    /// Per group of `form.cols()` rows, per block: 8 quads × the rows × 4 values; in the wide
+    /// Per group of `form.cols(WIDE_COLS)` rows, per block: 8 quads × the rows × 4 values; in the wide
     /// form, `w + 128` as unsigned bytes.
     quants: Vec<i8>,
     /// Per group, per block: the rows' scales.
@@ -216,12 +222,12 @@ impl PackedQ8 {
             return Ok(None);
         }
         let Some(blocks) = Q8_0Blocks::of(w, COLS)? else { return Ok(None) };
-        Ok(Some(Self::pack(&blocks, TileForm::detect(blocks.n))))
+        Ok(Some(Self::pack(&blocks, TileForm::detect(blocks.n, WIDE_COLS))))
     }
 
     /// `w` packed for `form`, whose group size must divide its rows.
     fn pack(w: &Q8_0Blocks, form: TileForm) -> Self {
-        let (n, k, kb, cols) = (w.n, w.k, w.k / BLOCK, form.cols());
+        let (n, k, kb, cols) = (w.n, w.k, w.k / BLOCK, form.cols(WIDE_COLS));
         assert!(n.is_multiple_of(cols), "{n} rows in groups of {cols}");
         let mut quants = vec![0i8; n * k];
         let mut scales = vec![0f32; n * kb];
@@ -353,12 +359,6 @@ impl PackedQ8 {
                     // when the matrix was packed.
                     unsafe {
                         match rows {
-                            12 => tile.run::<12>(),
-                            11 => tile.run::<11>(),
-                            10 => tile.run::<10>(),
-                            9 => tile.run::<9>(),
-                            8 => tile.run::<8>(),
-                            7 => tile.run::<7>(),
                             6 => tile.run::<6>(),
                             5 => tile.run::<5>(),
                             4 => tile.run::<4>(),
@@ -483,9 +483,8 @@ impl SharedOut {
     }
 }
 
-/// Where one tile's sums go: 8 (or 16) columns of its rows of the output, over the blocks of
-/// one pass.
-/// Each group's columns of each row belong to one tile at a time.
+/// Where one tile's sums go: 8, 16 or 32 columns of its rows of the output, over the blocks
+/// of one pass. Each group's columns of each row belong to one tile at a time.
 pub(super) struct TileOut {
     /// The output at the tile's first row and first column; rows are `n` apart.
     out: *mut f32,
@@ -528,32 +527,37 @@ impl TileOut {
         }
     }
 
-    /// `start` for 16 columns.
+    /// `start` for `H` × 16 columns.
     ///
     /// # Safety
-    /// The tile must have `R` rows of 16 columns, and the CPU AVX-512.
+    /// The tile must have `R` rows of `H` × 16 columns, and the CPU AVX-512.
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f")]
-    pub(super) unsafe fn start_wide<const R: usize>(&self) -> [__m512; R] {
-        let mut acc = [_mm512_setzero_ps(); R];
+    pub(super) unsafe fn start_wide<const R: usize, const H: usize>(&self) -> [[__m512; H]; R] {
+        let mut acc = [[_mm512_setzero_ps(); H]; R];
         if self.blocks.start > 0 {
-            for (r, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_loadu_ps(self.out.add(r * self.n));
+            for (r, row) in acc.iter_mut().enumerate() {
+                for (h, a) in row.iter_mut().enumerate() {
+                    *a = _mm512_loadu_ps(self.out.add(r * self.n + h * WIDE_LANES));
+                }
             }
         }
         acc
     }
 
-    /// `finish` for 16 columns.
+    /// `finish` for `H` × 16 columns.
     ///
     /// # Safety
     /// As `start_wide`.
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f")]
-    pub(super) unsafe fn finish_wide<const R: usize>(&self, acc: [__m512; R]) {
-        let bias = _mm512_loadu_ps(self.bias);
-        for (r, a) in acc.into_iter().enumerate() {
-            _mm512_storeu_ps(self.out.add(r * self.n), if self.last { _mm512_add_ps(a, bias) } else { a });
+    pub(super) unsafe fn finish_wide<const R: usize, const H: usize>(&self, acc: [[__m512; H]; R]) {
+        for (r, row) in acc.into_iter().enumerate() {
+            for (h, a) in row.into_iter().enumerate() {
+                let bias = _mm512_loadu_ps(self.bias.add(h * WIDE_LANES));
+                let at = self.out.add(r * self.n + h * WIDE_LANES);
+                _mm512_storeu_ps(at, if self.last { _mm512_add_ps(a, bias) } else { a });
+            }
         }
     }
 }
@@ -711,7 +715,8 @@ struct WideActivations {
     kb: usize,
     quants: Vec<i8>,
     scales: Vec<f32>,
-    /// Per block and row, `128 · Σ x` over the block (see `WideTile`).
+    /// Per block and row, `-128 · Σ x` over the block: where the block's integer sums start
+    /// (see `WideTile`).
     offsets: Vec<i32>,
 }
 
@@ -721,7 +726,7 @@ impl WideActivations {
         let kb = k / BLOCK;
         let quants = tile_major(xq, (m, kb, BLOCK), WIDE_ROWS);
         // Summed from the packed blocks, the offsets come in the packed order (padding gives 0).
-        let block_offset = |b: &[i8]| 128 * b.iter().map(|&v| i32::from(v)).sum::<i32>();
+        let block_offset = |b: &[i8]| -128 * b.iter().map(|&v| i32::from(v)).sum::<i32>();
         let offsets = if m < PARALLEL_ROWS {
             quants.chunks_exact(BLOCK).map(block_offset).collect()
         } else {
@@ -750,11 +755,17 @@ struct WideTileX {
     offsets: *const i32,
 }
 
-/// One group of 16 weight rows against up to `WIDE_ROWS` activation rows, on 512-bit
+/// One group of 32 weight rows against up to `WIDE_ROWS` activation rows, on 512-bit
 /// registers. `vpdpbusd` multiplies unsigned bytes by signed ones, and only the signed operand
 /// can be a broadcast from memory: so the weights are the unsigned operand, stored as
 /// `w + 128`, and the activations the signed one, as they are. Each block's sums are then
-/// `Σ w · x + 128 · Σ x`, exact in i32, and the second term comes off before scaling.
+/// `Σ w · x + 128 · Σ x`, exact in i32; they start from `-128 · Σ x`, so they end at `Σ w · x`.
+///
+/// The rows are two halves of 16, each with its accumulator, and each broadcast of four
+/// activations goes to both: on the README's Ice Lake, a `vpdpbusd` on 512-bit registers whose
+/// operand is a broadcast from memory ran at ~0.85 per cycle, against ~1.55 for one fed from a
+/// register, because loads of either kind ran at ~1.1 per cycle. With one broadcast for one
+/// group of 16 rows (the form before), the products waited on their loads.
 struct WideTile {
     /// The group's packed quants and scales (all blocks).
     wq: *const i8,
@@ -769,29 +780,38 @@ impl WideTile {
     /// FMA, AVX-512 F and BW and AVX-512 VNNI.
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
     unsafe fn run<const R: usize>(self) {
+        const H: usize = WIDE_COLS / WIDE_LANES;
         let first = self.out.blocks.start;
         let mut wq = self.wq.add(first * BLOCK * WIDE_COLS);
         let mut ws = self.ws.add(first * WIDE_COLS);
         let mut xq = self.x.quants.add(first * WIDE_ROWS * BLOCK);
         let mut xd = self.x.scales.add(first * WIDE_ROWS);
         let mut offsets = self.x.offsets.add(first * WIDE_ROWS);
-        let mut acc = self.out.start_wide::<R>();
+        let mut acc = self.out.start_wide::<R, H>();
         for _ in self.out.blocks.clone() {
-            let mut isum = [_mm512_setzero_si512(); R];
+            let mut isum = [[_mm512_setzero_si512(); H]; R];
+            for (r, s) in isum.iter_mut().enumerate() {
+                *s = [_mm512_set1_epi32(*offsets.add(r)); H];
+            }
             for q in 0..BLOCK / 4 {
-                // Rows 0-15 × values 4q..4q+4 of this block.
-                let w = _mm512_loadu_si512(wq.add(q * 4 * WIDE_COLS) as *const __m512i);
+                // Rows 0-15 and 16-31 × values 4q..4q+4 of this block.
+                let w: [__m512i; H] = std::array::from_fn(|h| {
+                    _mm512_loadu_si512(wq.add((q * WIDE_COLS + h * WIDE_LANES) * 4) as *const __m512i)
+                });
                 for (r, s) in isum.iter_mut().enumerate() {
-                    let quad = (xq.add(r * BLOCK + 4 * q) as *const i32).read_unaligned();
-                    *s = _mm512_dpbusd_epi32(*s, w, _mm512_set1_epi32(quad));
+                    let quad = _mm512_set1_epi32((xq.add(r * BLOCK + 4 * q) as *const i32).read_unaligned());
+                    for (s, w) in s.iter_mut().zip(w) {
+                        *s = _mm512_dpbusd_epi32(*s, w, quad);
+                    }
                 }
             }
-            let d_w = _mm512_loadu_ps(ws);
+            let d_w: [__m512; H] = std::array::from_fn(|h| _mm512_loadu_ps(ws.add(h * WIDE_LANES)));
             for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
-                let s = _mm512_sub_epi32(s, _mm512_set1_epi32(*offsets.add(r)));
-                // The narrow kernel's operations in the same order, so its numbers.
-                let d = _mm512_mul_ps(d_w, _mm512_set1_ps(*xd.add(r)));
-                *a = _mm512_add_ps(*a, _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
+                let d_x = _mm512_set1_ps(*xd.add(r));
+                for ((a, s), d_w) in a.iter_mut().zip(s).zip(d_w) {
+                    // The narrow kernel's operations in the same order, so its numbers.
+                    *a = _mm512_add_ps(*a, _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d_w, d_x)));
+                }
             }
             wq = wq.add(BLOCK * WIDE_COLS);
             ws = ws.add(WIDE_COLS);
@@ -871,12 +891,12 @@ pub(super) mod tests {
     }
 
     /// The forms this CPU has for `n` weight rows: every inner step of the narrow tiles, and
-    /// the wide tiles where the row count allows. Each is tested.
-    pub(in crate::model) fn tile_forms(n: usize) -> Vec<TileForm> {
+    /// the wide tiles (groups of `wide_cols` rows) where the row count allows. Each is tested.
+    pub(in crate::model) fn tile_forms(n: usize, wide_cols: usize) -> Vec<TileForm> {
         let mut forms: Vec<TileForm> = byte_dots().into_iter().map(TileForm::Narrow).collect();
         if !TileForm::Wide.available() {
             eprintln!("no wide form: this CPU has no AVX-512 VNNI");
-        } else if n.is_multiple_of(WIDE_COLS) {
+        } else if n.is_multiple_of(wide_cols) {
             forms.push(TileForm::Wide);
         }
         forms
@@ -885,7 +905,7 @@ pub(super) mod tests {
     /// The matrix packed once for each form this CPU has.
     fn each_form(q: &QTensor) -> Vec<PackedQ8> {
         let blocks = Q8_0Blocks::of(q, COLS).unwrap().expect("Q8_0 with 8 | n");
-        tile_forms(blocks.n).into_iter().map(|form| PackedQ8::pack(&blocks, form)).collect()
+        tile_forms(blocks.n, WIDE_COLS).into_iter().map(|form| PackedQ8::pack(&blocks, form)).collect()
     }
 
     /// Matrices sharing one prepared input give what each gives alone, bit for bit, in every
@@ -913,7 +933,7 @@ pub(super) mod tests {
     }
 
     /// Runs `check(m, x, matrices)` for inputs `x` of 0, 5, 64 and 100 rows (none, one tile,
-    /// one pass, several passes) of `k` values, and three matrices of 16, 48 and 32 rows
+    /// one pass, several passes) of `k` values, and three matrices of 32, 96 and 64 rows
     /// quantized to `dtype`, each with its bias: the cases of the shared-input tests.
     pub(in crate::model) fn for_shared_inputs(
         k: usize,
@@ -923,7 +943,7 @@ pub(super) mod tests {
         let dev = Device::Cpu;
         for m in [0, 5, 64, 100] {
             let x = Tensor::from_vec(values(m * k, 5), (m, k), &dev).unwrap();
-            let matrices: Vec<(QTensor, Tensor)> = [16, 48, 32]
+            let matrices: Vec<(QTensor, Tensor)> = [32, 96, 64]
                 .iter()
                 .enumerate()
                 .map(|(i, &n)| {
@@ -949,7 +969,7 @@ pub(super) mod tests {
         }
         let dev = Device::Cpu;
         // Row counts around the tile and pass sizes; 3 rows of output stay with candle.
-        for &(m, n, k) in &[(1, 8, 32), (7, 16, 64), (53, 24, 96), (100, 64, 256), (61, 16, 800)] {
+        for &(m, n, k) in &[(1, 8, 32), (7, 32, 64), (53, 24, 96), (100, 64, 256), (61, 32, 800), (45, 96, 128)] {
             let w = Tensor::from_vec(values(n * k, 7 + m as u64), (n, k), &dev).unwrap();
             let x = Tensor::from_vec(values(m * k, 11 + n as u64), (m, k), &dev).unwrap();
             let bias = Tensor::from_vec(values(n, 3), n, &dev).unwrap();
@@ -978,7 +998,7 @@ pub(super) mod tests {
         }
         // Every weight and activation at ±127 after quantization: the largest pair sums
         // `vpmaddubsw` sees (2 · 127², which must not saturate i16).
-        let (m, n, k) = (14, 16, 64);
+        let (m, n, k) = (14, 32, 64);
         let signs = |len: usize, seed: usize| -> Vec<f32> {
             (0..len).map(|i| if (i * 7 + seed).is_multiple_of(3) { -1.0 } else { 1.0 }).collect()
         };

@@ -34,7 +34,7 @@ use super::layers::{packed_product, with_f32_slice};
 use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
 use super::x86_matmul::{
     for_each_tile, pack_bytes, round_half_away, supported, tile_major, ByteDotTile, TileForm, TileOut, PARALLEL_ROWS,
-    WIDE_COLS,
+    WIDE_LANES,
 };
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
@@ -51,6 +51,8 @@ const SUBS: usize = BLOCK / SUB;
 const ROWS: usize = 4;
 /// Blocks of 256 values per pass: a pass's activations (48 × 256 bytes) stay in L1.
 const PASS_BLOCKS: usize = 1;
+/// Weight rows per group in the wide form: the lanes of one 512-bit accumulator.
+const WIDE_COLS: usize = WIDE_LANES;
 /// Activation rows per tile in the wide form: 3 × 8 registers, and the same six others, fit
 /// AVX-512's 32.
 const WIDE_ROWS: usize = 8;
@@ -59,7 +61,7 @@ const WIDE_ROWS: usize = 8;
 pub struct PackedQ4K {
     n: usize,
     k: usize,
-    /// Per group of `form.cols()` rows, per sub-block: 4 × (the rows × 4 values), two values to
+    /// Per group of `form.cols(WIDE_COLS)` rows, per sub-block: 4 × (the rows × 4 values), two values to
     /// a byte.
     quants: Vec<u8>,
     /// Per group, per sub-block: each row's `sc`, twice (the two i16 lanes of its pair sums).
@@ -80,12 +82,12 @@ impl PackedQ4K {
             return Ok(None);
         }
         let Some(blocks) = Q4KBlocks::of(w, COLS)? else { return Ok(None) };
-        Ok(Some(Self::pack(&blocks, TileForm::detect(blocks.n))))
+        Ok(Some(Self::pack(&blocks, TileForm::detect(blocks.n, WIDE_COLS))))
     }
 
     /// `w` packed for `form`, whose group size must divide its rows.
     fn pack(w: &Q4KBlocks, form: TileForm) -> Self {
-        let (n, k, kb, cols) = (w.n, w.k, w.k / BLOCK, form.cols());
+        let (n, k, kb, cols) = (w.n, w.k, w.k / BLOCK, form.cols(WIDE_COLS));
         assert!(n.is_multiple_of(cols), "{n} rows in groups of {cols}");
         let mut quants = vec![0u8; n * k / 2];
         let mut scales = vec![0u8; n * kb * SUBS * 2];
@@ -195,7 +197,7 @@ impl PackedQ4K {
         if m == 0 {
             return;
         }
-        let (cols, tile_rows) = (self.form.cols(), self.tile_rows());
+        let (cols, tile_rows) = (self.form.cols(WIDE_COLS), self.tile_rows());
         let PreparedQ8K { xq, xd, xsum, .. } = x;
         for_each_tile((m, n), kb, bias, out, (cols, PASS_BLOCKS, tile_rows), |g, r, rows, out| {
             // Tiles start at multiples of `tile_rows`, where `tile_major` starts them, `r · k`
@@ -404,7 +406,7 @@ impl Tile {
     unsafe fn run_wide<const R: usize>(self) {
         const C: usize = WIDE_COLS;
         const T: usize = WIDE_ROWS;
-        let mut acc = self.out.start_wide::<R>();
+        let mut acc = self.out.start_wide::<R, 1>().map(|[a]| a);
         let nibble = _mm512_set1_epi8(0x0F);
         let low_words = _mm512_set1_epi32(0xFFFF);
         for b in self.out.blocks.clone() {
@@ -449,7 +451,7 @@ impl Tile {
                 *a = _mm512_add_ps(*a, _mm512_sub_ps(plus, minus));
             }
         }
-        self.out.finish_wide(acc);
+        self.out.finish_wide(acc.map(|a| [a]));
     }
 }
 
@@ -494,7 +496,7 @@ mod tests {
     /// The matrix packed once for each form this CPU has.
     fn each_form(q: &QTensor) -> Vec<PackedQ4K> {
         let blocks = Q4KBlocks::of(q, COLS).unwrap().expect("Q4K with 8 | n");
-        tile_forms(blocks.n).into_iter().map(|form| PackedQ4K::pack(&blocks, form)).collect()
+        tile_forms(blocks.n, WIDE_COLS).into_iter().map(|form| PackedQ4K::pack(&blocks, form)).collect()
     }
 
     /// Matrices sharing one prepared input give what each gives alone, bit for bit, in every
