@@ -166,7 +166,8 @@ unsafe fn run_avx512_vnni<const R: usize, T: ByteDotTile>(tile: T) {
 pub(super) enum TileForm {
     /// Groups of 8 weight rows on 256-bit registers, with this inner step.
     Narrow(ByteDot),
-    /// Groups of 16 weight rows on 512-bit registers (AVX-512 VNNI, with BW); see `WideTile`.
+    /// Groups of 16 weight rows per 512-bit register (AVX-512 VNNI, with BW); Q8_0 takes two
+    /// registers, 32 rows, per group (see `WideTile`).
     Wide,
 }
 
