@@ -21,6 +21,8 @@ pub mod wasm_ops;
 pub mod wasm_q4k;
 pub mod weights;
 #[cfg(target_arch = "x86_64")]
+mod x86_amx;
+#[cfg(target_arch = "x86_64")]
 pub mod x86_matmul;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_q4k;

@@ -34,7 +34,7 @@ use super::layers::{packed_product, with_f32_slice};
 use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
 use super::x86_matmul::{
     for_each_tile, pack_bytes, round_half_away, supported, tile_major, ByteDotTile, TileForm, TileOut, PARALLEL_ROWS,
-    WIDE_LANES,
+    PASS_ROWS, WIDE_LANES,
 };
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
@@ -199,7 +199,7 @@ impl PackedQ4K {
         }
         let (cols, tile_rows) = (self.form.cols(WIDE_COLS), self.tile_rows());
         let PreparedQ8K { xq, xd, xsum, .. } = x;
-        for_each_tile((m, n), kb, bias, out, (cols, PASS_BLOCKS, tile_rows), |g, r, rows, out| {
+        for_each_tile((m, n), kb, bias, out, (cols, PASS_ROWS, PASS_BLOCKS, tile_rows), |g, r, rows, out| {
             // Tiles start at multiples of `tile_rows`, where `tile_major` starts them, `r · k`
             // values in.
             debug_assert!(r.is_multiple_of(tile_rows));
@@ -231,6 +231,7 @@ impl PackedQ4K {
                     (TileForm::Narrow(dot), 3) => dot.run::<3, _>(tile),
                     (TileForm::Narrow(dot), 2) => dot.run::<2, _>(tile),
                     (TileForm::Narrow(dot), _) => dot.run::<1, _>(tile),
+                    (TileForm::Amx, _) => unreachable!("Q4K has no AMX form"),
                 }
             }
         });
