@@ -167,30 +167,33 @@ impl AmxTile {
     /// As `run`, with the tile configuration loaded.
     #[inline]
     unsafe fn products(&self, b: usize, two: bool, sums: &mut Sums) {
-        let x = self.xq.add(b * AMX_ROWS * BLOCK);
-        let w = self.wq.add(b * BLOCK * AMX_COLS);
         let s = sums.0.as_mut_ptr();
+        self.product::<0>(b, s);
+        if two {
+            self.product::<1>(b + 1, s.add(AMX_ROWS * AMX_COLS));
+        }
+    }
+
+    /// Block `b`'s sums, through tile register `tmmC`, to `s`.
+    ///
+    /// # Safety
+    /// As `products`; `s` must hold 16 × 16 sums.
+    #[inline]
+    unsafe fn product<const C: usize>(&self, b: usize, s: *mut i32) {
         asm!(
-            "tilezero tmm0",
+            "tilezero tmm{c}",
             "tileloadd tmm2, [{x} + {stride}*1]",
             "tileloadd tmm3, [{w} + {row}*1]",
-            "tdpbssd tmm0, tmm2, tmm3",
-            "tilestored [{s} + {row}*1], tmm0",
-            x = in(reg) x, stride = in(reg) BLOCK, w = in(reg) w, s = in(reg) s, row = in(reg) 64usize,
+            "tdpbssd tmm{c}, tmm2, tmm3",
+            "tilestored [{s} + {row}*1], tmm{c}",
+            c = const C,
+            x = in(reg) self.xq.add(b * AMX_ROWS * BLOCK),
+            stride = in(reg) BLOCK,
+            w = in(reg) self.wq.add(b * BLOCK * AMX_COLS),
+            s = in(reg) s,
+            row = in(reg) 64usize,
             options(nostack),
         );
-        if two {
-            asm!(
-                "tilezero tmm1",
-                "tileloadd tmm2, [{x} + {stride}*1]",
-                "tileloadd tmm3, [{w} + {row}*1]",
-                "tdpbssd tmm1, tmm2, tmm3",
-                "tilestored [{s} + {row}*1], tmm1",
-                x = in(reg) x.add(AMX_ROWS * BLOCK), stride = in(reg) BLOCK, w = in(reg) w.add(BLOCK * AMX_COLS),
-                s = in(reg) s.add(AMX_ROWS * AMX_COLS), row = in(reg) 64usize,
-                options(nostack),
-            );
-        }
     }
 
     /// Adds the sums of `count` blocks from `first`, scaled, to the rows' accumulators.
