@@ -40,9 +40,10 @@
 //!   With at most `PASS_ROWS` rows, one pass takes all blocks, so that each group's weights
 //!   are read as one stream (the AMX form goes one tile of rows over all blocks at a time).
 //!   `for_each_tile` does this scheduling for `x86_q4k` too;
-//! - in the wide form (and in both of `x86_q4k`'s forms), the quantized activations are
-//!   rearranged once per product so that each tile reads one contiguous run per block
-//!   (`tile_major`).
+//! - in the wide and AMX forms (and in both of `x86_q4k`'s forms), the quantized activations
+//!   are laid out once per product so that each tile reads one contiguous run per block
+//!   (`tile_major`); Q8_0 quantizes each row straight into that order
+//!   (`quantize_tile_major`).
 //!
 //! Used only where the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernels stay.
 
@@ -317,36 +318,19 @@ impl PackedQ8 {
     /// `m` rows of `xs`, rotated if asked, quantized and arranged as this matrix's form reads
     /// them.
     fn prepare(&self, m: usize, xs: &[f32], rotation: Option<usize>) -> PreparedInput {
-        let (k, kb) = (self.k, self.k / BLOCK);
-        let mut xq = vec![0i8; m * k];
-        let mut xd = vec![0f32; m * kb];
-        let quantize = |rotated: &mut Vec<f32>, ((q, d), x): ((&mut [i8], &mut [f32]), &[f32])| {
-            let x = match rotation {
-                Some(block) => {
-                    rotated.clear();
-                    rotated.extend_from_slice(x);
-                    rotated.chunks_exact_mut(block).for_each(super::rotation::hadamard_in_place);
-                    &rotated[..]
-                }
-                None => x,
-            };
-            // SAFETY: `supported()` held when this matrix was packed.
-            unsafe { quantize_row(x, q, d) }
-        };
-        if m < PARALLEL_ROWS {
-            let mut rotated = Vec::new();
-            xq.chunks_mut(k).zip(xd.chunks_mut(kb)).zip(xs.chunks(k)).for_each(|row| quantize(&mut rotated, row));
-        } else {
-            let rows = xq.par_chunks_mut(k).zip(xd.par_chunks_mut(kb)).zip(xs.par_chunks(k));
-            rows.for_each_init(Vec::new, quantize);
-        }
+        let k = self.k;
         let activations = match self.form {
-            TileForm::Wide => Activations::Wide(WideActivations::pack(m, k, &xq, &xd)),
-            TileForm::Amx => Activations::Amx {
-                xq: tile_major(&xq, (m, kb, BLOCK), AMX_ROWS),
-                xd: tile_major(&xd, (m, kb, 1), AMX_ROWS),
-            },
+            TileForm::Wide => {
+                let (xq, xd) = quantize_tile_major(xs, (m, k), rotation, WIDE_ROWS);
+                Activations::Wide(WideActivations::pack(k, xq, xd))
+            }
+            TileForm::Amx => {
+                let (xq, xd) = quantize_tile_major(xs, (m, k), rotation, AMX_ROWS);
+                Activations::Amx { xq, xd }
+            }
             TileForm::Narrow(dot) => {
+                // Tiles of one row are the rows as they are.
+                let (mut xq, xd) = quantize_tile_major(xs, (m, k), rotation, 1);
                 if dot.offsets_activations() {
                     // x + 128 as an unsigned byte (see `Tile::run_with`).
                     xq.iter_mut().for_each(|v| *v ^= i8::MIN);
@@ -498,7 +482,7 @@ pub(super) fn for_each_tile(
     // read from L2 at worst, and the weights stream. At 1 × 16 that took a forward from
     // ~15-19 ms to ~14 ms (q8_0) and from ~11 ms to ~8.5-11 ms (q4k) on the README's Zen 5.
     let pass_blocks = if m <= pass_rows { kb } else { pass_blocks };
-    let out = SharedOut(out.as_mut_ptr().cast::<f32>());
+    let out = DisjointWrites(out.as_mut_ptr().cast::<f32>());
     // A few shares per thread, so a thread slowed by other work does not hold up the rest.
     let share = groups.div_ceil(rayon::current_num_threads() * 4).max(1);
     (0..groups).into_par_iter().step_by(share).for_each(|first| {
@@ -525,18 +509,19 @@ pub(super) fn for_each_tile(
     });
 }
 
-/// The output matrix, written by several threads at disjoint columns.
-struct SharedOut(*mut f32);
-// SAFETY: the threads write disjoint elements (see `for_each_tile`) and nothing reads until
-// they join.
-unsafe impl Sync for SharedOut {}
+/// A buffer written by several threads at disjoint places: the output matrix (by columns),
+/// quantized activations (by rows).
+struct DisjointWrites<T>(*mut T);
+// SAFETY: the threads write disjoint elements (see `for_each_tile` and `quantize_tile_major`)
+// and nothing reads until they join.
+unsafe impl<T> Sync for DisjointWrites<T> {}
 
-impl SharedOut {
-    /// The output from element `offset` on.
+impl<T> DisjointWrites<T> {
+    /// The buffer from element `offset` on.
     ///
     /// # Safety
-    /// `offset` must be inside the output.
-    unsafe fn at(&self, offset: usize) -> *mut f32 {
+    /// `offset` must be inside the buffer.
+    unsafe fn at(&self, offset: usize) -> *mut T {
         self.0.add(offset)
     }
 }
@@ -658,7 +643,18 @@ impl TileOut {
 /// The CPU must have AVX2 (`supported`).
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn quantize_row(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
-    for ((xb, qb), d_out) in x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK)).zip(scales.iter_mut()) {
+    assert!(q.len() >= x.len() && scales.len() >= x.len() / BLOCK, "room for {} values", x.len());
+    quantize_blocks(x, q.as_mut_ptr(), BLOCK, scales.as_mut_ptr(), 1);
+}
+
+/// `quantize_row`, with block `b`'s values written from `q + b · q_step` and its scale to
+/// `scales + b · scale_step`.
+///
+/// # Safety
+/// As `quantize_row`; those places must be writable for every block of `x`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_blocks(x: &[f32], q: *mut i8, q_step: usize, scales: *mut f32, scale_step: usize) {
+    for (b, xb) in x.chunks_exact(BLOCK).enumerate() {
         let xp = xb.as_ptr();
         let sign = _mm256_set1_ps(-0.0);
         let mut m = _mm256_setzero_ps();
@@ -671,14 +667,65 @@ pub unsafe fn quantize_row(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
         let amax = lanes[0].max(lanes[1]).max(lanes[2]).max(lanes[3]);
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        *d_out = f16::from_f32(d).to_f32();
+        *scales.add(b * scale_step) = f16::from_f32(d).to_f32();
         let id = _mm256_set1_ps(id);
         let mut quarters = [_mm256_setzero_si256(); 4];
         for (i, q) in quarters.iter_mut().enumerate() {
             *q = round_half_away(_mm256_mul_ps(_mm256_loadu_ps(xp.add(8 * i)), id));
         }
-        _mm256_storeu_si256(qb.as_mut_ptr() as *mut __m256i, pack_bytes(quarters));
+        _mm256_storeu_si256(q.add(b * q_step) as *mut __m256i, pack_bytes(quarters));
     }
+}
+
+/// `m` rows of `k` values (`xs`), each rotated in Hadamard blocks of `rotation` if asked and
+/// quantized (`quantize_row`) straight into `tile_major` order for tiles of `tile_rows` rows:
+/// the values, and the blocks' scales. The rows are quantized in parallel however few tiles
+/// there are (a tweet of 16 tokens is one AMX tile), two to a task: in that order, rows 2j
+/// and 2j + 1 share each cache line (a block of each is 32 bytes), so one thread writes both.
+/// The scales go row by row first and are rearranged after: one tile's scales of a block
+/// share a cache line, which the threads writing the tile's rows would take turns to own.
+fn quantize_tile_major(
+    xs: &[f32],
+    (m, k): (usize, usize),
+    rotation: Option<usize>,
+    tile_rows: usize,
+) -> (Vec<i8>, Vec<f32>) {
+    let kb = k / BLOCK;
+    // Zeros: the last tile's rows past `m` stay so.
+    let mut xq = vec![0i8; m.div_ceil(tile_rows) * tile_rows * k];
+    let mut scales = vec![0f32; m * kb];
+    let q = DisjointWrites(xq.as_mut_ptr());
+    let quantize = |rotated: &mut Vec<f32>, (pair, (xs, ds)): (usize, (&[f32], &mut [f32]))| {
+        for (i, (x, d)) in xs.chunks_exact(k).zip(ds.chunks_exact_mut(kb)).enumerate() {
+            let x = match rotation {
+                Some(block) => {
+                    rotated.clear();
+                    rotated.extend_from_slice(x);
+                    rotated.chunks_exact_mut(block).for_each(super::rotation::hadamard_in_place);
+                    &rotated[..]
+                }
+                None => x,
+            };
+            // Row r is row r % tile_rows of tile r / tile_rows: its block b comes `tile_rows`
+            // blocks after its block b - 1 (see `tile_major`).
+            let r = 2 * pair + i;
+            let first = (r - r % tile_rows) * k + r % tile_rows * BLOCK;
+            // SAFETY: those places are inside `xq` and belong to row r alone, so the threads
+            // write disjoint values; `d` holds the row's scales; `supported()` held when this
+            // matrix was packed.
+            unsafe { quantize_blocks(x, q.at(first), tile_rows * BLOCK, d.as_mut_ptr(), 1) }
+        }
+    };
+    if m < PARALLEL_ROWS {
+        let mut rotated = Vec::new();
+        let pairs = xs.chunks(2 * k).zip(scales.chunks_mut(2 * kb)).enumerate();
+        pairs.for_each(|pair| quantize(&mut rotated, pair));
+    } else {
+        let pairs = xs.par_chunks(2 * k).zip(scales.par_chunks_mut(2 * kb)).enumerate();
+        pairs.for_each_init(Vec::new, quantize);
+    }
+    let xd = if tile_rows == 1 { scales } else { tile_major(&scales, (m, kb, 1), tile_rows) };
+    (xq, xd)
 }
 
 /// `f32::round` of each value, to i32: truncate, then step away from zero when the dropped
@@ -809,18 +856,17 @@ struct WideActivations {
 }
 
 impl WideActivations {
-    /// `m` rows of `k` values quantized (`xq`), with their blocks' scales (`xd`).
-    fn pack(m: usize, k: usize, xq: &[i8], xd: &[f32]) -> Self {
-        let kb = k / BLOCK;
-        let quants = tile_major(xq, (m, kb, BLOCK), WIDE_ROWS);
+    /// Rows of `k` values quantized in `tile_major` order for `WIDE_ROWS` rows (`quants`),
+    /// with their blocks' scales (`scales`).
+    fn pack(k: usize, quants: Vec<i8>, scales: Vec<f32>) -> Self {
         // Summed from the packed blocks, the offsets come in the packed order (padding gives 0).
         let block_offset = |b: &[i8]| -128 * b.iter().map(|&v| i32::from(v)).sum::<i32>();
-        let offsets = if m < PARALLEL_ROWS {
+        let offsets = if quants.len() < PARALLEL_ROWS * k {
             quants.chunks_exact(BLOCK).map(block_offset).collect()
         } else {
             quants.par_chunks_exact(BLOCK).map(block_offset).collect()
         };
-        WideActivations { kb, scales: tile_major(xd, (m, kb, 1), WIDE_ROWS), quants, offsets }
+        WideActivations { kb: k / BLOCK, scales, quants, offsets }
     }
 
     /// The tile whose first row is `row` (a multiple of `WIDE_ROWS`, as `for_each_tile` makes
