@@ -42,8 +42,8 @@
 //!   `for_each_tile` does this scheduling for `x86_q4k` too;
 //! - in the wide and AMX forms (and in both of `x86_q4k`'s forms), the quantized activations
 //!   are laid out once per product so that each tile reads one contiguous run per block
-//!   (`tile_major`); Q8_0 quantizes each row straight into that order
-//!   (`quantize_tile_major`).
+//!   (`tile_major`); each row is quantized straight into that order
+//!   (`quantize_rows_tile_major`).
 //!
 //! Used only where the CPU has AVX2 and FMA (checked at load); elsewhere candle's kernels stay.
 
@@ -511,8 +511,8 @@ pub(super) fn for_each_tile(
 
 /// A buffer written by several threads at disjoint places: the output matrix (by columns),
 /// quantized activations (by rows).
-struct DisjointWrites<T>(*mut T);
-// SAFETY: the threads write disjoint elements (see `for_each_tile` and `quantize_tile_major`)
+pub(super) struct DisjointWrites<T>(pub(super) *mut T);
+// SAFETY: the threads write disjoint elements (see `for_each_tile` and `quantize_rows_tile_major`)
 // and nothing reads until they join.
 unsafe impl<T> Sync for DisjointWrites<T> {}
 
@@ -521,7 +521,7 @@ impl<T> DisjointWrites<T> {
     ///
     /// # Safety
     /// `offset` must be inside the buffer.
-    unsafe fn at(&self, offset: usize) -> *mut T {
+    pub(super) unsafe fn at(&self, offset: usize) -> *mut T {
         self.0.add(offset)
     }
 }
@@ -678,12 +678,10 @@ unsafe fn quantize_blocks(x: &[f32], q: *mut i8, q_step: usize, scales: *mut f32
 }
 
 /// `m` rows of `k` values (`xs`), each rotated in Hadamard blocks of `rotation` if asked and
-/// quantized (`quantize_row`) straight into `tile_major` order for tiles of `tile_rows` rows:
-/// the values, and the blocks' scales. The rows are quantized in parallel however few tiles
-/// there are (a tweet of 16 tokens is one AMX tile), two to a task: in that order, rows 2j
-/// and 2j + 1 share each cache line (a block of each is 32 bytes), so one thread writes both.
-/// The scales go row by row first and are rearranged after: one tile's scales of a block
-/// share a cache line, which the threads writing the tile's rows would take turns to own.
+/// quantized (`quantize_row`) straight into `tile_major` order for tiles of `tile_rows` rows
+/// (`quantize_rows_tile_major`): the values, and the blocks' scales. The scales go row by row
+/// first and are rearranged after: one tile's scales of a block share a cache line, which the
+/// threads writing the tile's rows would take turns to own.
 fn quantize_tile_major(
     xs: &[f32],
     (m, k): (usize, usize),
@@ -691,41 +689,60 @@ fn quantize_tile_major(
     tile_rows: usize,
 ) -> (Vec<i8>, Vec<f32>) {
     let kb = k / BLOCK;
-    // Zeros: the last tile's rows past `m` stay so.
-    let mut xq = vec![0i8; m.div_ceil(tile_rows) * tile_rows * k];
     let mut scales = vec![0f32; m * kb];
+    let d = DisjointWrites(scales.as_mut_ptr());
+    let xq = quantize_rows_tile_major(xs, (m, k), (BLOCK, tile_rows), |rotated, r, x, q| {
+        let x = match rotation {
+            Some(block) => {
+                rotated.clear();
+                rotated.extend_from_slice(x);
+                rotated.chunks_exact_mut(block).for_each(super::rotation::hadamard_in_place);
+                &rotated[..]
+            }
+            None => x,
+        };
+        // SAFETY: `q` is where the row's values go (`quantize_rows_tile_major`); its scales
+        // are row r's of `scales`, which no other row writes; `supported()` held when the
+        // matrix was packed.
+        unsafe { quantize_blocks(x, q, tile_rows * BLOCK, d.at(r * kb), 1) }
+    });
+    let xd = if tile_rows == 1 { scales } else { tile_major(&scales, (m, kb, 1), tile_rows) };
+    (xq, xd)
+}
+
+/// Quantizes the `m` rows of `k` values of `xs` in parallel straight into `tile_major` order
+/// for tiles of `tile_rows` rows of blocks of `block` values, instead of quantizing them in
+/// order and rearranging a copy (one pass over the activations where there were three):
+/// `quantize(scratch, r, x, q)` quantizes row r, whose values are `x`, with its first block
+/// going to `q` and each next one `tile_rows · block` bytes after the one before. Returns the
+/// quantized values; the rows past `m` of the last tile are zeros. The rows are quantized in
+/// parallel however few tiles there are (a tweet of 16 tokens is one AMX tile), two to a
+/// task: in that order rows 2j and 2j + 1 share cache lines, so one thread writes both.
+pub(super) fn quantize_rows_tile_major(
+    xs: &[f32],
+    (m, k): (usize, usize),
+    (block, tile_rows): (usize, usize),
+    quantize: impl Fn(&mut Vec<f32>, usize, &[f32], *mut i8) + Sync,
+) -> Vec<i8> {
+    let mut xq = vec![0i8; m.div_ceil(tile_rows) * tile_rows * k];
     let q = DisjointWrites(xq.as_mut_ptr());
-    let quantize = |rotated: &mut Vec<f32>, (pair, (xs, ds)): (usize, (&[f32], &mut [f32]))| {
-        for (i, (x, d)) in xs.chunks_exact(k).zip(ds.chunks_exact_mut(kb)).enumerate() {
-            let x = match rotation {
-                Some(block) => {
-                    rotated.clear();
-                    rotated.extend_from_slice(x);
-                    rotated.chunks_exact_mut(block).for_each(super::rotation::hadamard_in_place);
-                    &rotated[..]
-                }
-                None => x,
-            };
+    let pair = |scratch: &mut Vec<f32>, (p, rows): (usize, &[f32])| {
+        for (i, x) in rows.chunks_exact(k).enumerate() {
             // Row r is row r % tile_rows of tile r / tile_rows: its block b comes `tile_rows`
             // blocks after its block b - 1 (see `tile_major`).
-            let r = 2 * pair + i;
-            let first = (r - r % tile_rows) * k + r % tile_rows * BLOCK;
-            // SAFETY: those places are inside `xq` and belong to row r alone, so the threads
-            // write disjoint values; `d` holds the row's scales; `supported()` held when this
-            // matrix was packed.
-            unsafe { quantize_blocks(x, q.at(first), tile_rows * BLOCK, d.as_mut_ptr(), 1) }
+            let r = 2 * p + i;
+            // SAFETY (of the offset): row r's first block is inside `xq`. The places the row
+            // writes from there belong to it alone, so the threads write disjoint values.
+            quantize(scratch, r, x, unsafe { q.at((r - r % tile_rows) * k + r % tile_rows * block) });
         }
     };
     if m < PARALLEL_ROWS {
-        let mut rotated = Vec::new();
-        let pairs = xs.chunks(2 * k).zip(scales.chunks_mut(2 * kb)).enumerate();
-        pairs.for_each(|pair| quantize(&mut rotated, pair));
+        let mut scratch = Vec::new();
+        xs.chunks(2 * k).enumerate().for_each(|rows| pair(&mut scratch, rows));
     } else {
-        let pairs = xs.par_chunks(2 * k).zip(scales.par_chunks_mut(2 * kb)).enumerate();
-        pairs.for_each_init(Vec::new, quantize);
+        xs.par_chunks(2 * k).enumerate().for_each_init(Vec::new, pair);
     }
-    let xd = if tile_rows == 1 { scales } else { tile_major(&scales, (m, kb, 1), tile_rows) };
-    (xq, xd)
+    xq
 }
 
 /// `f32::round` of each value, to i32: truncate, then step away from zero when the dropped

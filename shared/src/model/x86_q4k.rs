@@ -33,12 +33,11 @@
 use super::layers::{packed_product, with_f32_slice};
 use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
 use super::x86_matmul::{
-    for_each_tile, pack_bytes, round_half_away, supported, tile_major, ByteDotTile, TileForm, TileOut, PARALLEL_ROWS,
-    PASS_ROWS, WIDE_LANES,
+    for_each_tile, pack_bytes, quantize_rows_tile_major, round_half_away, supported, tile_major, ByteDotTile,
+    DisjointWrites, TileForm, TileOut, PASS_ROWS, WIDE_LANES,
 };
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
-use rayon::prelude::*;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
@@ -157,26 +156,25 @@ impl PackedQ4K {
     }
 
     /// `m` rows of `xs` quantized to Q8K, with their sub-block sums, and arranged tile by tile
-    /// as this matrix's form reads them.
+    /// as this matrix's form reads them: the values straight into that order
+    /// (`quantize_rows_tile_major`), the scales and sums (a few bytes per row and block, which
+    /// the rows of a tile would share cache lines for) row by row, then rearranged.
     fn prepare(&self, m: usize, xs: &[f32]) -> PreparedQ8K {
-        let (k, kb, ks) = (self.k, self.k / BLOCK, self.k / SUB);
-        let mut xq = vec![0i8; m * k];
+        let (k, kb, ks, tile_rows) = (self.k, self.k / BLOCK, self.k / SUB, self.tile_rows());
         let mut xd = vec![0f32; m * kb];
         let mut xsum = vec![0i16; m * ks];
-        // SAFETY: `supported()` held when this matrix was packed.
-        let quantize = |(((q, d), sums), x): RowChunks| unsafe { quantize_row_q8k(x, q, d, sums) };
-        if m < PARALLEL_ROWS {
-            xq.chunks_mut(k).zip(xd.chunks_mut(kb)).zip(xsum.chunks_mut(ks)).zip(xs.chunks(k)).for_each(quantize);
-        } else {
-            let rows = xq.par_chunks_mut(k).zip(xd.par_chunks_mut(kb)).zip(xsum.par_chunks_mut(ks));
-            rows.zip(xs.par_chunks(k)).for_each(quantize);
-        }
-        let tile_rows = self.tile_rows();
+        let (d, sums) = (DisjointWrites(xd.as_mut_ptr()), DisjointWrites(xsum.as_mut_ptr()));
+        let xq = quantize_rows_tile_major(xs, (m, k), (BLOCK, tile_rows), |_, r, x, q| {
+            // SAFETY: `q` is where the row's values go (`quantize_rows_tile_major`); its scales
+            // and sums are row r's, which no other row writes; `supported()` held when this
+            // matrix was packed.
+            unsafe { quantize_blocks_q8k(x, q, tile_rows * BLOCK, d.at(r * kb), sums.at(r * ks)) }
+        });
         PreparedQ8K {
             m,
             k,
             form: self.form,
-            xq: tile_major(&xq, (m, kb, BLOCK), tile_rows),
+            xq,
             xd: tile_major(&xd, (m, kb, 1), tile_rows),
             xsum: tile_major(&xsum, (m, kb, SUBS), tile_rows),
         }
@@ -249,21 +247,30 @@ pub struct PreparedQ8K {
     xsum: Vec<i16>,
 }
 
-/// One activation row's quantized values, scales and sums to fill, and its values, as the
-/// zipped chunks give them.
-type RowChunks<'a> = (((&'a mut [i8], &'a mut [f32]), &'a mut [i16]), &'a [f32]);
-
-/// One activation row to Q8K: `quant_blocks::quantize_row_q8k` (candle's
-/// `BlockQ8K::from_float`) on AVX2, with the same results. In the scalar form it took a sixth
-/// of a batch-32 forward.
+/// `quantize_blocks_q8k` into one row's slices.
 ///
 /// # Safety
 /// The CPU must have AVX2 (`supported`).
+#[cfg(test)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn quantize_row_q8k(x: &[f32], q: &mut [i8], scales: &mut [f32], sums: &mut [i16]) {
+    let kb = x.len() / BLOCK;
+    assert!(q.len() >= x.len() && scales.len() >= kb && sums.len() >= kb * SUBS, "room for {} values", x.len());
+    quantize_blocks_q8k(x, q.as_mut_ptr(), BLOCK, scales.as_mut_ptr(), sums.as_mut_ptr());
+}
+
+/// One activation row to Q8K: `quant_blocks::quantize_row_q8k` (candle's
+/// `BlockQ8K::from_float`) on AVX2, with the same results (in the scalar form it took a sixth
+/// of a batch-32 forward). Block `b`'s values go from `q + b · q_step`, its scale to
+/// `scales + b` and its sub-blocks' sums from `sums + b · SUBS`.
+///
+/// # Safety
+/// The CPU must have AVX2 (`supported`); those places must be writable for every block of `x`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_blocks_q8k(x: &[f32], q: *mut i8, q_step: usize, scales: *mut f32, sums: *mut i16) {
     let sign = _mm256_set1_ps(-0.0);
-    let blocks = x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK));
-    for ((xb, qb), (d_out, sb)) in blocks.zip(scales.iter_mut().zip(sums.chunks_exact_mut(SUBS))) {
+    for (b, xb) in x.chunks_exact(BLOCK).enumerate() {
+        let (qb, d_out, sb) = (q.add(b * q_step), scales.add(b), sums.add(b * SUBS));
         let xp = xb.as_ptr();
         let mut m = _mm256_setzero_ps();
         for i in 0..BLOCK / 8 {
@@ -273,9 +280,9 @@ unsafe fn quantize_row_q8k(x: &[f32], q: &mut [i8], scales: &mut [f32], sums: &m
         _mm256_storeu_ps(lanes.as_mut_ptr(), m);
         let amax = lanes.iter().fold(0f32, |a, &b| a.max(b));
         if amax == 0.0 {
-            qb.fill(0);
+            qb.write_bytes(0, BLOCK);
             *d_out = 0.0;
-            sb.fill(0);
+            sb.write_bytes(0, SUBS);
             continue;
         }
         // The first value of that magnitude gives the sign, as in the scalar form.
@@ -293,17 +300,17 @@ unsafe fn quantize_row_q8k(x: &[f32], q: &mut [i8], scales: &mut [f32], sums: &m
         *d_out = 1.0 / iscale;
         let iscale = _mm256_set1_ps(iscale);
         let ones = _mm256_set1_epi8(1);
-        for (s, sum) in sb.iter_mut().enumerate() {
+        for s in 0..SUBS {
             let mut quarters = [_mm256_setzero_si256(); 4];
             for (i, q) in quarters.iter_mut().enumerate() {
                 *q = round_half_away(_mm256_mul_ps(iscale, _mm256_loadu_ps(xp.add(s * SUB + 8 * i))));
             }
             let bytes = pack_bytes(quarters);
-            _mm256_storeu_si256(qb.as_mut_ptr().add(s * SUB) as *mut __m256i, bytes);
+            _mm256_storeu_si256(qb.add(s * SUB) as *mut __m256i, bytes);
             let words = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, bytes), _mm256_set1_epi16(1));
             let mut parts = [0i32; 8];
             _mm256_storeu_si256(parts.as_mut_ptr() as *mut __m256i, words);
-            *sum = parts.iter().sum::<i32>() as i16;
+            *sb.add(s) = parts.iter().sum::<i32>() as i16;
         }
     }
 }
