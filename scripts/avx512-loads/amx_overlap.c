@@ -6,10 +6,12 @@
 //      in f32 as the other forms do (a += float(sum) * (d_w * d_x));
 //   1  the tiles alone (no scaling);          2  the scaling alone (no tiles);
 //   3  software-pipelined: the next two blocks through the tiles before this pair is scaled;
-//   4  two weight groups per call sharing each activation tile.
+//   4  two weight groups per call sharing each activation tile;
+//   5  as 0, but with one activation scale per row instead of per block (not Q8_0's numbers):
+//      a += float(sum) * d_w per block, times d_x once at the end.
 // README, "Where the AMX form's time goes". Run (Linux, a CPU with AMX-INT8):
 //   gcc -O3 -march=sapphirerapids amx_overlap.c -o /tmp/amx_overlap
-//   for v in 0 1 2 3 4; do for s in "768 3072" "3072 768" "768 768"; do /tmp/amx_overlap $s 512 $v; done; done
+//   for v in 0 1 2 3 4 5; do for s in "768 3072" "3072 768" "768 768"; do /tmp/amx_overlap $s 512 $v; done; done
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +24,10 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 struct cfg { uint8_t palette, start; uint8_t reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } __attribute__((packed));
 static int32_t sums[4][256] __attribute__((aligned(64)));
 static int V;
+static inline void scale_row_scaled(__m512 acc[16], const int32_t *s, const float *dw) {
+  __m512 d = _mm512_loadu_ps(dw);
+  for (int r = 0; r < 16; r++) acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(s + r * 16)), d, acc[r]);
+}
 static inline void scale(__m512 acc[16], const int32_t *s, const float *dw, const float *dx) {
   __m512 d = _mm512_loadu_ps(dw);
   for (int r = 0; r < 16; r++)
@@ -37,7 +43,14 @@ static inline void pair(const int8_t *x, const int8_t *w, int b, int32_t (*to)[2
 __attribute__((noinline)) void call(const int8_t *x, const float *xd, const int8_t *w, const float *ws, int kb, float *out, int n) {
   __m512 acc[16];
   for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
-  if (V <= 2) {
+  if (V == 5) {
+    for (int b = 0; b < kb; b += 2) {
+      pair(x, w, b, sums);
+      scale_row_scaled(acc, sums[0], ws + b * 16);
+      scale_row_scaled(acc, sums[1], ws + (b + 1) * 16);
+    }
+    for (int r = 0; r < 16; r++) acc[r] = _mm512_mul_ps(acc[r], _mm512_set1_ps(xd[r]));
+  } else if (V <= 2) {
     for (int b = 0; b < kb; b += 2) {
       if (V != 2) pair(x, w, b, sums);
       if (V != 1) { scale(acc, sums[0], ws + b * 16, xd + b * 16); scale(acc, sums[1], ws + (b + 1) * 16, xd + (b + 1) * 16); }
