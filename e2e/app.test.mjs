@@ -124,11 +124,12 @@ after(async () => {
 });
 
 const url = () => `http://127.0.0.1:${port}/`;
-const byTest = (id) => page.locator(`[data-testid="${id}"]`);
+const byTest = (id, on = page) => on.locator(`[data-testid="${id}"]`);
+const workerScripts = (on) => on.workers().map((w) => path.basename(new URL(w.url()).pathname));
 
-async function openReady() {
-  await page.goto(url());
-  await page.waitForFunction(
+async function openReady(on = page) {
+  await on.goto(url());
+  await on.waitForFunction(
     () => {
       const s = document.querySelector('[data-testid="model-status"]')?.textContent;
       return s === 'ready' || s === 'error';
@@ -136,22 +137,23 @@ async function openReady() {
     null,
     { timeout: 90_000 },
   );
-  const status = await byTest('model-status').textContent();
+  const status = await byTest('model-status', on).textContent();
   if (status !== 'ready') {
-    throw new Error(`model failed to load: ${await page.locator('[data-testid="model-error"]').textContent()}`);
+    throw new Error(`model failed to load: ${await byTest('model-error', on).textContent()}`);
   }
 }
 
-/** Analyses `text` through the UI; returns {label, scores: {label: number}, request}. */
-async function analyse(text, { keyboard = false } = {}) {
-  const prev = await page.evaluate(() => document.querySelector('.result')?.getAttribute('data-request') ?? '');
-  await byTest('analyze-input').fill(text);
+/** Analyses `text` through the UI (of `on`, the shared page by default); returns {label,
+ *  scores: {label: number}, request}. */
+async function analyse(text, { keyboard = false, on = page } = {}) {
+  const prev = await on.evaluate(() => document.querySelector('.result')?.getAttribute('data-request') ?? '');
+  await byTest('analyze-input', on).fill(text);
   if (keyboard) {
-    await byTest('analyze-input').press('Control+Enter');
+    await byTest('analyze-input', on).press('Control+Enter');
   } else {
-    await byTest('analyze-run').click();
+    await byTest('analyze-run', on).click();
   }
-  await page.waitForFunction(
+  await on.waitForFunction(
     (prev) => {
       const r = document.querySelector('.result');
       return (r && r.getAttribute('data-request') !== prev) || document.querySelector('.result ~ .error, [role=alert]');
@@ -159,12 +161,12 @@ async function analyse(text, { keyboard = false } = {}) {
     prev,
     { timeout: 30_000 },
   );
-  const label = await byTest('result-label').textContent();
+  const label = await byTest('result-label', on).textContent();
   const scores = {};
   for (const l of ['negative', 'neutral', 'positive']) {
-    scores[l] = Number(await byTest(`score-${l}`).textContent());
+    scores[l] = Number(await byTest(`score-${l}`, on).textContent());
   }
-  return { label, scores, request: await page.locator('.result').getAttribute('data-request') };
+  return { label, scores, request: await on.locator('.result').getAttribute('data-request') };
 }
 
 function assertSameAsNative(web, native, what, tol = TOL) {
@@ -182,6 +184,8 @@ function modelRequests(file) {
 test('the page analyses every fixture text as the native predictor does (q8_0 bundle)', async () => {
   const v1 = manifest(BUNDLE).version;
   await openReady();
+  // Chromium has Relaxed SIMD, so the page picked that build of the worker (index.html).
+  assert.deepEqual(workerScripts(page), ['worker_relaxed_loader.js']);
   assert.equal(await byTest('model-version').textContent(), v1);
   assert.match(await byTest('model-origin').textContent(), /downloaded/);
   const native = nativePredict(BUNDLE, ALL_TEXTS);
@@ -200,6 +204,28 @@ test('the page analyses every fixture text as the native predictor does (q8_0 bu
   await byTest('analyze-input').fill('   \n ');
   assert.equal(await byTest('analyze-run').isDisabled(), true, 'blank text cannot be analysed');
   assert.deepEqual(problems, [], `${problems.length} of ${ALL_TEXTS.length} texts differ from native`);
+});
+
+test('a browser without Relaxed SIMD gets the simd128 worker, with the same answers', async () => {
+  // As in Safari: index.html's probe module does not validate.
+  const plain = await context.newPage();
+  try {
+    await plain.addInitScript(() => { WebAssembly.validate = () => false; });
+    await openReady(plain);
+    assert.deepEqual(workerScripts(plain), ['worker_loader.js']);
+    const native = nativePredict(BUNDLE, ALL_TEXTS);
+    const problems = [];
+    for (const [i, text] of ALL_TEXTS.entries()) {
+      try {
+        assertSameAsNative(await analyse(text, { on: plain }), native[i], `simd128 worker, text ${i}`, TOL_QUANTIZED);
+      } catch (e) {
+        problems.push(e.message);
+      }
+    }
+    assert.deepEqual(problems, [], `${problems.length} of ${ALL_TEXTS.length} texts differ from native`);
+  } finally {
+    await plain.close();
+  }
 });
 
 test('a second visit starts from the Cache API without downloading the model', async () => {

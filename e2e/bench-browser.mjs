@@ -23,7 +23,9 @@
 //   node e2e/bench-browser.mjs   with BENCH_DIST, BENCH_SERVER, BENCH_BUNDLES (name=dir,...),
 //                                BENCH_TEXTS (one text per line), WEB_TOOLS, optional CHROMIUM,
 //                                optional BENCH_ORT_DIST (onnxruntime-web's dist/) and
-//                                BENCH_ORT_MODELS (name=file.onnx,...)
+//                                BENCH_ORT_MODELS (name=file.onnx,...), optional BENCH_WORKER
+//                                (the worker's loader in BENCH_DIST; default the Relaxed SIMD
+//                                build when there is one, as the page picks it in Chromium)
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -42,6 +44,8 @@ const SERVER = env('BENCH_SERVER');
 const BUNDLES = env('BENCH_BUNDLES').split(',').map((s) => s.split('='));
 const BATCH = fs.readFileSync(env('BENCH_TEXTS'), 'utf8').split('\n').filter((t) => t.trim()).slice(0, 256);
 const ORT_DIST = process.env.BENCH_ORT_DIST || '';
+const WORKER = process.env.BENCH_WORKER
+  || (fs.existsSync(path.join(DIST, 'worker_relaxed_loader.js')) ? 'worker_relaxed_loader.js' : 'worker_loader.js');
 const ORT_MODELS = (process.env.BENCH_ORT_MODELS || '').split(',').filter(Boolean).map((s) => s.split('='));
 const require = createRequire(path.join(env('WEB_TOOLS'), 'node_modules', 'x.js'));
 const { chromium } = require('playwright-core');
@@ -72,8 +76,8 @@ const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)];
 
 /** Runs in the page: a worker of its own, driven with the app's JSON protocol; loads the model
  *  and times single analyses. The worker stays in `self.bench` for `runBatch`. */
-async function driveWorker({ bundleUrl, tweet, warmup }) {
-  const worker = new Worker('/worker_loader.js');
+async function driveWorker({ workerUrl, bundleUrl, tweet, warmup }) {
+  const worker = new Worker(workerUrl);
   const waiting = [];
   worker.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
@@ -231,7 +235,7 @@ try {
       const page = await context.newPage();
       // A same-origin document that is not the app, so only our own worker runs.
       await page.goto(`${server.url}model/manifest.json`);
-      const r = await page.evaluate(driveWorker, { bundleUrl: `${server.url}model/`, tweet: TWEET, warmup: WARMUP });
+      const r = await page.evaluate(driveWorker, { workerUrl: `/${WORKER}`, bundleUrl: `${server.url}model/`, tweet: TWEET, warmup: WARMUP });
       const peerModel = peerFor(name);
       const ort = peerModel ? await openOrt(browser, ...peerModel) : null;
       const inWorker = [];
@@ -260,7 +264,7 @@ try {
         console.log(JSON.stringify(peer));
         peers.push(peer);
       }
-      const worker = page.workers().find((w) => w.url().endsWith('/worker_loader.js'));
+      const worker = page.workers().find((w) => w.url().endsWith(`/${WORKER}`));
       const memory = () => worker.evaluate(() => wasm_bindgen.wasm_memory_bytes());
       const singleMemory = await memory();
       const batchMs = await page.evaluate(runBatch, BATCH);
@@ -274,6 +278,7 @@ try {
       const bundleBytes = Object.values(manifest.files).reduce((a, f) => a + f.size, 0);
       const row = {
         bundle: name,
+        worker: WORKER,
         quantization: manifest.quantization,
         bundle_mb: bundleBytes / 1e6,
         load_ms: r.loadMs,
@@ -310,7 +315,7 @@ console.log('\n| bundle | size MB | latency ms (median / p90) | ONNX Runtime Web
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const peer = r.peer_latency_ms_median === null ? '– | –' : `${f(r.peer_latency_ms_median)} | ${f(r.latency_over_peer, 2)}×`;
-  console.log(`| ${r.bundle} (${r.quantization}) | ${f(r.bundle_mb)} | ${f(r.latency_ms_median)} / ${f(r.latency_ms_p90)} | ${peer} | ${f(r.batch_texts_per_s)} | ${f(r.wasm_memory_mb_loaded)} / ${f(r.wasm_memory_mb_after_single)} / ${f(r.wasm_memory_mb_peak)} | ${f(r.memory_over_bundle, 2)}× | ${r.warm_start_ms} (${r.warm_start_worker_load_ms}; ${r.warm_start_min_ms}–${r.warm_start_max_ms}) | ${r.warm_start_private_ms} (${r.warm_start_private_worker_load_ms}) |`);
+  console.log(`| ${r.bundle} (${r.quantization}; ${r.worker.replace('_loader.js', '')}) | ${f(r.bundle_mb)} | ${f(r.latency_ms_median)} / ${f(r.latency_ms_p90)} | ${peer} | ${f(r.batch_texts_per_s)} | ${f(r.wasm_memory_mb_loaded)} / ${f(r.wasm_memory_mb_after_single)} / ${f(r.wasm_memory_mb_peak)} | ${f(r.memory_over_bundle, 2)}× | ${r.warm_start_ms} (${r.warm_start_worker_load_ms}; ${r.warm_start_min_ms}–${r.warm_start_max_ms}) | ${r.warm_start_private_ms} (${r.warm_start_private_worker_load_ms}) |`);
 }
 if (peers.length) {
   console.log('\n| peer | model | ONNX MB | timed in turns with | latency ms (median / p90) |');

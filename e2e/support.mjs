@@ -12,9 +12,12 @@ export async function freePort() {
   });
 }
 
+// CHROMIUM_ARGS adds flags, space-separated: e.g. `--js-flags=--perf-basic-prof` so that `perf`
+// can name the worker's wasm functions (README, "Where the browser's time goes").
 const CHROMIUM_OPTIONS = {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    ...(process.env.CHROMIUM_ARGS || '').split(' ').filter(Boolean)],
 };
 
 export function launchChromium(chromium) {

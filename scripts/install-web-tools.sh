@@ -62,7 +62,7 @@ else
 fi
 
 if [[ "$WITH_BROWSER" == 1 ]]; then
-  if [[ -x /usr/bin/chromium ]]; then
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
     log "chromium already installed"
   else
     log "installing chromium from Debian"

@@ -45,10 +45,10 @@ stage nightly-docs python3 scripts/check-nightly-docs.py
 stage dockerfile-lint scripts/lint-dockerfile.sh
 # The browser app: Trunk build, fixture bundles, headless Chromium against sentiment-server.
 stage e2e scripts/e2e.sh
-# The browser's own kernels (simd128) against candle's ops, under node; the runner is
-# wasm-bindgen-cli's, which the e2e stage installed.
-stage wasm-kernels env CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test --release -p shared --target wasm32-unknown-unknown --test wasm_kernels
+# The browser's own kernels against candle's ops, in both worker builds: simd128 under node,
+# Relaxed SIMD in headless Chromium (wasm-bindgen-cli's runner and Chromium: the e2e stage
+# installed them).
+stage wasm-kernels scripts/test-wasm-kernels.sh
 # The one run command, driven as a user would (after e2e: Chromium and dist/ exist).
 stage run-smoke scripts/run-smoke.sh
 echo "==> all stages passed in $(( $(date +%s) - START )) s"

@@ -1,15 +1,15 @@
 #![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 //! The wasm simd128 kernels against candle's own ops (the Q8_0 and Q4K products, softmax, exact
-//! GELU), and the simd128 Hadamard rotation against its portable form, under node:
-//! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-//!  cargo test --release -p shared --target wasm32-unknown-unknown --test wasm_kernels`
+//! GELU), and the simd128 Hadamard rotation against its portable form: under node, and with the
+//! `relaxed-simd` feature in headless Chromium (`scripts/test-wasm-kernels.sh` runs both).
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{Device, Module, Tensor};
 use shared::model::layers::Linear;
 use shared::model::wasm_matmul::{quantize_row, PackedQ8};
 use shared::model::wasm_ops;
 use shared::model::wasm_q4k::{quantize_row_q8k, PackedQ4K};
+use std::borrow::Cow;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 /// Deterministic values with a few outliers, like activations after GELU.
@@ -110,6 +110,33 @@ fn other_shapes_stay_with_candle() {
     assert!(PackedQ4K::from_qtensor(&q4k).unwrap().is_some());
     let w = Tensor::from_vec(values(3 * 256, 7), (3, 256), &dev).unwrap();
     assert!(PackedQ4K::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4K).unwrap()).unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
+fn a_weight_of_minus_128() {
+    // candle's quantization never makes one (|q| ≤ 127), a Q8_0 file from elsewhere may. The
+    // relaxed kernel multiplies negated weights, and -128 has no negation in i8: that build
+    // leaves such a matrix to candle. The simd128 one widens to i16 first and takes it.
+    let dev = Device::Cpu;
+    let (m, n, k) = (3, 8, 64);
+    let w = Tensor::from_vec(values(n * k, 3), (n, k), &dev).unwrap();
+    let mut bytes = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap().data().unwrap().to_vec();
+    bytes[2 + 5] = i8::MIN as u8; // row 0, block 0, value 5 (after the f16 scale)
+    let storage = QStorage::from_data(Cow::Owned(bytes), &dev, GgmlDType::Q8_0).unwrap();
+    let q = QTensor::new(storage, (n, k)).unwrap();
+    let packed = PackedQ8::from_qtensor(&q).unwrap();
+    if cfg!(feature = "relaxed-simd") {
+        assert!(packed.is_none(), "the relaxed kernel must not take a weight of -128");
+        return;
+    }
+    let x = Tensor::from_vec(values(m * k, 4), (m, k), &dev).unwrap();
+    let bias = Tensor::zeros(n, candle_core::DType::F32, &dev).unwrap();
+    let got =
+        packed.expect("simd128 takes it").forward(&x, &bias).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let want = QMatMul::from_qtensor(q).unwrap().forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "[{j}]: {g} vs {w}");
+    }
 }
 
 #[wasm_bindgen_test]

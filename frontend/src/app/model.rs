@@ -9,8 +9,18 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-/// Trunk's loader for the `worker` bin (`data-loader-shim` in index.html).
+/// Trunk's loader for the `worker` bin (`data-loader-shim` in index.html), when index.html's
+/// script has not chosen (`sentimentWorkerUrl`: the `worker_relaxed` build where the browser
+/// has Relaxed SIMD).
 const WORKER_URL: &str = "./worker_loader.js";
+
+/// The worker script index.html chose for this browser.
+fn worker_url() -> String {
+    js_sys::Reflect::get(&js_sys::global(), &"sentimentWorkerUrl".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_else(|| WORKER_URL.to_string())
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
@@ -108,7 +118,7 @@ impl Model {
                 let opts = WorkerOptions::new();
                 // Trunk builds the worker with wasm-bindgen's no-modules target: a classic script.
                 opts.set_type(WorkerType::Classic);
-                (Worker::new_with_options(WORKER_URL, &opts).map_err(|e| js_error_text(&e))?, js_sys::Array::new())
+                (Worker::new_with_options(&worker_url(), &opts).map_err(|e| js_error_text(&e))?, js_sys::Array::new())
             }
         };
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| self.on_worker_message(&ev));

@@ -18,6 +18,19 @@
 //!   extended weight vector serves `ROWS` rows, each broadcast activation pair two weight
 //!   vectors, and the accumulators' lanes are the output columns themselves: no horizontal sums.
 //!
+//! With the `relaxed-simd` feature (the worker build for browsers that have Relaxed SIMD; see
+//! `frontend/src/bin/worker_relaxed.rs`) the inner loop is `i32x4.relaxed_dot_i8x16_i7x16_add_s`
+//! instead: 16 8-bit products summed into the accumulator in one instruction (`vpdpbusd` in V8
+//! where the CPU has AVX-VNNI). Its second operand must lie in 0..=127 for the result to be the
+//! same on every engine, so each activation `x` goes in as its two halves `max(x, 0)` and
+//! `max(-x, 0)`, the second against the negated weights: the block's integer sum is exactly
+//! `Σ w·x` again, and the outputs are bit for bit those of the simd128 form. The split spends
+//! half of each instruction's products on zeros — 8 useful multiply-adds per instruction, as
+//! `i32x4_dot_i16x8` — so what it saves is the widening and the separate adds: the products
+//! take ~0.8× the simd128 form's time in Chromium on the Intel machine (README, "Relaxed SIMD").
+//! Weights then interleave in fours (`[r0 k0..k3, r1 k0..k3, r2 .., r3 ..]`, one vector), and
+//! a pass's activation rows sit side by side per four values (`quantize_activations`).
+//!
 //! Only compiled for wasm32 with simd128 (`.cargo/config.toml`); `x86_matmul` is the same kernel
 //! for native x86-64 with AVX2.
 
@@ -31,6 +44,22 @@ use std::cell::RefCell;
 
 /// Weight rows per i32x4 accumulator: its four lanes.
 const LANES: usize = 4;
+/// Consecutive values of one weight row side by side in the packed matrix: a pair for
+/// `i32x4_dot_i16x8`, four for the relaxed 8-bit dot.
+#[cfg(not(feature = "relaxed-simd"))]
+const STEP: usize = 2;
+#[cfg(feature = "relaxed-simd")]
+const STEP: usize = 4;
+/// What the kernel reads per activation value: the value widened to i16, or (relaxed) its two
+/// 7-bit halves.
+#[cfg(not(feature = "relaxed-simd"))]
+type Activation = i16;
+#[cfg(feature = "relaxed-simd")]
+type Activation = u8;
+#[cfg(not(feature = "relaxed-simd"))]
+const PER_VALUE: usize = 1;
+#[cfg(feature = "relaxed-simd")]
+const PER_VALUE: usize = 2;
 /// Weight rows per pass (a group): two accumulators per activation row. A 4-row group at the
 /// end takes the rest when the row count is 4 more than a multiple of 8.
 const GROUP: usize = 8;
@@ -45,8 +74,8 @@ const ROWS: usize = 4;
 pub struct PackedQ8 {
     n: usize,
     k: usize,
-    /// Per group of rows (8, or 4 for the last), per block: 16 pairs × the group's rows × 2
-    /// values. A group starting at row `c` starts at `c * k`.
+    /// Per group of rows (8, or 4 for the last), per block: 32 / STEP steps × the group's rows ×
+    /// STEP values. A group starting at row `c` starts at `c * k`.
     quants: Vec<i8>,
     /// Per group of rows, per block: their scales. A group starting at row `c` starts at
     /// `c * k / 32`.
@@ -55,7 +84,9 @@ pub struct PackedQ8 {
 
 impl PackedQ8 {
     /// The packed form of a Q8_0 matrix, or `None` when the kernel does not apply (another
-    /// type, or a row count not a multiple of 4, like a 3-label head, which stays with candle).
+    /// type, or a row count not a multiple of 4, like a 3-label head, which stays with candle;
+    /// for the relaxed form also a weight of -128, which has no negation in i8 — candle's own
+    /// quantization never makes one).
     pub fn from_qtensor(w: &QTensor) -> Result<Option<Self>> {
         let Some(w) = Q8_0Blocks::of(w, LANES)? else { return Ok(None) };
         let (n, k, kb) = (w.n, w.k, w.k / BLOCK);
@@ -67,10 +98,13 @@ impl PackedQ8 {
             for b in 0..kb {
                 let (scale, values) = w.block(row, b);
                 scales[c * kb + b * width + j] = scale;
-                // Value i of the block is value i % 2 of pair i / 2.
+                // Value i of the block is value i % STEP of step i / STEP.
                 let dst = c * k + b * BLOCK * width;
                 for (i, v) in values.enumerate() {
-                    quants[dst + i / 2 * 2 * width + j * 2 + i % 2] = v;
+                    if cfg!(feature = "relaxed-simd") && v == i8::MIN {
+                        return Ok(None);
+                    }
+                    quants[dst + i / STEP * STEP * width + j * STEP + i % STEP] = v;
                 }
             }
         }
@@ -90,13 +124,13 @@ impl PackedQ8 {
         let (n, k, kb) = (self.n, self.k, self.k / BLOCK);
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let Scratch { quants, scales } = &mut *s;
+            let Scratch { quants, scales, row } = &mut *s;
             quants.clear();
-            quants.resize(m * k, 0);
+            quants.resize(m * k * PER_VALUE, 0);
             scales.clear();
             scales.resize(m * kb, 0.0);
             for r in 0..m {
-                quantize_row(&xs[r * k..][..k], &mut quants[r * k..][..k], &mut scales[r * kb..][..kb]);
+                quantize_activations(&xs[r * k..][..k], row, quants, (r, m), &mut scales[r * kb..][..kb]);
             }
             for c in (0..n).step_by(GROUP) {
                 let width = group_width(n, c);
@@ -110,7 +144,7 @@ impl PackedQ8 {
                         wq,
                         ws,
                         bias,
-                        xq: &quants[r * k..],
+                        xq: &quants[r * k * PER_VALUE..],
                         xs: &scales[r * kb..],
                         k,
                         out: &mut *out,
@@ -147,12 +181,58 @@ fn group_width(n: usize, c: usize) -> usize {
 /// Quantized activations of one product, reused across calls (wasm memory never shrinks, so
 /// a fresh buffer per call would only add allocator work).
 struct Scratch {
-    quants: Vec<i16>,
+    quants: Vec<Activation>,
     scales: Vec<f32>,
+    /// One row's values, before the relaxed kernel's split (unused by the simd128 one).
+    row: Vec<i16>,
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { quants: Vec::new(), scales: Vec::new() }) };
+    static SCRATCH: RefCell<Scratch> =
+        const { RefCell::new(Scratch { quants: Vec::new(), scales: Vec::new(), row: Vec::new() }) };
+}
+
+/// Activation row `r` of `m` quantized (`quantize_row`) as the kernel reads it: as it is, at
+/// `r · k`.
+#[cfg(not(feature = "relaxed-simd"))]
+fn quantize_activations(x: &[f32], _row: &mut Vec<i16>, out: &mut [i16], (r, _m): (usize, usize), scales: &mut [f32]) {
+    quantize_row(x, &mut out[r * x.len()..][..x.len()], scales);
+}
+
+/// Activation row `r` of `m` quantized (`quantize_row`, into `row`) as the relaxed kernel
+/// reads it: per four values, `max(x, 0)` of each, then `max(-x, 0)` of each — all within
+/// 0..=127, as the relaxed dot's second operand must be — and the rows of each pass (`ROWS`,
+/// fewer in the last) side by side per four values, so that one pointer and constant offsets
+/// reach all of a step's activations (V8 folds constant offsets into the load; computed
+/// addresses each cost an instruction in the inner loop).
+#[cfg(feature = "relaxed-simd")]
+fn quantize_activations(x: &[f32], row: &mut Vec<i16>, out: &mut [u8], (r, m): (usize, usize), scales: &mut [f32]) {
+    let k = x.len();
+    row.resize(k, 0);
+    quantize_row(x, row, scales);
+    let first = r / ROWS * ROWS;
+    let rows = ROWS.min(m - first);
+    // The pass's activations start where its first row's would in row-major order.
+    let out = &mut out[first * k * PER_VALUE..][..rows * k * PER_VALUE];
+    let step = rows * 2 * STEP;
+    let dst = out[(r - first) * 2 * STEP..].as_mut_ptr();
+    for (i, q) in row.chunks_exact(16).enumerate() {
+        // SAFETY: 16 values in `q`; the four steps of 8 bytes written are within `out`: steps
+        // 4i..4i+3 of the pass, `step` bytes each, at this row's place in them.
+        unsafe {
+            let q =
+                i8x16_narrow_i16x8(v128_load(q.as_ptr() as *const v128), v128_load(q.as_ptr().add(8) as *const v128));
+            let pos = i8x16_max(q, i8x16_splat(0));
+            let neg = i8x16_max(i8x16_neg(q), i8x16_splat(0));
+            let lo = i8x16_shuffle::<0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23>(pos, neg);
+            let hi = i8x16_shuffle::<8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31>(pos, neg);
+            let d = dst.add(4 * i * step);
+            v128_store64_lane::<0>(lo, d as *mut u64);
+            v128_store64_lane::<1>(lo, d.add(step) as *mut u64);
+            v128_store64_lane::<0>(hi, d.add(2 * step) as *mut u64);
+            v128_store64_lane::<1>(hi, d.add(3 * step) as *mut u64);
+        }
+    }
 }
 
 /// One activation row to Q8_0 exactly as candle's `BlockQ8_0::from_float` (non-NEON path):
@@ -203,8 +283,9 @@ struct Tile<'a> {
     wq: &'a [i8],
     ws: &'a [f32],
     bias: &'a [f32],
-    /// Quantized activations and their scales from the tile's first row on.
-    xq: &'a [i16],
+    /// Quantized activations (`PER_VALUE` per value) and their scales from the tile's first row
+    /// on.
+    xq: &'a [Activation],
     xs: &'a [f32],
     k: usize,
     out: &'a mut [f32],
@@ -217,10 +298,11 @@ impl Tile<'_> {
     /// # Safety
     /// `R` rows of `k` values must be left in `xq` (and of `k / 32` in `xs`), the group must
     /// have `4 * V` rows, and the output must hold rows `row0..row0 + R` of `n` values.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
+    #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
     unsafe fn run<const R: usize, const V: usize>(self) {
         let (kb, width) = (self.k / BLOCK, LANES * V);
-        debug_assert!(self.xq.len() >= R * self.k && self.xs.len() >= R * kb);
+        debug_assert!(self.xq.len() >= R * self.k * PER_VALUE && self.xs.len() >= R * kb);
         debug_assert!(self.wq.len() == width * self.k && self.ws.len() == width * kb);
         debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + width <= self.n);
         let xq = self.xq.as_ptr();
@@ -229,18 +311,7 @@ impl Tile<'_> {
         let mut ws = self.ws.as_ptr();
         let mut acc = [[f32x4_splat(0.0); V]; R];
         for b in 0..kb {
-            let mut isum = [[i32x4_splat(0); V]; R];
-            for p in 0..BLOCK / 2 {
-                // Rows 4v..4v+3 × values 2p, 2p+1 of this block, widened to i16.
-                let w: [v128; V] = core::array::from_fn(|v| i16x8_load_extend_i8x8(wq.add((p * V + v) * 2 * LANES)));
-                for (r, s) in isum.iter_mut().enumerate() {
-                    // Activation row r, values 2p and 2p+1, broadcast to all four pairs.
-                    let x = v128_load32_splat(xq.add(r * self.k + b * BLOCK + 2 * p) as *const u32);
-                    for (s, w) in s.iter_mut().zip(w) {
-                        *s = i32x4_add(*s, i32x4_dot_i16x8(w, x));
-                    }
-                }
-            }
+            let isum = block_sums::<R, V>(wq, xq, b, self.k);
             for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
                 let d_x = f32x4_splat(*xs.add(r * kb + b));
                 for (v, (a, s)) in a.iter_mut().zip(s).enumerate() {
@@ -259,4 +330,72 @@ impl Tile<'_> {
             }
         }
     }
+}
+
+/// One block's integer sums: `[row r][vector v]` lane `i` is `Σ w·x` over the block's 32 values
+/// for activation row `r` and weight row `4v + i` of the group.
+///
+/// # Safety
+/// `wq` must hold the group's block `b` (`32 × 4V` values), `xq` the activations of the `R`
+/// rows of `k` values.
+#[cfg(not(feature = "relaxed-simd"))]
+#[inline(always)]
+unsafe fn block_sums<const R: usize, const V: usize>(
+    wq: *const i8,
+    xq: *const i16,
+    b: usize,
+    k: usize,
+) -> [[v128; V]; R] {
+    let (xq, row_stride) = (xq.add(b * BLOCK), k);
+    let mut isum = [[i32x4_splat(0); V]; R];
+    for p in 0..BLOCK / STEP {
+        // Rows 4v..4v+3 × values 2p, 2p+1 of this block, widened to i16.
+        let w: [v128; V] = core::array::from_fn(|v| i16x8_load_extend_i8x8(wq.add((p * V + v) * STEP * LANES)));
+        for (r, s) in isum.iter_mut().enumerate() {
+            // Activation row r, values 2p and 2p+1, broadcast to all four pairs.
+            let x = v128_load32_splat(xq.add(r * row_stride + STEP * p) as *const u32);
+            for (s, w) in s.iter_mut().zip(w) {
+                *s = i32x4_add(*s, i32x4_dot_i16x8(w, x));
+            }
+        }
+    }
+    isum
+}
+
+/// As above, with the relaxed 8-bit dot: `Σ w·x = Σ w·max(x, 0) + Σ (-w)·max(-x, 0)`, each
+/// term's second operand within 0..=127 (see the module comment).
+///
+/// # Safety
+/// As above; `xq` holds the pass's activations as the relaxed `quantize_activations` lays them
+/// out.
+#[cfg(feature = "relaxed-simd")]
+#[inline]
+#[target_feature(enable = "relaxed-simd")]
+unsafe fn block_sums<const R: usize, const V: usize>(
+    wq: *const i8,
+    xq: *const u8,
+    b: usize,
+    _k: usize,
+) -> [[v128; V]; R] {
+    let xq = xq.add(b * BLOCK * PER_VALUE * R);
+    let mut isum = [[i32x4_splat(0); V]; R];
+    for p in 0..BLOCK / STEP {
+        // Rows 4v..4v+3 × values 4p..4p+3 of this block, and their negations.
+        let w: [v128; V] = core::array::from_fn(|v| v128_load(wq.add((p * V + v) * STEP * LANES) as *const v128));
+        let neg_w = w.map(|w| i8x16_neg(w));
+        for (r, s) in isum.iter_mut().enumerate() {
+            // Activation row r, values 4p..4p+3 (their positive, then negative halves),
+            // broadcast to all four weight rows.
+            let x = xq.add((p * R + r) * 2 * STEP);
+            let pos = v128_load32_splat(x as *const u32);
+            for (s, w) in s.iter_mut().zip(w) {
+                *s = i32x4_relaxed_dot_i8x16_i7x16_add(w, pos, *s);
+            }
+            let neg = v128_load32_splat(x.add(STEP) as *const u32);
+            for (s, w) in s.iter_mut().zip(neg_w) {
+                *s = i32x4_relaxed_dot_i8x16_i7x16_add(w, neg, *s);
+            }
+        }
+    }
+    isum
 }
