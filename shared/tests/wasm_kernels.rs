@@ -1,7 +1,8 @@
 #![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 //! The wasm simd128 kernels against candle's own ops (the Q8_0 and Q4K products, softmax, exact
 //! GELU), and the simd128 Hadamard rotation against its portable form: under node, and with the
-//! `relaxed-simd` feature in headless Chromium (`scripts/test-wasm-kernels.sh` runs both).
+//! `relaxed-simd-q8` feature (both relaxed kernels) in headless Chromium
+//! (`scripts/test-wasm-kernels.sh` runs both).
 
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{Device, Module, Tensor};
@@ -125,7 +126,7 @@ fn a_weight_of_minus_128() {
     let storage = QStorage::from_data(Cow::Owned(bytes), &dev, GgmlDType::Q8_0).unwrap();
     let q = QTensor::new(storage, (n, k)).unwrap();
     let packed = PackedQ8::from_qtensor(&q).unwrap();
-    if cfg!(feature = "relaxed-simd") {
+    if cfg!(feature = "relaxed-simd-q8") {
         assert!(packed.is_none(), "the relaxed kernel must not take a weight of -128");
         return;
     }

@@ -18,16 +18,17 @@
 //!   extended weight vector serves `ROWS` rows, each broadcast activation pair two weight
 //!   vectors, and the accumulators' lanes are the output columns themselves: no horizontal sums.
 //!
-//! With the `relaxed-simd` feature (the worker build for browsers that have Relaxed SIMD; see
-//! `frontend/src/bin/worker_relaxed.rs`) the inner loop is `i32x4.relaxed_dot_i8x16_i7x16_add_s`
+//! With the `relaxed-simd-q8` feature the inner loop is `i32x4.relaxed_dot_i8x16_i7x16_add_s`
 //! instead: 16 8-bit products summed into the accumulator in one instruction (`vpdpbusd` in V8
-//! where the CPU has AVX-VNNI). Its second operand must lie in 0..=127 for the result to be the
+//! where the CPU has AVX-VNNI). No worker build has it yet: without AVX-VNNI V8 spends three
+//! SSSE3 instructions per such dot, and this form then takes ~1.9× the simd128 time, so it is
+//! only worth shipping once the worker can tell the two apart at run time. Its second operand must lie in 0..=127 for the result to be the
 //! same on every engine, so each activation `x` goes in as its two halves `max(x, 0)` and
 //! `max(-x, 0)`, the second against the negated weights: the block's integer sum is exactly
 //! `Σ w·x` again, and the outputs are bit for bit those of the simd128 form. The split spends
 //! half of each instruction's products on zeros — 8 useful multiply-adds per instruction, as
-//! `i32x4_dot_i16x8` — so what it saves is the widening and the separate adds: the products
-//! take ~0.8× the simd128 form's time in Chromium on the Intel machine (README, "Relaxed SIMD").
+//! `i32x4_dot_i16x8` — so what it saves is the widening and the separate adds: with AVX-VNNI
+//! the products take ~0.8× the simd128 form's time in Chromium (README, "Relaxed SIMD").
 //! Weights then interleave in fours (`[r0 k0..k3, r1 k0..k3, r2 .., r3 ..]`, one vector), and
 //! a pass's activation rows sit side by side per four values (`quantize_activations`).
 //!
@@ -46,19 +47,19 @@ use std::cell::RefCell;
 const LANES: usize = 4;
 /// Consecutive values of one weight row side by side in the packed matrix: a pair for
 /// `i32x4_dot_i16x8`, four for the relaxed 8-bit dot.
-#[cfg(not(feature = "relaxed-simd"))]
+#[cfg(not(feature = "relaxed-simd-q8"))]
 const STEP: usize = 2;
-#[cfg(feature = "relaxed-simd")]
+#[cfg(feature = "relaxed-simd-q8")]
 const STEP: usize = 4;
 /// What the kernel reads per activation value: the value widened to i16, or (relaxed) its two
 /// 7-bit halves.
-#[cfg(not(feature = "relaxed-simd"))]
+#[cfg(not(feature = "relaxed-simd-q8"))]
 type Activation = i16;
-#[cfg(feature = "relaxed-simd")]
+#[cfg(feature = "relaxed-simd-q8")]
 type Activation = u8;
-#[cfg(not(feature = "relaxed-simd"))]
+#[cfg(not(feature = "relaxed-simd-q8"))]
 const PER_VALUE: usize = 1;
-#[cfg(feature = "relaxed-simd")]
+#[cfg(feature = "relaxed-simd-q8")]
 const PER_VALUE: usize = 2;
 /// Weight rows per pass (a group): two accumulators per activation row. A 4-row group at the
 /// end takes the rest when the row count is 4 more than a multiple of 8.
@@ -101,7 +102,7 @@ impl PackedQ8 {
                 // Value i of the block is value i % STEP of step i / STEP.
                 let dst = c * k + b * BLOCK * width;
                 for (i, v) in values.enumerate() {
-                    if cfg!(feature = "relaxed-simd") && v == i8::MIN {
+                    if cfg!(feature = "relaxed-simd-q8") && v == i8::MIN {
                         return Ok(None);
                     }
                     quants[dst + i / STEP * STEP * width + j * STEP + i % STEP] = v;
@@ -194,7 +195,7 @@ thread_local! {
 
 /// Activation row `r` of `m` quantized (`quantize_row`) as the kernel reads it: as it is, at
 /// `r · k`.
-#[cfg(not(feature = "relaxed-simd"))]
+#[cfg(not(feature = "relaxed-simd-q8"))]
 fn quantize_activations(x: &[f32], _row: &mut Vec<i16>, out: &mut [i16], (r, _m): (usize, usize), scales: &mut [f32]) {
     quantize_row(x, &mut out[r * x.len()..][..x.len()], scales);
 }
@@ -205,7 +206,7 @@ fn quantize_activations(x: &[f32], _row: &mut Vec<i16>, out: &mut [i16], (r, _m)
 /// fewer in the last) side by side per four values, so that a step's activations are one
 /// pointer plus constant offsets (with the split in SIMD: per tweet 0.85-0.90× ONNX Runtime
 /// Web's time over six runs, against 0.90-0.91× in two with rows apart and a scalar split).
-#[cfg(feature = "relaxed-simd")]
+#[cfg(feature = "relaxed-simd-q8")]
 fn quantize_activations(x: &[f32], row: &mut Vec<i16>, out: &mut [u8], (r, m): (usize, usize), scales: &mut [f32]) {
     let k = x.len();
     row.resize(k, 0);
@@ -298,8 +299,8 @@ impl Tile<'_> {
     /// # Safety
     /// `R` rows of `k` values must be left in `xq` (and of `k / 32` in `xs`), the group must
     /// have `4 * V` rows, and the output must hold rows `row0..row0 + R` of `n` values.
-    #[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
-    #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
+    #[cfg_attr(not(feature = "relaxed-simd-q8"), inline(always))]
+    #[cfg_attr(feature = "relaxed-simd-q8", target_feature(enable = "relaxed-simd"))]
     unsafe fn run<const R: usize, const V: usize>(self) {
         let (kb, width) = (self.k / BLOCK, LANES * V);
         debug_assert!(self.xq.len() >= R * self.k * PER_VALUE && self.xs.len() >= R * kb);
@@ -338,7 +339,7 @@ impl Tile<'_> {
 /// # Safety
 /// `wq` must hold the group's block `b` (`32 × 4V` values), `xq` the activations of the `R`
 /// rows of `k` values.
-#[cfg(not(feature = "relaxed-simd"))]
+#[cfg(not(feature = "relaxed-simd-q8"))]
 #[inline(always)]
 unsafe fn block_sums<const R: usize, const V: usize>(
     wq: *const i8,
@@ -368,7 +369,7 @@ unsafe fn block_sums<const R: usize, const V: usize>(
 /// # Safety
 /// As above; `xq` holds the pass's activations as the relaxed `quantize_activations` lays them
 /// out.
-#[cfg(feature = "relaxed-simd")]
+#[cfg(feature = "relaxed-simd-q8")]
 #[inline]
 #[target_feature(enable = "relaxed-simd")]
 unsafe fn block_sums<const R: usize, const V: usize>(

@@ -29,7 +29,9 @@
 //! instruction, against 8 for `i32x4_dot_i16x8`. Values then interleave in fours (the low
 //! nibbles hold four values `4p..4p+3` of 4 rows, the high ones `4p + 16..`), and activations
 //! stay 8-bit. The integer sums are the same, so are the outputs. The products take ~0.65× the
-//! simd128 form's time in Chromium on the Intel machine (12 layers' products at 32 rows).
+//! simd128 form's time in Chromium on the Intel machine (12 layers' products at 32 rows), and
+//! ~1.04× where V8 has no AVX-VNNI (`--js-flags=--no-enable-avx-vnni`: three SSSE3
+//! instructions per dot).
 //!
 //! Only compiled for wasm32 with simd128.
 
