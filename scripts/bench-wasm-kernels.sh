@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The browser kernels' products for one roberta-base tweet (shared/tests/wasm_kernel_timing.rs)
+# in headless Chromium: the simd128 forms, then the Relaxed SIMD forms (`relaxed-simd-q8`), each
+# with V8's AVX-VNNI path and without it (`--js-flags=--no-enable-avx-vnni`), as on CPUs that
+# lack AVX-VNNI. Prints milliseconds, best of eight. Needs what scripts/test-wasm-kernels.sh needs.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/web-tools-env.sh
+source scripts/web-tools-env.sh
+caps=$(mktemp -d)
+trap 'rm -rf "$caps"' EXIT
+python3 - "$caps" <<'PY'
+import json, sys
+base = json.load(open("e2e/webdriver.json"))
+json.dump(base, open(f"{sys.argv[1]}/vnni.json", "w"))
+base["goog:chromeOptions"]["args"].append("--js-flags=--no-enable-avx-vnni")
+json.dump(base, open(f"{sys.argv[1]}/no-vnni.json", "w"))
+PY
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner WASM_BINDGEN_USE_BROWSER=1
+export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
+for features in "" "--features relaxed-simd-q8"; do
+  for v8 in vnni no-vnni; do
+    echo "--- ${features:-simd128} ($v8)"
+    # shellcheck disable=SC2086
+    WASM_BINDGEN_TEST_WEBDRIVER_JSON=$caps/$v8.json cargo test --release -p shared \
+      --target wasm32-unknown-unknown --test wasm_kernel_timing $features -- --include-ignored --nocapture 2>&1 |
+      grep -E "products,|FAIL|panicked" || true
+  done
+done
