@@ -292,67 +292,72 @@ impl Tile<'_> {
 /// One sub-block's integer sums: `[row r][vector v]` lane `i` is `Σ q · x_q` over its 32
 /// values for activation row `r` and weight row `4v + i` of the group.
 ///
+/// With `relaxed-simd` not inlined: inside `Tile::run`, whose 24 f32 sums are live across it,
+/// V8 kept four of the eight integer sums in memory and rebuilt the nibble mask at every step;
+/// on its own it keeps seven in registers. The call per sub-block is cheaper: the products took
+/// 0.94× the time (Chromium, Intel machine).
+///
 /// # Safety
 /// `wq` must hold the group's sub-block (`16 × 4V` bytes), `xq` `R` rows of its 32
 /// activations, `row_stride` apart.
-#[cfg(not(feature = "relaxed-simd"))]
-#[inline(always)]
+#[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
+#[cfg_attr(feature = "relaxed-simd", inline(never), target_feature(enable = "relaxed-simd"))]
 unsafe fn sub_block_sums<const R: usize, const V: usize>(
     wq: *const u8,
-    xq: *const i16,
+    xq: *const Activation,
     row_stride: usize,
 ) -> [[v128; V]; R] {
-    let nibble = i16x8_splat(0x0F);
     let mut isum = [[i32x4_splat(0); V]; R];
     for p in 0..SUB / 2 / STEP {
-        // Rows 4v..4v+3 × pairs p (low nibbles) and p + 8 (high) of this sub-block.
-        let raw: [v128; V] = core::array::from_fn(|v| i16x8_load_extend_u8x8(wq.add((p * V + v) * STEP * LANES)));
-        let lo: [v128; V] = core::array::from_fn(|v| v128_and(raw[v], nibble));
-        let hi: [v128; V] = core::array::from_fn(|v| u16x8_shr(raw[v], 4));
+        // Rows 4v..4v+3 × step p of this sub-block: its low nibbles, then step p + 16 / STEP
+        // in its high ones.
+        let (lo, hi): ([v128; V], [v128; V]) = {
+            let both: [(v128, v128); V] = core::array::from_fn(|v| nibbles(wq.add((p * V + v) * STEP * LANES)));
+            (both.map(|b| b.0), both.map(|b| b.1))
+        };
         for (r, sums) in isum.iter_mut().enumerate() {
             let x = xq.add(r * row_stride + STEP * p);
             let x_lo = v128_load32_splat(x as *const u32);
             let x_hi = v128_load32_splat(x.add(SUB / 2) as *const u32);
             for (sum, (lo, hi)) in sums.iter_mut().zip(lo.iter().zip(&hi)) {
-                *sum = i32x4_add(*sum, i32x4_add(i32x4_dot_i16x8(*lo, x_lo), i32x4_dot_i16x8(*hi, x_hi)));
+                *sum = dot_add(*sum, (*lo, x_lo), (*hi, x_hi));
             }
         }
     }
     isum
 }
 
-/// As above, with the relaxed 8-bit dot: the activations (signed) against the values
-/// (0..=15, within the second operand's 0..=127). Not inlined: inside `Tile::run`, whose 24
-/// f32 sums are live across it, V8 kept four of the eight integer sums in memory and rebuilt
-/// the nibble mask at every step; on its own it keeps seven in registers. The call per
-/// sub-block is cheaper: the products took 0.94× the time (Chromium, Intel machine).
-///
-/// # Safety
-/// As above.
+/// The low and the high nibbles of one step's weights (4 rows × STEP values), widened to i16.
+#[cfg(not(feature = "relaxed-simd"))]
+#[inline(always)]
+unsafe fn nibbles(p: *const u8) -> (v128, v128) {
+    let raw = i16x8_load_extend_u8x8(p);
+    (v128_and(raw, i16x8_splat(0x0F)), u16x8_shr(raw, 4))
+}
+
+/// The low and the high nibbles of one step's weights (4 rows × STEP values), as bytes.
 #[cfg(feature = "relaxed-simd")]
-#[inline(never)]
+#[inline]
 #[target_feature(enable = "relaxed-simd")]
-unsafe fn sub_block_sums<const R: usize, const V: usize>(
-    wq: *const u8,
-    xq: *const i8,
-    row_stride: usize,
-) -> [[v128; V]; R] {
+unsafe fn nibbles(p: *const u8) -> (v128, v128) {
+    let raw = v128_load(p as *const v128);
     let nibble = u8x16_splat(0x0F);
-    let mut isum = [[i32x4_splat(0); V]; R];
-    for p in 0..SUB / 2 / STEP {
-        // Rows 4v..4v+3 × values 4p..4p+3 (low nibbles) and 4p + 16.. (high) of this sub-block.
-        let raw: [v128; V] = core::array::from_fn(|v| v128_load(wq.add((p * V + v) * STEP * LANES) as *const v128));
-        let lo: [v128; V] = core::array::from_fn(|v| v128_and(raw[v], nibble));
-        // A 16-bit shift and the same mask: `u8x16_shr` would be both with a mask of its own.
-        let hi: [v128; V] = core::array::from_fn(|v| v128_and(u16x8_shr(raw[v], 4), nibble));
-        for (r, sums) in isum.iter_mut().enumerate() {
-            let x = xq.add(r * row_stride + STEP * p);
-            let x_lo = v128_load32_splat(x as *const u32);
-            let x_hi = v128_load32_splat(x.add(SUB / 2) as *const u32);
-            for (sum, (lo, hi)) in sums.iter_mut().zip(lo.iter().zip(&hi)) {
-                *sum = i32x4_relaxed_dot_i8x16_i7x16_add(x_hi, *hi, i32x4_relaxed_dot_i8x16_i7x16_add(x_lo, *lo, *sum));
-            }
-        }
-    }
-    isum
+    // A 16-bit shift and the same mask: `u8x16_shr` would be both with a mask of its own.
+    (v128_and(raw, nibble), v128_and(u16x8_shr(raw, 4), nibble))
+}
+
+/// `sum` plus the two steps' dot products of weights and broadcast activations.
+#[cfg(not(feature = "relaxed-simd"))]
+#[inline(always)]
+fn dot_add(sum: v128, (lo, x_lo): (v128, v128), (hi, x_hi): (v128, v128)) -> v128 {
+    i32x4_add(sum, i32x4_add(i32x4_dot_i16x8(lo, x_lo), i32x4_dot_i16x8(hi, x_hi)))
+}
+
+/// The same with the relaxed 8-bit dot: the activations (signed) against the values (0..=15,
+/// within its second operand's 0..=127).
+#[cfg(feature = "relaxed-simd")]
+#[inline]
+#[target_feature(enable = "relaxed-simd")]
+fn dot_add(sum: v128, (lo, x_lo): (v128, v128), (hi, x_hi): (v128, v128)) -> v128 {
+    i32x4_relaxed_dot_i8x16_i7x16_add(x_hi, hi, i32x4_relaxed_dot_i8x16_i7x16_add(x_lo, lo, sum))
 }
