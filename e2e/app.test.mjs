@@ -48,6 +48,11 @@ const golden = JSON.parse(fs.readFileSync(new URL('../fixtures/tiny-roberta-bpe/
 const TEXTS = golden.cases.filter((c) => c.preprocess === 'none').map((c) => c.text).filter((t) => t.trim());
 const RAW_EXTRA = ['@acme your app crashed again https://t.co/xyz 😡', 'ok.'];
 const ALL_TEXTS = [...TEXTS, ...RAW_EXTRA];
+// The Q8_0 kernel the Relaxed SIMD worker must choose here (`wasm_matmul::Q8Kernel::best`): V8
+// computes the 8-bit dot with unsigned weights exactly only on CPUs with AVX-VNNI. Null (not
+// checked) off x86-64.
+const RELAXED_Q8_KERNEL = process.arch !== 'x64' ? null
+  : /\bavx_vnni\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8')) ? 'relaxed-simd' : 'simd128';
 
 /** Native answers: `sentiment-trainer predict --json`, one object per text (texts with a
  *  newline go as arguments, many texts through stdin). The page runs one text unpadded, so
@@ -186,6 +191,7 @@ test('the page analyses every fixture text as the native predictor does (q8_0 bu
   await openReady();
   // Chromium has Relaxed SIMD, so the page picked that build of the worker (index.html).
   assert.deepEqual(workerScripts(page), ['worker_relaxed_loader.js']);
+  if (RELAXED_Q8_KERNEL) assert.equal(await byTest('model-kernel').textContent(), RELAXED_Q8_KERNEL);
   assert.equal(await byTest('model-version').textContent(), v1);
   assert.match(await byTest('model-origin').textContent(), /downloaded/);
   const native = nativePredict(BUNDLE, ALL_TEXTS);
@@ -213,6 +219,7 @@ test('a browser without Relaxed SIMD gets the simd128 worker, with the same answ
     await plain.addInitScript(() => { WebAssembly.validate = () => false; });
     await openReady(plain);
     assert.deepEqual(workerScripts(plain), ['worker_loader.js']);
+    assert.equal(await byTest('model-kernel', plain).textContent(), 'simd128');
     const native = nativePredict(BUNDLE, ALL_TEXTS);
     const problems = [];
     for (const [i, text] of ALL_TEXTS.entries()) {

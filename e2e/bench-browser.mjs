@@ -100,7 +100,7 @@ async function driveWorker({ workerUrl, bundleUrl, tweet, warmup }) {
     send({ type: 'analyze', id: i, text: tweet });
     await next('analyzed');
   }
-  return { loadMs, readyMemory: ready.wasm_memory_bytes };
+  return { loadMs, readyMemory: ready.wasm_memory_bytes, kernel: ready.kernel };
 }
 
 /** Runs in the page after `driveWorker`: one analysis; its time in the worker and round trip. */
@@ -279,6 +279,7 @@ try {
       const row = {
         bundle: name,
         worker: WORKER,
+        kernel: r.kernel,
         quantization: manifest.quantization,
         bundle_mb: bundleBytes / 1e6,
         load_ms: r.loadMs,
@@ -315,7 +316,7 @@ console.log('\n| bundle | size MB | latency ms (median / p90) | ONNX Runtime Web
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const peer = r.peer_latency_ms_median === null ? '– | –' : `${f(r.peer_latency_ms_median)} | ${f(r.latency_over_peer, 2)}×`;
-  console.log(`| ${r.bundle} (${r.quantization}; ${r.worker.replace('_loader.js', '')}) | ${f(r.bundle_mb)} | ${f(r.latency_ms_median)} / ${f(r.latency_ms_p90)} | ${peer} | ${f(r.batch_texts_per_s)} | ${f(r.wasm_memory_mb_loaded)} / ${f(r.wasm_memory_mb_after_single)} / ${f(r.wasm_memory_mb_peak)} | ${f(r.memory_over_bundle, 2)}× | ${r.warm_start_ms} (${r.warm_start_worker_load_ms}; ${r.warm_start_min_ms}–${r.warm_start_max_ms}) | ${r.warm_start_private_ms} (${r.warm_start_private_worker_load_ms}) |`);
+  console.log(`| ${r.bundle} (${r.quantization}; ${r.worker.replace('_loader.js', '')}, ${r.kernel}) | ${f(r.bundle_mb)} | ${f(r.latency_ms_median)} / ${f(r.latency_ms_p90)} | ${peer} | ${f(r.batch_texts_per_s)} | ${f(r.wasm_memory_mb_loaded)} / ${f(r.wasm_memory_mb_after_single)} / ${f(r.wasm_memory_mb_peak)} | ${f(r.memory_over_bundle, 2)}× | ${r.warm_start_ms} (${r.warm_start_worker_load_ms}; ${r.warm_start_min_ms}–${r.warm_start_max_ms}) | ${r.warm_start_private_ms} (${r.warm_start_private_worker_load_ms}) |`);
 }
 if (peers.length) {
   console.log('\n| peer | model | ONNX MB | timed in turns with | latency ms (median / p90) |');

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The browser kernels' products for one roberta-base tweet (shared/tests/wasm_kernel_timing.rs)
-# in headless Chromium: the simd128 forms, then the Relaxed SIMD forms (`relaxed-simd-q8`), each
+# in headless Chromium: the simd128 forms, then the Relaxed SIMD build's (`relaxed-simd`: its Q8_0
+# kernels both, when the engine computes the unsigned 8-bit dot exactly, and its Q4K one), each
 # with V8's AVX-VNNI path and without it (`--js-flags=--no-enable-avx-vnni`), as on CPUs that
 # lack AVX-VNNI. Prints milliseconds, best of eight. Needs what scripts/test-wasm-kernels.sh needs.
 set -euo pipefail
@@ -18,7 +19,7 @@ json.dump(base, open(f"{sys.argv[1]}/no-vnni.json", "w"))
 PY
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner WASM_BINDGEN_USE_BROWSER=1
 export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
-for features in "" "--features relaxed-simd-q8"; do
+for features in "" "--features relaxed-simd"; do
   for v8 in vnni no-vnni; do
     echo "--- ${features:-simd128} ($v8)"
     # shellcheck disable=SC2086

@@ -88,6 +88,9 @@ pub struct ReadyInfo {
     /// The worker's wasm memory once loaded (it never shrinks, so this is its peak so far).
     #[serde(default)]
     pub wasm_memory_bytes: u64,
+    /// The weight products' kernel: `simd128`, `relaxed-simd` (the 8-bit dot) or `candle`.
+    #[serde(default)]
+    pub kernel: String,
 }
 
 /// One text's result; `scores` follow the manifest's label order.

@@ -6,7 +6,7 @@
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
-use shared::model::wasm_matmul::PackedQ8;
+use shared::model::wasm_matmul::{Kernel, PackedQ8};
 use shared::model::wasm_q4k::PackedQ4K;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -43,11 +43,20 @@ fn weights(dtype: GgmlDType) -> Vec<QTensor> {
 #[wasm_bindgen_test]
 #[ignore]
 fn products_of_one_tweet() {
-    let form = if cfg!(feature = "relaxed-simd-q8") { "relaxed" } else { "simd128" };
-    let q8: Vec<_> = weights(GgmlDType::Q8_0).iter().map(|w| PackedQ8::from_qtensor(w).unwrap().unwrap()).collect();
-    let ms = best_ms(&|i, x, b| drop(q8[i].forward(x, b).unwrap()));
-    console_log!("Q8_0 products, {form}: {ms} ms");
-    let q4k: Vec<_> = weights(GgmlDType::Q4K).iter().map(|w| PackedQ4K::from_qtensor(w).unwrap().unwrap()).collect();
-    let ms = best_ms(&|i, x, b| drop(q4k[i].forward(x, b).unwrap()));
-    console_log!("Q4K products, {form}: {ms} ms");
+    for kernel in Kernel::all() {
+        let name = kernel.name();
+        let q8: Option<Vec<_>> =
+            weights(GgmlDType::Q8_0).iter().map(|w| PackedQ8::for_kernel(w, kernel).unwrap()).collect();
+        match q8 {
+            Some(q8) => {
+                let ms = best_ms(&|i, x, b| drop(q8[i].forward(x, b).unwrap()));
+                console_log!("Q8_0 products, {name}: {ms} ms");
+            }
+            None => console_log!("Q8_0 products, {name}: not exact on this engine"),
+        }
+        let q4k: Vec<_> =
+            weights(GgmlDType::Q4K).iter().map(|w| PackedQ4K::for_kernel(w, kernel).unwrap().unwrap()).collect();
+        let ms = best_ms(&|i, x, b| drop(q4k[i].forward(x, b).unwrap()));
+        console_log!("Q4K products, {name}: {ms} ms");
+    }
 }

@@ -1,13 +1,13 @@
 #![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 //! The wasm simd128 kernels against candle's own ops (the Q8_0 and Q4K products, softmax, exact
 //! GELU), and the simd128 Hadamard rotation against its portable form: under node, and with the
-//! `relaxed-simd-q8` feature (both relaxed kernels) in headless Chromium
-//! (`scripts/test-wasm-kernels.sh` runs both).
+//! `relaxed-simd` feature (the worker_relaxed build's kernels) in headless Chromium
+//! (`scripts/test-wasm-kernels.sh` runs both, the second with and without V8's AVX-VNNI path).
 
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{Device, Module, Tensor};
 use shared::model::layers::Linear;
-use shared::model::wasm_matmul::{quantize_row, PackedQ8};
+use shared::model::wasm_matmul::{quantize_row, Kernel, PackedQ8};
 use shared::model::wasm_ops;
 use shared::model::wasm_q4k::{quantize_row_q8k, PackedQ4K};
 use std::borrow::Cow;
@@ -56,6 +56,44 @@ fn activations_quantize_exactly_as_candle() {
     }
 }
 
+/// `got` within f32 summation-order rounding of `want`.
+fn assert_close(got: &Tensor, want: &[f32], what: &str) {
+    let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (j, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{what} [{j}]: {g} vs {w}");
+    }
+}
+
+/// The kernels `PackedQ8` runs here: all of the build's but the relaxed one where the engine
+/// does not compute it exactly — which `for_kernel` must then refuse.
+fn q8_0_kernels() -> Vec<Kernel> {
+    let w = Tensor::from_vec(values(4 * 32, 9), (4, 32), &Device::Cpu).unwrap();
+    let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+    let runs = |k: Kernel| PackedQ8::for_kernel(&q, k).unwrap().is_some();
+    #[cfg(feature = "relaxed-simd")]
+    assert_eq!(runs(Kernel::Relaxed), shared::model::wasm_matmul::relaxed_u8_dot_is_exact());
+    Kernel::all().into_iter().filter(|&k| runs(k)).collect()
+}
+
+#[wasm_bindgen_test]
+fn relaxed_u8_dot_probe_reads_the_engine() {
+    // The script compiles this with what the probe must say: "exact" where V8 has AVX-VNNI
+    // (one `vpdpbusd`), "inexact" where it does not (`--no-enable-avx-vnni`: SSSE3, saturating).
+    #[cfg(feature = "relaxed-simd")]
+    {
+        let exact = shared::model::wasm_matmul::relaxed_u8_dot_is_exact();
+        match option_env!("EXPECT_RELAXED_U8_DOT") {
+            Some("exact") => assert!(exact, "V8 with AVX-VNNI computes the unsigned 8-bit dot exactly"),
+            Some("inexact") => assert!(!exact, "without AVX-VNNI the probe must see saturation"),
+            _ => wasm_bindgen_test::console_log!("relaxed u8 dot exact: {exact} (not checked)"),
+        }
+        assert_eq!(Kernel::best() == Kernel::Relaxed, exact);
+    }
+    #[cfg(not(feature = "relaxed-simd"))]
+    assert_eq!(Kernel::best(), Kernel::Simd128);
+}
+
 #[wasm_bindgen_test]
 fn q8_0_products_match_candle() {
     let dev = Device::Cpu;
@@ -83,19 +121,22 @@ fn q8_0_products_match_candle() {
             .unwrap()
             .broadcast_add(&bias)
             .unwrap();
-        let got = PackedQ8::from_qtensor(&q).unwrap().expect("Q8_0 with 4 | n").forward(&x, &bias).unwrap();
-        assert_eq!(got.dims(), want.dims());
-        // Through `Linear` too, as the model builds it, with a 3-d input.
-        let linear = Linear::quantized(q, bias.clone(), None).unwrap();
-        let via_linear = linear.forward(&x.reshape((1, m, k)).unwrap()).unwrap().reshape((m, n)).unwrap();
+        assert_eq!(want.dims(), [m, n]);
         let want = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        for got in [got.flatten_all().unwrap(), via_linear.flatten_all().unwrap()] {
-            let got = got.to_vec1::<f32>().unwrap();
-            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
-                // Only the order of the f32 sums differs from candle's.
-                assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{m}x{k}x{n} [{j}]: {g} vs {w}");
-            }
+        let mut outputs = Vec::new();
+        for kernel in q8_0_kernels() {
+            let packed = PackedQ8::for_kernel(&q, kernel).unwrap().expect("Q8_0 with 4 | n");
+            let got = packed.forward(&x, &bias).unwrap();
+            // Only the order of the f32 sums differs from candle's.
+            assert_close(&got, &want, &format!("{kernel:?} {m}x{k}x{n}"));
+            outputs.push(got.flatten_all().unwrap().to_vec1::<f32>().unwrap());
         }
+        // The kernels' integer sums are exact and their float steps the same: equal bit for bit.
+        assert!(outputs.windows(2).all(|o| o[0] == o[1]), "{m}x{k}x{n}: the kernels differ");
+        // Through `Linear` too, as the model builds it (with `Kernel::best`), with a 3-d input.
+        let linear = Linear::quantized(q, bias.clone(), None).unwrap();
+        let via_linear = linear.forward(&x.reshape((1, m, k)).unwrap()).unwrap();
+        assert_close(&via_linear, &want, &format!("Linear {m}x{k}x{n}"));
     }
 }
 
@@ -115,28 +156,25 @@ fn other_shapes_stay_with_candle() {
 
 #[wasm_bindgen_test]
 fn a_weight_of_minus_128() {
-    // candle's quantization never makes one (|q| ≤ 127), a Q8_0 file from elsewhere may. The
-    // relaxed kernel multiplies negated weights, and -128 has no negation in i8: that build
-    // leaves such a matrix to candle. The simd128 one widens to i16 first and takes it.
+    // candle's quantization never makes one (|q| ≤ 127), a Q8_0 file from elsewhere may: the
+    // simd128 kernel widens it to i16, the relaxed one stores it as 0 (`w + 128`).
     let dev = Device::Cpu;
     let (m, n, k) = (3, 8, 64);
     let w = Tensor::from_vec(values(n * k, 3), (n, k), &dev).unwrap();
     let mut bytes = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap().data().unwrap().to_vec();
     bytes[2 + 5] = i8::MIN as u8; // row 0, block 0, value 5 (after the f16 scale)
-    let storage = QStorage::from_data(Cow::Owned(bytes), &dev, GgmlDType::Q8_0).unwrap();
-    let q = QTensor::new(storage, (n, k)).unwrap();
-    let packed = PackedQ8::from_qtensor(&q).unwrap();
-    if cfg!(feature = "relaxed-simd-q8") {
-        assert!(packed.is_none(), "the relaxed kernel must not take a weight of -128");
-        return;
-    }
+    let matrix = || {
+        let storage = QStorage::from_data(Cow::Borrowed(&bytes), &dev, GgmlDType::Q8_0).unwrap();
+        QTensor::new(storage, (n, k)).unwrap()
+    };
+    let q = matrix();
     let x = Tensor::from_vec(values(m * k, 4), (m, k), &dev).unwrap();
     let bias = Tensor::zeros(n, candle_core::DType::F32, &dev).unwrap();
-    let got =
-        packed.expect("simd128 takes it").forward(&x, &bias).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let want = QMatMul::from_qtensor(q).unwrap().forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    for (j, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "[{j}]: {g} vs {w}");
+    let want = QMatMul::from_qtensor(matrix()).unwrap().forward(&x).unwrap();
+    let want = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for kernel in q8_0_kernels() {
+        let packed = PackedQ8::for_kernel(&q, kernel).unwrap().expect("every kernel takes it");
+        assert_close(&packed.forward(&x, &bias).unwrap(), &want, &format!("{kernel:?}"));
     }
 }
 
@@ -190,10 +228,7 @@ fn q4k_products_match_candle() {
             .unwrap()
             .broadcast_add(&bias)
             .unwrap();
-        let got = PackedQ4K::from_qtensor(&q).unwrap().expect("Q4K with 4 | n").forward(&x, &bias).unwrap();
-        assert_eq!(got.dims(), want.dims());
-        let linear = Linear::quantized(q, bias.clone(), None).unwrap();
-        let via_linear = linear.forward(&x.reshape((1, m, k)).unwrap()).unwrap().reshape((m, n)).unwrap();
+        assert_eq!(want.dims(), [m, n]);
         let want = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         // Both sides round f32 sums of terms larger than their (cancelling) total — candle's
         // wasm kernel in its own order — so the tolerance scales with |W| · |x| (W as candle
@@ -201,12 +236,23 @@ fn q4k_products_match_candle() {
         let w_abs = q4k_dequantized(&w).abs().unwrap();
         let bound =
             x.abs().unwrap().matmul(&w_abs.t().unwrap()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        for got in [got.flatten_all().unwrap(), via_linear.flatten_all().unwrap()] {
-            let got = got.to_vec1::<f32>().unwrap();
+        let check = |got: Tensor, what: &str| {
+            let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(got.len(), want.len(), "{what}");
             for (j, ((g, w), b)) in got.iter().zip(&want).zip(&bound).enumerate() {
-                assert!((g - w).abs() <= 1e-5 * (1.0 + b), "{m}x{k}x{n} [{j}]: {g} vs {w} (|W|·|x| {b})");
+                assert!((g - w).abs() <= 1e-5 * (1.0 + b), "{what} {m}x{k}x{n} [{j}]: {g} vs {w} (|W|·|x| {b})");
             }
+            got
+        };
+        let mut outputs = Vec::new();
+        for kernel in Kernel::all() {
+            let packed = PackedQ4K::for_kernel(&q, kernel).unwrap().expect("Q4K with 4 | n");
+            outputs.push(check(packed.forward(&x, &bias).unwrap(), &format!("{kernel:?}")));
         }
+        // The same integer sums, the same float steps.
+        assert!(outputs.windows(2).all(|o| o[0] == o[1]), "{m}x{k}x{n}: the kernels differ");
+        let linear = Linear::quantized(q, bias.clone(), None).unwrap();
+        check(linear.forward(&x.reshape((1, m, k)).unwrap()).unwrap(), "Linear");
     }
 }
 

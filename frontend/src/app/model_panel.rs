@@ -69,6 +69,7 @@ pub fn ModelPanel() -> impl IntoView {
                         <dt>"Labels"</dt><dd>{m.labels.join(", ")}</dd>
                         <dt>"Created"</dt><dd>{m.created_at.clone()}</dd>
                         <dt>"Loaded from"</dt><dd data-testid="model-origin">{format!("{origin} in {:.0} ms", info.load_ms)}</dd>
+                        <dt>"Kernel"</dt><dd data-testid="model-kernel">{info.kernel.clone()}</dd>
                         <dt>"Worker memory"</dt><dd data-testid="model-memory">{megabytes(info.wasm_memory_bytes)}</dd>
                         {(!m.metrics.is_empty()).then(|| view! {
                             <dt>"Metrics"</dt>

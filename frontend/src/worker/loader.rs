@@ -207,6 +207,15 @@ pub async fn load(base: &str, mut progress: impl FnMut(u64, u64)) -> Result<(Eng
         cache_unavailable,
         load_ms: now_ms() - t0,
         wasm_memory_bytes: wasm_memory_bytes(),
+        kernel: kernel(quantization).into(),
     };
     Ok((engine, info))
+}
+
+/// The kernel the model's weight products run on in this worker build and browser.
+fn kernel(quantization: Quantization) -> &'static str {
+    match quantization {
+        Quantization::Q8_0 | Quantization::Q4K => shared::model::wasm_matmul::Kernel::best().name(),
+        Quantization::F16 | Quantization::F32 => "candle",
+    }
 }

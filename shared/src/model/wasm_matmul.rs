@@ -18,19 +18,20 @@
 //!   extended weight vector serves `ROWS` rows, each broadcast activation pair two weight
 //!   vectors, and the accumulators' lanes are the output columns themselves: no horizontal sums.
 //!
-//! With the `relaxed-simd-q8` feature the inner loop is `i32x4.relaxed_dot_i8x16_i7x16_add_s`
-//! instead: 16 8-bit products summed into the accumulator in one instruction (`vpdpbusd` in V8
-//! where the CPU has AVX-VNNI). No worker build has it yet: without AVX-VNNI V8 spends three
-//! SSSE3 instructions per such dot, and this form then takes ~1.9× the simd128 time, so it is
-//! only worth shipping once the worker can tell the two apart at run time. Its second operand must lie in 0..=127 for the result to be the
-//! same on every engine, so each activation `x` goes in as its two halves `max(x, 0)` and
-//! `max(-x, 0)`, the second against the negated weights: the block's integer sum is exactly
-//! `Σ w·x` again, and the outputs are bit for bit those of the simd128 form. The split spends
-//! half of each instruction's products on zeros — 8 useful multiply-adds per instruction, as
-//! `i32x4_dot_i16x8` — so what it saves is the widening and the separate adds: with AVX-VNNI
-//! the products take ~0.8× the simd128 form's time in Chromium (README, "Relaxed SIMD").
-//! Weights then interleave in fours (`[r0 k0..k3, r1 k0..k3, r2 .., r3 ..]`, one vector), and
-//! a pass's activation rows sit side by side per four values (`quantize_activations`).
+//! In the `relaxed-simd` build (`frontend`'s `worker_relaxed`) a second inner loop,
+//! `Kernel::Relaxed` (`RelaxedU8` here), is chosen at run time where it is exact: Relaxed SIMD's
+//! `i32x4.relaxed_dot_i8x16_i7x16_add_s` with the weights stored as unsigned bytes `w + 128`
+//! (0..=255) against the activations as they are (i8), 16 products per instruction, then
+//! `Σ (w + 128)·x − 128·Σ x` per block (the activations' block sums are taken at quantization).
+//! The proposal only fixes the result for a second operand within 0..=127; beyond, an engine
+//! may read it signed (Arm's `sdot`) or saturate the pairwise i16 sums (x86's SSSE3 lowering).
+//! V8 on a CPU with AVX-VNNI computes it with one `vpdpbusd`, unsigned × signed and exact, and
+//! there it is the fastest form. So `Kernel::best` takes it only when a probe of the
+//! instruction (`relaxed_u8_dot_is_exact`, on values that tell the three readings apart) gives
+//! the exact sums; the outputs are then bit for bit those of the simd128 loop. Weights then
+//! interleave in fours (`[r0 k0..k3, r1 k0..k3, r2 .., r3 ..]`, one vector), and a pass's
+//! activation rows sit side by side per four values (`quantize_activations`), so that a step's
+//! activations are one pointer plus constant offsets.
 //!
 //! Only compiled for wasm32 with simd128 (`.cargo/config.toml`); `x86_matmul` is the same kernel
 //! for native x86-64 with AVX2.
@@ -45,22 +46,6 @@ use std::cell::RefCell;
 
 /// Weight rows per i32x4 accumulator: its four lanes.
 const LANES: usize = 4;
-/// Consecutive values of one weight row side by side in the packed matrix: a pair for
-/// `i32x4_dot_i16x8`, four for the relaxed 8-bit dot.
-#[cfg(not(feature = "relaxed-simd-q8"))]
-const STEP: usize = 2;
-#[cfg(feature = "relaxed-simd-q8")]
-const STEP: usize = 4;
-/// What the kernel reads per activation value: the value widened to i16, or (relaxed) its two
-/// 7-bit halves.
-#[cfg(not(feature = "relaxed-simd-q8"))]
-type Activation = i16;
-#[cfg(feature = "relaxed-simd-q8")]
-type Activation = u8;
-#[cfg(not(feature = "relaxed-simd-q8"))]
-const PER_VALUE: usize = 1;
-#[cfg(feature = "relaxed-simd-q8")]
-const PER_VALUE: usize = 2;
 /// Weight rows per pass (a group): two accumulators per activation row. A 4-row group at the
 /// end takes the rest when the row count is 4 more than a multiple of 8.
 const GROUP: usize = 8;
@@ -71,12 +56,86 @@ const GROUP: usize = 8;
 /// one-off micro-benchmark). 5 rows spill; 3 rows, or 12 or 16 weight rows, were no faster.
 const ROWS: usize = 4;
 
+/// The inner loop of a `PackedQ8` or a `wasm_q4k::PackedQ4K`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// `i32x4_dot_i16x8` on values widened to i16: on every engine.
+    Simd128,
+    /// Relaxed SIMD's 8-bit dot: for Q8_0 on the weights as unsigned bytes (module comment),
+    /// for Q4K on its 4-bit values.
+    #[cfg(feature = "relaxed-simd")]
+    Relaxed,
+}
+
+impl Kernel {
+    /// Every kernel of this build.
+    pub fn all() -> Vec<Self> {
+        vec![
+            Kernel::Simd128,
+            #[cfg(feature = "relaxed-simd")]
+            Kernel::Relaxed,
+        ]
+    }
+
+    /// The kernel for this engine: `Relaxed` where `relaxed_u8_dot_is_exact` — V8 with AVX-VNNI,
+    /// where its 8-bit dot is one instruction. Elsewhere it is three (x86's SSSE3 lowering) and
+    /// simd128 is faster (README, "Relaxed SIMD"), for Q4K too, whose relaxed form would be
+    /// exact anyway.
+    pub fn best() -> Self {
+        #[cfg(feature = "relaxed-simd")]
+        if relaxed_u8_dot_is_exact() {
+            return Kernel::Relaxed;
+        }
+        Kernel::Simd128
+    }
+
+    /// What the model panel and the benchmarks call it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Simd128 => "simd128",
+            #[cfg(feature = "relaxed-simd")]
+            Kernel::Relaxed => "relaxed-simd",
+        }
+    }
+}
+
+/// Whether this engine's `i32x4.relaxed_dot_i8x16_i7x16_add_s` takes a second operand of
+/// 128..=255 as unsigned and sums without saturating — what `RelaxedU8` needs. Probed
+/// once: an engine lowers the instruction one way for the whole run (seen for V8's two tiers:
+/// the kernel tests pass with `--liftoff-only` and with `--no-liftoff`).
+#[cfg(feature = "relaxed-simd")]
+pub fn relaxed_u8_dot_is_exact() -> bool {
+    static EXACT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    // SAFETY: this build requires Relaxed SIMD (`frontend` loads it only where it validates).
+    *EXACT.get_or_init(|| unsafe { probe_u8_dot() })
+}
+
+/// # Safety
+/// The engine must have Relaxed SIMD.
+#[cfg(feature = "relaxed-simd")]
+#[target_feature(enable = "relaxed-simd")]
+unsafe fn probe_u8_dot() -> bool {
+    // Lane 0: 255 · 127 twice overflows an i16 pair sum (a saturating lowering gives 65534);
+    // 255 read as signed is -1 (-508). Lane 1 the same negated. Lanes 2 and 3: 128 (-128 signed)
+    // against mixed signs, and small values that every reading gets right.
+    let x: [i8; 16] = [127, 127, 127, 127, -127, -127, -127, -127, 127, -127, 1, -1, 3, -5, 7, 0];
+    let w: [u8; 16] = [255, 255, 255, 255, 255, 255, 255, 255, 128, 128, 200, 128, 1, 2, 3, 4];
+    let want: [i32; 4] = core::array::from_fn(|l| (0..4).map(|i| x[4 * l + i] as i32 * w[4 * l + i] as i32).sum());
+    let x = core::hint::black_box(v128_load(x.as_ptr() as *const v128));
+    let w = core::hint::black_box(v128_load(w.as_ptr() as *const v128));
+    let got = i32x4_relaxed_dot_i8x16_i7x16_add(x, w, i32x4_splat(0));
+    let mut lanes = [0i32; 4];
+    v128_store(lanes.as_mut_ptr() as *mut v128, got);
+    lanes == want
+}
+
 /// A Q8_0 matrix `[n, k]` repacked for the kernel (see the module comment).
 pub struct PackedQ8 {
     n: usize,
     k: usize,
-    /// Per group of rows (8, or 4 for the last), per block: 32 / STEP steps × the group's rows ×
-    /// STEP values. A group starting at row `c` starts at `c * k`.
+    kernel: Kernel,
+    /// Per group of rows (8, or 4 for the last), per block: 32 / step steps × the group's rows ×
+    /// step values (for `RelaxedU8` as `w + 128`). A group starting at row `c` starts at `c * k`.
     quants: Vec<i8>,
     /// Per group of rows, per block: their scales. A group starting at row `c` starts at
     /// `c * k / 32`.
@@ -84,11 +143,24 @@ pub struct PackedQ8 {
 }
 
 impl PackedQ8 {
-    /// The packed form of a Q8_0 matrix, or `None` when the kernel does not apply (another
-    /// type, or a row count not a multiple of 4, like a 3-label head, which stays with candle;
-    /// for the relaxed form also a weight of -128, which has no negation in i8 — candle's own
-    /// quantization never makes one).
+    /// The packed form of a Q8_0 matrix for `Kernel::best`, or `None` when the kernel does not
+    /// apply (another type, or a row count not a multiple of 4, like a 3-label head, which stays
+    /// with candle).
     pub fn from_qtensor(w: &QTensor) -> Result<Option<Self>> {
+        Self::for_kernel(w, Kernel::best())
+    }
+
+    /// As `from_qtensor`, for a given kernel (the tests run each); also `None` for `Relaxed`
+    /// where the engine does not compute it exactly (`relaxed_u8_dot_is_exact`).
+    pub fn for_kernel(w: &QTensor, kernel: Kernel) -> Result<Option<Self>> {
+        let (step, offset) = match kernel {
+            Kernel::Simd128 => (Simd128::STEP, 0),
+            // `w + 128` as a byte: the sign bit flipped.
+            #[cfg(feature = "relaxed-simd")]
+            Kernel::Relaxed if relaxed_u8_dot_is_exact() => (RelaxedU8::STEP, i8::MIN),
+            #[cfg(feature = "relaxed-simd")]
+            Kernel::Relaxed => return Ok(None),
+        };
         let Some(w) = Q8_0Blocks::of(w, LANES)? else { return Ok(None) };
         let (n, k, kb) = (w.n, w.k, w.k / BLOCK);
         let mut quants = vec![0i8; n * k];
@@ -99,40 +171,38 @@ impl PackedQ8 {
             for b in 0..kb {
                 let (scale, values) = w.block(row, b);
                 scales[c * kb + b * width + j] = scale;
-                // Value i of the block is value i % STEP of step i / STEP.
+                // Value i of the block is value i % step of step i / step.
                 let dst = c * k + b * BLOCK * width;
                 for (i, v) in values.enumerate() {
-                    if cfg!(feature = "relaxed-simd-q8") && v == i8::MIN {
-                        return Ok(None);
-                    }
-                    quants[dst + i / STEP * STEP * width + j * STEP + i % STEP] = v;
+                    quants[dst + i / step * step * width + j * step + i % step] = v ^ offset;
                 }
             }
         }
-        Ok(Some(PackedQ8 { n, k, quants, scales }))
+        Ok(Some(PackedQ8 { n, k, kernel, quants, scales }))
     }
 
     pub fn out_features(&self) -> usize {
         self.n
     }
 
-    /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
-    pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, zeroed(out)))
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
-    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [f32]) {
+    /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
+    pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| match self.kernel {
+            Kernel::Simd128 => self.matmul::<Simd128>(m, xs, bs, zeroed(out)),
+            #[cfg(feature = "relaxed-simd")]
+            Kernel::Relaxed => self.matmul::<RelaxedU8>(m, xs, bs, zeroed(out)),
+        })
+    }
+
+    fn matmul<F: Form>(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [f32]) {
         let (n, k, kb) = (self.n, self.k, self.k / BLOCK);
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let Scratch { quants, scales, row } = &mut *s;
-            quants.clear();
-            quants.resize(m * k * PER_VALUE, 0);
-            scales.clear();
-            scales.resize(m * kb, 0.0);
-            for r in 0..m {
-                quantize_activations(&xs[r * k..][..k], row, quants, (r, m), &mut scales[r * kb..][..kb]);
-            }
+            let x = F::quantize(xs, (m, k), &mut s);
             for c in (0..n).step_by(GROUP) {
                 let width = group_width(n, c);
                 let wq = &self.quants[c * k..][..width * k];
@@ -145,8 +215,9 @@ impl PackedQ8 {
                         wq,
                         ws,
                         bias,
-                        xq: &quants[r * k * PER_VALUE..],
-                        xs: &scales[r * kb..],
+                        xq: &x.quants[r * k..],
+                        xs: &x.scales[r * kb..],
+                        xc: x.corrections.get(r * kb..).unwrap_or_default(),
                         k,
                         out: &mut *out,
                         row0: r,
@@ -157,14 +228,14 @@ impl PackedQ8 {
                     // quantized activations and scales, `width` columns from `c` of the output.
                     unsafe {
                         match (rows, width) {
-                            (4, GROUP) => tile.run::<4, 2>(),
-                            (3, GROUP) => tile.run::<3, 2>(),
-                            (2, GROUP) => tile.run::<2, 2>(),
-                            (_, GROUP) => tile.run::<1, 2>(),
-                            (4, _) => tile.run::<4, 1>(),
-                            (3, _) => tile.run::<3, 1>(),
-                            (2, _) => tile.run::<2, 1>(),
-                            _ => tile.run::<1, 1>(),
+                            (4, GROUP) => tile.run::<F, 4, 2>(),
+                            (3, GROUP) => tile.run::<F, 3, 2>(),
+                            (2, GROUP) => tile.run::<F, 2, 2>(),
+                            (_, GROUP) => tile.run::<F, 1, 2>(),
+                            (4, _) => tile.run::<F, 4, 1>(),
+                            (3, _) => tile.run::<F, 3, 1>(),
+                            (2, _) => tile.run::<F, 2, 1>(),
+                            _ => tile.run::<F, 1, 1>(),
                         }
                     }
                     r += rows;
@@ -179,60 +250,175 @@ fn group_width(n: usize, c: usize) -> usize {
     GROUP.min(n - c)
 }
 
-/// Quantized activations of one product, reused across calls (wasm memory never shrinks, so
-/// a fresh buffer per call would only add allocator work).
+/// Buffers of one product's activations, reused across calls (wasm memory never shrinks, so a
+/// fresh buffer per call would only add allocator work).
 struct Scratch {
-    quants: Vec<Activation>,
+    /// The simd128 kernel's activations; for `RelaxedU8` one row before its layout.
+    wide: Vec<i16>,
+    /// `RelaxedU8`'s activations.
+    #[cfg(feature = "relaxed-simd")]
+    narrow: Vec<i8>,
+    /// `RelaxedU8`'s `-128 · Σ x` per row and block.
+    #[cfg(feature = "relaxed-simd")]
+    corrections: Vec<i32>,
     scales: Vec<f32>,
-    /// One row's values, before the relaxed kernel's split (unused by the simd128 one).
-    row: Vec<i16>,
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> =
-        const { RefCell::new(Scratch { quants: Vec::new(), scales: Vec::new(), row: Vec::new() }) };
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch {
+            wide: Vec::new(),
+            #[cfg(feature = "relaxed-simd")]
+            narrow: Vec::new(),
+            #[cfg(feature = "relaxed-simd")]
+            corrections: Vec::new(),
+            scales: Vec::new(),
+        })
+    };
 }
 
-/// Activation row `r` of `m` quantized (`quantize_row`) as the kernel reads it: as it is, at
-/// `r · k`.
-#[cfg(not(feature = "relaxed-simd-q8"))]
-fn quantize_activations(x: &[f32], _row: &mut Vec<i16>, out: &mut [i16], (r, _m): (usize, usize), scales: &mut [f32]) {
-    quantize_row(x, &mut out[r * x.len()..][..x.len()], scales);
+/// A product's activations as a kernel reads them: from row `r` on at `r · k` (values) and
+/// `r · k / 32` (scales, corrections).
+struct Activations<'a, X> {
+    quants: &'a [X],
+    scales: &'a [f32],
+    /// Empty for the simd128 kernel.
+    corrections: &'a [i32],
 }
 
-/// Activation row `r` of `m` quantized (`quantize_row`, into `row`) as the relaxed kernel
-/// reads it: per four values, `max(x, 0)` of each, then `max(-x, 0)` of each — all within
-/// 0..=127, as the relaxed dot's second operand must be — and the rows of each pass (`ROWS`,
-/// fewer in the last) side by side per four values, so that a step's activations are one
-/// pointer plus constant offsets (with the split in SIMD: per tweet 0.85-0.90× ONNX Runtime
-/// Web's time over six runs, against 0.90-0.91× in two with rows apart and a scalar split).
-#[cfg(feature = "relaxed-simd-q8")]
-fn quantize_activations(x: &[f32], row: &mut Vec<i16>, out: &mut [u8], (r, m): (usize, usize), scales: &mut [f32]) {
-    let k = x.len();
-    row.resize(k, 0);
-    quantize_row(x, row, scales);
-    let first = r / ROWS * ROWS;
-    let rows = ROWS.min(m - first);
-    // The pass's activations start where its first row's would in row-major order.
-    let out = &mut out[first * k * PER_VALUE..][..rows * k * PER_VALUE];
-    let step = rows * 2 * STEP;
-    let dst = out[(r - first) * 2 * STEP..].as_mut_ptr();
-    for (i, q) in row.chunks_exact(16).enumerate() {
-        // SAFETY: 16 values in `q`; the four steps of 8 bytes written are within `out`: steps
-        // 4i..4i+3 of the pass, `step` bytes each, at this row's place in them.
-        unsafe {
-            let q =
-                i8x16_narrow_i16x8(v128_load(q.as_ptr() as *const v128), v128_load(q.as_ptr().add(8) as *const v128));
-            let pos = i8x16_max(q, i8x16_splat(0));
-            let neg = i8x16_max(i8x16_neg(q), i8x16_splat(0));
-            let lo = i8x16_shuffle::<0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23>(pos, neg);
-            let hi = i8x16_shuffle::<8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31>(pos, neg);
-            let d = dst.add(4 * i * step);
-            v128_store64_lane::<0>(lo, d as *mut u64);
-            v128_store64_lane::<1>(lo, d.add(step) as *mut u64);
-            v128_store64_lane::<0>(hi, d.add(2 * step) as *mut u64);
-            v128_store64_lane::<1>(hi, d.add(3 * step) as *mut u64);
+/// What differs between the two kernels: the activations' form and the integer sums of a block.
+trait Form {
+    const STEP: usize;
+    type X;
+
+    /// The `m` rows of `k` values in `xs`, quantized (`quantize_row`) into `s`.
+    fn quantize<'s>(xs: &[f32], mk: (usize, usize), s: &'s mut Scratch) -> Activations<'s, Self::X>;
+
+    /// One block's integer sums: `[row r][vector v]` lane `i` is `Σ w·x` over the block's 32
+    /// values for activation row `r` and weight row `4v + i` of the group.
+    ///
+    /// # Safety
+    /// `wq` must hold the group's block `b` (`32 × 4V` values), `xq` and `xc` the activations of
+    /// the `R` rows of `k` values as `quantize` lays them out.
+    unsafe fn block_sums<const R: usize, const V: usize>(
+        wq: *const i8,
+        xq: *const Self::X,
+        xc: *const i32,
+        b: usize,
+        k: usize,
+    ) -> [[v128; V]; R];
+}
+
+struct Simd128;
+
+impl Form for Simd128 {
+    const STEP: usize = 2;
+    type X = i16;
+
+    fn quantize<'s>(xs: &[f32], (m, k): (usize, usize), s: &'s mut Scratch) -> Activations<'s, i16> {
+        let Scratch { wide, scales, .. } = s;
+        wide.clear();
+        wide.resize(m * k, 0);
+        scales.clear();
+        scales.resize(m * k / BLOCK, 0.0);
+        for ((x, q), d) in xs.chunks_exact(k).zip(wide.chunks_exact_mut(k)).zip(scales.chunks_exact_mut(k / BLOCK)) {
+            quantize_row(x, q, d);
         }
+        Activations { quants: wide, scales, corrections: &[] }
+    }
+
+    #[inline(always)]
+    unsafe fn block_sums<const R: usize, const V: usize>(
+        wq: *const i8,
+        xq: *const i16,
+        _xc: *const i32,
+        b: usize,
+        k: usize,
+    ) -> [[v128; V]; R] {
+        let (xq, row_stride) = (xq.add(b * BLOCK), k);
+        let mut isum = [[i32x4_splat(0); V]; R];
+        for p in 0..BLOCK / Self::STEP {
+            // Rows 4v..4v+3 × values 2p, 2p+1 of this block, widened to i16.
+            let w: [v128; V] =
+                core::array::from_fn(|v| i16x8_load_extend_i8x8(wq.add((p * V + v) * Self::STEP * LANES)));
+            for (r, s) in isum.iter_mut().enumerate() {
+                // Activation row r, values 2p and 2p+1, broadcast to all four pairs.
+                let x = v128_load32_splat(xq.add(r * row_stride + Self::STEP * p) as *const u32);
+                for (s, w) in s.iter_mut().zip(w) {
+                    *s = i32x4_add(*s, i32x4_dot_i16x8(w, x));
+                }
+            }
+        }
+        isum
+    }
+}
+
+#[cfg(feature = "relaxed-simd")]
+struct RelaxedU8;
+
+#[cfg(feature = "relaxed-simd")]
+impl Form for RelaxedU8 {
+    const STEP: usize = 4;
+    type X = i8;
+
+    /// Per row, the values of each pass (`ROWS` rows, fewer in the last) side by side per four
+    /// values; per row and block `-128 · Σ x`.
+    fn quantize<'s>(xs: &[f32], (m, k): (usize, usize), s: &'s mut Scratch) -> Activations<'s, i8> {
+        let Scratch { wide: row, narrow, corrections, scales } = s;
+        let kb = k / BLOCK;
+        row.resize(k, 0);
+        narrow.clear();
+        narrow.resize(m * k, 0);
+        corrections.clear();
+        corrections.resize(m * kb, 0);
+        scales.clear();
+        scales.resize(m * kb, 0.0);
+        for (r, x) in xs.chunks_exact(k).enumerate() {
+            quantize_row(x, row, &mut scales[r * kb..][..kb]);
+            for (c, q) in corrections[r * kb..][..kb].iter_mut().zip(row.chunks_exact(BLOCK)) {
+                *c = -128 * q.iter().map(|&v| v as i32).sum::<i32>();
+            }
+            let first = r / ROWS * ROWS;
+            let rows = ROWS.min(m - first);
+            // The pass's activations start where its first row's would in row-major order;
+            // step i of the pass (four values of each row) at `i · rows · 4`.
+            let pass = &mut narrow[first * k..][..rows * k];
+            for (i, q) in row.chunks_exact(Self::STEP).enumerate() {
+                let dst = &mut pass[(i * rows + r - first) * Self::STEP..][..Self::STEP];
+                for (d, &v) in dst.iter_mut().zip(q) {
+                    *d = v as i8;
+                }
+            }
+        }
+        Activations { quants: narrow, scales, corrections }
+    }
+
+    /// `Σ (w + 128)·x`, from `-128 · Σ x` on: `Σ w·x`.
+    #[inline]
+    #[target_feature(enable = "relaxed-simd")]
+    unsafe fn block_sums<const R: usize, const V: usize>(
+        wq: *const i8,
+        xq: *const i8,
+        xc: *const i32,
+        b: usize,
+        k: usize,
+    ) -> [[v128; V]; R] {
+        let xq = xq.add(b * BLOCK * R);
+        let kb = k / BLOCK;
+        let mut isum: [[v128; V]; R] = core::array::from_fn(|r| [i32x4_splat(*xc.add(r * kb + b)); V]);
+        for p in 0..BLOCK / Self::STEP {
+            // Rows 4v..4v+3 × values 4p..4p+3 of this block, as unsigned bytes.
+            let w: [v128; V] =
+                core::array::from_fn(|v| v128_load(wq.add((p * V + v) * Self::STEP * LANES) as *const v128));
+            for (r, s) in isum.iter_mut().enumerate() {
+                // Activation row r, values 4p..4p+3, broadcast to all four weight rows.
+                let x = v128_load32_splat(xq.add((p * R + r) * Self::STEP) as *const u32);
+                for (s, w) in s.iter_mut().zip(w) {
+                    *s = i32x4_relaxed_dot_i8x16_i7x16_add(x, w, *s);
+                }
+            }
+        }
+        isum
     }
 }
 
@@ -279,15 +465,16 @@ pub fn quantize_row(x: &[f32], q: &mut [i16], scales: &mut [f32]) {
 }
 
 /// One group of weight rows against up to `ROWS` activation rows.
-struct Tile<'a> {
+struct Tile<'a, X> {
     /// The group's packed quants (all blocks) and scales.
     wq: &'a [i8],
     ws: &'a [f32],
     bias: &'a [f32],
-    /// Quantized activations (`PER_VALUE` per value) and their scales from the tile's first row
-    /// on.
-    xq: &'a [Activation],
+    /// Quantized activations, their scales and (`RelaxedU8`) corrections from the tile's first
+    /// row on.
+    xq: &'a [X],
     xs: &'a [f32],
+    xc: &'a [i32],
     k: usize,
     out: &'a mut [f32],
     row0: usize,
@@ -295,24 +482,28 @@ struct Tile<'a> {
     n: usize,
 }
 
-impl Tile<'_> {
+impl<X> Tile<'_, X> {
     /// # Safety
-    /// `R` rows of `k` values must be left in `xq` (and of `k / 32` in `xs`), the group must
-    /// have `4 * V` rows, and the output must hold rows `row0..row0 + R` of `n` values.
-    #[cfg_attr(not(feature = "relaxed-simd-q8"), inline(always))]
-    #[cfg_attr(feature = "relaxed-simd-q8", target_feature(enable = "relaxed-simd"))]
-    unsafe fn run<const R: usize, const V: usize>(self) {
+    /// `R` rows of `k` values must be left in `xq` (and of `k / 32` in `xs`, and `xc` unless
+    /// empty for the simd128 kernel), the group must have `4 * V` rows, and the output must hold
+    /// rows `row0..row0 + R` of `n` values.
+    // Each (R, V) a function of its own: inlined into `matmul`'s dispatch, V8 made the simd128
+    // products of a tweet take ~1.15× as long (Chromium, `scripts/bench-wasm-kernels.sh`).
+    #[inline(never)]
+    #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
+    unsafe fn run<F: Form<X = X>, const R: usize, const V: usize>(self) {
         let (kb, width) = (self.k / BLOCK, LANES * V);
-        debug_assert!(self.xq.len() >= R * self.k * PER_VALUE && self.xs.len() >= R * kb);
+        debug_assert!(self.xq.len() >= R * self.k && self.xs.len() >= R * kb);
         debug_assert!(self.wq.len() == width * self.k && self.ws.len() == width * kb);
         debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + width <= self.n);
         let xq = self.xq.as_ptr();
         let xs = self.xs.as_ptr();
+        let xc = self.xc.as_ptr();
         let mut wq = self.wq.as_ptr();
         let mut ws = self.ws.as_ptr();
         let mut acc = [[f32x4_splat(0.0); V]; R];
         for b in 0..kb {
-            let isum = block_sums::<R, V>(wq, xq, b, self.k);
+            let isum = F::block_sums::<R, V>(wq, xq, xc, b, self.k);
             for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
                 let d_x = f32x4_splat(*xs.add(r * kb + b));
                 for (v, (a, s)) in a.iter_mut().zip(s).enumerate() {
@@ -331,72 +522,4 @@ impl Tile<'_> {
             }
         }
     }
-}
-
-/// One block's integer sums: `[row r][vector v]` lane `i` is `Σ w·x` over the block's 32 values
-/// for activation row `r` and weight row `4v + i` of the group.
-///
-/// # Safety
-/// `wq` must hold the group's block `b` (`32 × 4V` values), `xq` the activations of the `R`
-/// rows of `k` values.
-#[cfg(not(feature = "relaxed-simd-q8"))]
-#[inline(always)]
-unsafe fn block_sums<const R: usize, const V: usize>(
-    wq: *const i8,
-    xq: *const i16,
-    b: usize,
-    k: usize,
-) -> [[v128; V]; R] {
-    let (xq, row_stride) = (xq.add(b * BLOCK), k);
-    let mut isum = [[i32x4_splat(0); V]; R];
-    for p in 0..BLOCK / STEP {
-        // Rows 4v..4v+3 × values 2p, 2p+1 of this block, widened to i16.
-        let w: [v128; V] = core::array::from_fn(|v| i16x8_load_extend_i8x8(wq.add((p * V + v) * STEP * LANES)));
-        for (r, s) in isum.iter_mut().enumerate() {
-            // Activation row r, values 2p and 2p+1, broadcast to all four pairs.
-            let x = v128_load32_splat(xq.add(r * row_stride + STEP * p) as *const u32);
-            for (s, w) in s.iter_mut().zip(w) {
-                *s = i32x4_add(*s, i32x4_dot_i16x8(w, x));
-            }
-        }
-    }
-    isum
-}
-
-/// As above, with the relaxed 8-bit dot: `Σ w·x = Σ w·max(x, 0) + Σ (-w)·max(-x, 0)`, each
-/// term's second operand within 0..=127 (see the module comment).
-///
-/// # Safety
-/// As above; `xq` holds the pass's activations as the relaxed `quantize_activations` lays them
-/// out.
-#[cfg(feature = "relaxed-simd-q8")]
-#[inline]
-#[target_feature(enable = "relaxed-simd")]
-unsafe fn block_sums<const R: usize, const V: usize>(
-    wq: *const i8,
-    xq: *const u8,
-    b: usize,
-    _k: usize,
-) -> [[v128; V]; R] {
-    let xq = xq.add(b * BLOCK * PER_VALUE * R);
-    let mut isum = [[i32x4_splat(0); V]; R];
-    for p in 0..BLOCK / STEP {
-        // Rows 4v..4v+3 × values 4p..4p+3 of this block, and their negations.
-        let w: [v128; V] = core::array::from_fn(|v| v128_load(wq.add((p * V + v) * STEP * LANES) as *const v128));
-        let neg_w = w.map(|w| i8x16_neg(w));
-        for (r, s) in isum.iter_mut().enumerate() {
-            // Activation row r, values 4p..4p+3 (their positive, then negative halves),
-            // broadcast to all four weight rows.
-            let x = xq.add((p * R + r) * 2 * STEP);
-            let pos = v128_load32_splat(x as *const u32);
-            for (s, w) in s.iter_mut().zip(w) {
-                *s = i32x4_relaxed_dot_i8x16_i7x16_add(w, pos, *s);
-            }
-            let neg = v128_load32_splat(x.add(STEP) as *const u32);
-            for (s, w) in s.iter_mut().zip(neg_w) {
-                *s = i32x4_relaxed_dot_i8x16_i7x16_add(w, neg, *s);
-            }
-        }
-    }
-    isum
 }

@@ -11,33 +11,36 @@
 //! - the weights are repacked once, at load: `d` and `dmin` as f32, each sub-block's `sc` and
 //!   `m` as bytes, and the values interleaved as in `wasm_matmul` (pairs of values of 4 rows),
 //!   two values to a byte: the low nibbles hold pair `p`, the high ones pair `p + 8`, so one
-//!   load, an `and` and a shift give two steps' weights. ~0.59 bytes per weight (Q4K is
-//!   0.5625);
+//!   load, an `and` and a shift give two steps' weights; the `m` of two sub-blocks side by
+//!   side per row. ~0.59 bytes per weight (Q4K is 0.5625);
 //! - activations are quantized once per product exactly as `BlockQ8K::from_float` does, with
 //!   each sub-block's sum of values;
 //! - each pass covers 4 activation rows × 8 weight rows, as in `wasm_matmul`. Per block, the
-//!   sums `Σ sc · Σ q · x_q` and `Σ m · Σ x_q` are integers, summed in f32 and scaled once, as
-//!   candle does. The second is always exact (|Σ x_q| ≤ 32 · 128 per sub-block and m ≤ 63 keep
-//!   it below 2^24), and so is each term of the first (|Σ q · x_q| ≤ 32 · 15 · 128, sc ≤ 63);
-//!   their sum of eight only rounds past 2^24, which takes near-extreme inputs.
+//!   sums `Σ sc · Σ q · x_q` and `Σ m · Σ x_q` are integers, scaled once, as candle does. The
+//!   second is summed in i32 (`i32x4_dot_i16x8` on two sub-blocks' `m` and `Σ x_q`) and is
+//!   exact in f32 too (|Σ x_q| ≤ 32 · 128 per sub-block and m ≤ 63 keep it below 2^24). Each
+//!   term of the first is exact (|Σ q · x_q| ≤ 32 · 15 · 128, sc ≤ 63) and they are summed in
+//!   f32, which only rounds past 2^24, with near-extreme inputs.
 //!
 //! So the numbers are candle's up to f32 rounding in the order of the sums.
 //!
-//! With the `relaxed-simd` feature (the `worker_relaxed` build; see `wasm_matmul`) the inner
-//! loop is `i32x4.relaxed_dot_i8x16_i7x16_add_s`: its second operand must lie in 0..=127, and
-//! Q4K's values (0..=15) do, so unlike Q8_0 nothing is split — 16 useful multiply-adds per
-//! instruction, against 8 for `i32x4_dot_i16x8`. Values then interleave in fours (the low
-//! nibbles hold four values `4p..4p+3` of 4 rows, the high ones `4p + 16..`), and activations
-//! stay 8-bit. The integer sums are the same, so are the outputs. The products take ~0.65× the
-//! simd128 form's time in Chromium on the Intel machine (12 layers' products at 32 rows), and
-//! ~1.04× where V8 has no AVX-VNNI (`--js-flags=--no-enable-avx-vnni`: three SSSE3
-//! instructions per dot).
+//! In the `relaxed-simd` build (`worker_relaxed`) a second inner loop, chosen at run time as
+//! `wasm_matmul`'s (`Kernel::best`), is `i32x4.relaxed_dot_i8x16_i7x16_add_s`: its second
+//! operand must lie in 0..=127, and Q4K's values (0..=15) do, so this form is exact on every
+//! engine — 16 useful multiply-adds per instruction, against 8 for `i32x4_dot_i16x8`. Values
+//! then interleave in fours (the low nibbles hold four values `4p..4p+3` of 4 rows, the high
+//! ones `4p + 16..`), and activations stay 8-bit. The integer sums are the same, so are the
+//! outputs. The products take ~0.65× the simd128 form's time in Chromium on the Intel machine
+//! (12 layers' products at 32 rows), but ~1.04-1.1× where V8 has no AVX-VNNI
+//! (`--js-flags=--no-enable-avx-vnni`: three SSSE3 instructions per dot), which is why it
+//! follows the Q8_0 kernel's probe rather than running wherever it could.
 //!
 //! Only compiled for wasm32 with simd128.
 
 use super::layers::{packed_product, zeroed};
 pub use super::quant_blocks::quantize_row_q8k;
 use super::quant_blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
+use super::wasm_matmul::Kernel;
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use core::arch::wasm32::*;
@@ -49,29 +52,21 @@ const LANES: usize = 4;
 const GROUP: usize = 8;
 /// Activation rows per pass, as in `wasm_matmul`.
 const ROWS: usize = 4;
-/// Consecutive values of one weight row side by side in a nibble plane: a pair for
-/// `i32x4_dot_i16x8`, four for the relaxed 8-bit dot.
-#[cfg(not(feature = "relaxed-simd"))]
-const STEP: usize = 2;
-#[cfg(feature = "relaxed-simd")]
-const STEP: usize = 4;
-/// A quantized activation as the kernel reads it: widened to i16, or (relaxed) as it is.
-#[cfg(not(feature = "relaxed-simd"))]
-type Activation = i16;
-#[cfg(feature = "relaxed-simd")]
-type Activation = i8;
-
 /// A Q4K matrix `[n, k]` repacked for the kernel (see the module comment).
 pub struct PackedQ4K {
     n: usize,
     k: usize,
-    /// Per group of rows (8, or 4 for the last), per sub-block: 16 / STEP steps × the group's
-    /// rows × STEP values, two to a byte (value `i` of a step in the low nibble, `i + 16` in
+    kernel: Kernel,
+    /// Per group of rows (8, or 4 for the last), per sub-block: 16 / step steps × the group's
+    /// rows × step values, two to a byte (value `i` of a step in the low nibble, `i + 16` in
     /// the high one). A group starting at row `c` starts at `c * k / 2`.
     quants: Vec<u8>,
-    /// Per group of rows, per sub-block: each row's `sc` and `m`. A group starting at row `c`
-    /// starts at `c * k / 32`.
+    /// Per group of rows, per sub-block: each row's `sc`. A group starting at row `c` starts at
+    /// `c * k / 32`.
     scales: Vec<u8>,
+    /// Per group of rows, per block, per pair of sub-blocks, per 4 rows: each row's two `m`
+    /// side by side (for `i32x4_dot_i16x8` against a pair of activation sums). A group starting
+    /// at row `c` starts at `c * k / 32`.
     mins: Vec<u8>,
     /// Per group of rows, per block: each row's `d` and `dmin`. A group starting at row `c`
     /// starts at `c * k / 256`.
@@ -80,10 +75,20 @@ pub struct PackedQ4K {
 }
 
 impl PackedQ4K {
-    /// The packed form of a Q4K matrix, or `None` when the kernel does not apply (another
-    /// type, or a row count not a multiple of 4).
+    /// The packed form of a Q4K matrix for `Kernel::best`, or `None` when the kernel does not
+    /// apply (another type, or a row count not a multiple of 4).
     pub fn from_qtensor(w: &QTensor) -> Result<Option<Self>> {
+        Self::for_kernel(w, Kernel::best())
+    }
+
+    /// As `from_qtensor`, for a given kernel (the tests run each).
+    pub fn for_kernel(w: &QTensor, kernel: Kernel) -> Result<Option<Self>> {
         let Some(w) = Q4KBlocks::of(w, LANES)? else { return Ok(None) };
+        let step = match kernel {
+            Kernel::Simd128 => Simd128::STEP,
+            #[cfg(feature = "relaxed-simd")]
+            Kernel::Relaxed => Relaxed::STEP,
+        };
         let (n, k) = (w.n, w.k);
         let (kb, ks) = (k / BLOCK, k / SUB);
         let mut quants = vec![0u8; n * k / 2];
@@ -102,42 +107,54 @@ impl PackedQ4K {
                 for s in 0..BLOCK / SUB {
                     let sub = b * (BLOCK / SUB) + s;
                     scales[c * ks + sub * width + row - c] = block.scales[s];
-                    mins[c * ks + sub * width + row - c] = block.mins[s];
+                    mins[c * ks
+                        + b * (BLOCK / SUB) * width
+                        + (s / 2 * (width / LANES) + v) * 2 * LANES
+                        + j * 2
+                        + s % 2] = block.mins[s];
                     let dst = c * k / 2 + sub * width * SUB / 2;
                     let vals = &block.values[s * SUB..][..SUB];
-                    for p in 0..SUB / 2 / STEP {
-                        for h in 0..STEP {
-                            let lo = vals[STEP * p + h];
-                            let hi = vals[STEP * p + h + SUB / 2];
-                            quants[dst + (p * (width / LANES) + v) * STEP * LANES + j * STEP + h] = lo | (hi << 4);
+                    for p in 0..SUB / 2 / step {
+                        for h in 0..step {
+                            let lo = vals[step * p + h];
+                            let hi = vals[step * p + h + SUB / 2];
+                            quants[dst + (p * (width / LANES) + v) * step * LANES + j * step + h] = lo | (hi << 4);
                         }
                     }
                 }
             }
         }
-        Ok(Some(PackedQ4K { n, k, quants, scales, mins, d: ds, dmin: dmins }))
+        Ok(Some(PackedQ4K { n, k, kernel, quants, scales, mins, d: ds, dmin: dmins }))
     }
 
     pub fn out_features(&self) -> usize {
         self.n
     }
 
-    /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
-    pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| self.matmul(m, xs, bs, zeroed(out)))
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
-    fn matmul(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [f32]) {
+    /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
+    pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| match self.kernel {
+            Kernel::Simd128 => self.matmul::<Simd128>(m, xs, bs, zeroed(out)),
+            #[cfg(feature = "relaxed-simd")]
+            Kernel::Relaxed => self.matmul::<Relaxed>(m, xs, bs, zeroed(out)),
+        })
+    }
+
+    fn matmul<F: Form>(&self, m: usize, xs: &[f32], bias: &[f32], out: &mut [f32]) {
         let (n, k, ks, kb) = (self.n, self.k, self.k / SUB, self.k / BLOCK);
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let Scratch { quants, scales, sums } = &mut *s;
+            let (quants, scales, sums) = F::buffers(&mut s);
             quants.clear();
-            quants.resize(m * k, 0);
+            quants.resize(m * k, F::X::default());
             scales.clear();
             scales.resize(m * kb, 0.0);
             sums.clear();
-            sums.resize(m * ks, 0.0);
+            sums.resize(m * ks, 0);
             for r in 0..m {
                 quantize_row_q8k(
                     &xs[r * k..][..k],
@@ -171,14 +188,14 @@ impl PackedQ4K {
                     // quantized activations, scales and sums, `width` columns from `c`.
                     unsafe {
                         match (rows, width) {
-                            (4, GROUP) => tile.run::<4, 2>(),
-                            (3, GROUP) => tile.run::<3, 2>(),
-                            (2, GROUP) => tile.run::<2, 2>(),
-                            (_, GROUP) => tile.run::<1, 2>(),
-                            (4, _) => tile.run::<4, 1>(),
-                            (3, _) => tile.run::<3, 1>(),
-                            (2, _) => tile.run::<2, 1>(),
-                            _ => tile.run::<1, 1>(),
+                            (4, GROUP) => tile.run::<F, 4, 2>(),
+                            (3, GROUP) => tile.run::<F, 3, 2>(),
+                            (2, GROUP) => tile.run::<F, 2, 2>(),
+                            (_, GROUP) => tile.run::<F, 1, 2>(),
+                            (4, _) => tile.run::<F, 4, 1>(),
+                            (3, _) => tile.run::<F, 3, 1>(),
+                            (2, _) => tile.run::<F, 2, 1>(),
+                            _ => tile.run::<F, 1, 1>(),
                         }
                     }
                     r += rows;
@@ -200,20 +217,108 @@ unsafe fn bytes_to_f32(p: *const u8) -> v128 {
 
 /// Quantized activations of one product, reused across calls (wasm memory never shrinks).
 struct Scratch {
-    quants: Vec<Activation>,
+    /// The simd128 kernel's values, widened.
+    wide: Vec<i16>,
+    /// The relaxed kernel's.
+    #[cfg(feature = "relaxed-simd")]
+    narrow: Vec<i8>,
     /// Per block: its scale `d_x`.
     scales: Vec<f32>,
     /// Per sub-block: `Σ x_q`.
-    sums: Vec<f32>,
+    sums: Vec<i16>,
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> =
-        const { RefCell::new(Scratch { quants: Vec::new(), scales: Vec::new(), sums: Vec::new() }) };
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch {
+            wide: Vec::new(),
+            #[cfg(feature = "relaxed-simd")]
+            narrow: Vec::new(),
+            scales: Vec::new(),
+            sums: Vec::new(),
+        })
+    };
+}
+
+/// What differs between the two kernels: the activations' width, the weights' unpacking and
+/// the dot product.
+trait Form {
+    /// Consecutive values of one weight row side by side in a nibble plane.
+    const STEP: usize;
+    /// A quantized activation as the kernel reads it.
+    type X: From<i8> + Copy + Default;
+
+    /// The scratch buffers for the values, the blocks' scales and the sub-blocks' sums.
+    fn buffers(s: &mut Scratch) -> (&mut Vec<Self::X>, &mut Vec<f32>, &mut Vec<i16>);
+
+    /// The low and the high nibbles of one step's weights (4 rows × STEP values).
+    ///
+    /// # Safety
+    /// `p` must point at the step's bytes.
+    unsafe fn nibbles(p: *const u8) -> (v128, v128);
+
+    /// `sum` plus the two steps' dot products of weights and broadcast activations.
+    fn dot_add(sum: v128, lo: (v128, v128), hi: (v128, v128)) -> v128;
+}
+
+struct Simd128;
+
+impl Form for Simd128 {
+    /// A pair, for `i32x4_dot_i16x8`.
+    const STEP: usize = 2;
+    type X = i16;
+
+    fn buffers(s: &mut Scratch) -> (&mut Vec<i16>, &mut Vec<f32>, &mut Vec<i16>) {
+        (&mut s.wide, &mut s.scales, &mut s.sums)
+    }
+
+    /// Widened to i16.
+    #[inline(always)]
+    unsafe fn nibbles(p: *const u8) -> (v128, v128) {
+        let raw = i16x8_load_extend_u8x8(p);
+        (v128_and(raw, i16x8_splat(0x0F)), u16x8_shr(raw, 4))
+    }
+
+    #[inline(always)]
+    fn dot_add(sum: v128, (lo, x_lo): (v128, v128), (hi, x_hi): (v128, v128)) -> v128 {
+        i32x4_add(sum, i32x4_add(i32x4_dot_i16x8(lo, x_lo), i32x4_dot_i16x8(hi, x_hi)))
+    }
+}
+
+#[cfg(feature = "relaxed-simd")]
+struct Relaxed;
+
+#[cfg(feature = "relaxed-simd")]
+impl Form for Relaxed {
+    /// Four, for the relaxed 8-bit dot.
+    const STEP: usize = 4;
+    type X = i8;
+
+    fn buffers(s: &mut Scratch) -> (&mut Vec<i8>, &mut Vec<f32>, &mut Vec<i16>) {
+        (&mut s.narrow, &mut s.scales, &mut s.sums)
+    }
+
+    /// As bytes.
+    #[inline]
+    #[target_feature(enable = "relaxed-simd")]
+    unsafe fn nibbles(p: *const u8) -> (v128, v128) {
+        let raw = v128_load(p as *const v128);
+        let nibble = u8x16_splat(0x0F);
+        // A 16-bit shift and the same mask: `u8x16_shr` would be both with a mask of its own.
+        (v128_and(raw, nibble), v128_and(u16x8_shr(raw, 4), nibble))
+    }
+
+    /// The activations (signed) against the values (0..=15, within the second operand's
+    /// 0..=127).
+    #[inline]
+    #[target_feature(enable = "relaxed-simd")]
+    fn dot_add(sum: v128, (lo, x_lo): (v128, v128), (hi, x_hi): (v128, v128)) -> v128 {
+        i32x4_relaxed_dot_i8x16_i7x16_add(x_hi, hi, i32x4_relaxed_dot_i8x16_i7x16_add(x_lo, lo, sum))
+    }
 }
 
 /// One group of weight rows against up to `ROWS` activation rows.
-struct Tile<'a> {
+struct Tile<'a, X> {
     /// The group's packed values (all sub-blocks), `sc`, `m`, `d` and `dmin`.
     wq: &'a [u8],
     ws: &'a [u8],
@@ -223,9 +328,9 @@ struct Tile<'a> {
     bias: &'a [f32],
     /// Quantized activations, their blocks' scales and their sub-blocks' sums, from the
     /// tile's first row on.
-    xq: &'a [Activation],
+    xq: &'a [X],
     xd: &'a [f32],
-    xsum: &'a [f32],
+    xsum: &'a [i16],
     k: usize,
     out: &'a mut [f32],
     row0: usize,
@@ -233,14 +338,14 @@ struct Tile<'a> {
     n: usize,
 }
 
-impl Tile<'_> {
+impl<X> Tile<'_, X> {
     /// # Safety
     /// `R` rows of `k` values must be left in `xq` (of `k / 256` in `xd`, of `k / 32` in
     /// `xsum`), the group must have `4 * V` rows, and the output must hold rows
     /// `row0..row0 + R` of `n` values.
     #[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
     #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
-    unsafe fn run<const R: usize, const V: usize>(self) {
+    unsafe fn run<F: Form<X = X>, const R: usize, const V: usize>(self) {
         let (kb, width) = (self.k / BLOCK, LANES * V);
         debug_assert!(self.xq.len() >= R * self.k && self.xd.len() >= R * kb && self.xsum.len() >= R * kb * 8);
         debug_assert!(self.wq.len() == width * self.k / 2 && self.wd.len() == width * kb);
@@ -250,32 +355,43 @@ impl Tile<'_> {
         let (mut wq, mut ws, mut wm) = (self.wq.as_ptr(), self.ws.as_ptr(), self.wm.as_ptr());
         let mut acc = [[f32x4_splat(0.0); V]; R];
         for b in 0..kb {
-            // Σ sc · Σ q · x_q and Σ m · Σ x_q of this block: integers (see the module comment).
+            // Σ sc · Σ q · x_q of this block: integer terms (see the module comment).
             let mut scaled = [[f32x4_splat(0.0); V]; R];
-            let mut mins = [[f32x4_splat(0.0); V]; R];
             for s in b * (BLOCK / SUB)..(b + 1) * (BLOCK / SUB) {
-                let isum = sub_block_sums::<R, V>(wq, xq.add(s * SUB), self.k);
+                let isum = sub_block_sums::<F, R, V>(wq, xq.add(s * SUB), self.k);
                 let sc: [v128; V] = core::array::from_fn(|v| bytes_to_f32(ws.add(v * LANES)));
-                let m: [v128; V] = core::array::from_fn(|v| bytes_to_f32(wm.add(v * LANES)));
                 for r in 0..R {
-                    let x_sum = f32x4_splat(*xsum.add(r * ks + s));
                     for v in 0..V {
                         scaled[r][v] = f32x4_add(scaled[r][v], f32x4_mul(f32x4_convert_i32x4(isum[r][v]), sc[v]));
-                        mins[r][v] = f32x4_add(mins[r][v], f32x4_mul(m[v], x_sum));
                     }
                 }
                 wq = wq.add(SUB / 2 * width);
                 ws = ws.add(width);
-                wm = wm.add(width);
             }
+            // Σ m · Σ x_q of this block, in i32 (exact: below 8 · 63 · 32 · 128), a pair of
+            // sub-blocks per dot. In f32 per sub-block, as before, the products took 1.07× the
+            // time.
+            let mut mins = [[i32x4_splat(0); V]; R];
+            for p in 0..BLOCK / SUB / 2 {
+                let m: [v128; V] = core::array::from_fn(|v| i16x8_load_extend_u8x8(wm.add((p * V + v) * 2 * LANES)));
+                for (r, mins) in mins.iter_mut().enumerate() {
+                    let x_sums = v128_load32_splat(xsum.add(r * ks + b * (BLOCK / SUB) + 2 * p) as *const u32);
+                    for (sum, m) in mins.iter_mut().zip(m) {
+                        *sum = i32x4_add(*sum, i32x4_dot_i16x8(m, x_sums));
+                    }
+                }
+            }
+            wm = wm.add(BLOCK / SUB * width);
             // As candle: d_x · d · Σ sc · Σ q · x_q − d_x · dmin · Σ m · Σ x_q.
             for r in 0..R {
                 let d_x = f32x4_splat(*xd.add(r * kb + b));
                 for v in 0..V {
                     let d = f32x4_mul(v128_load(self.wd.as_ptr().add(b * width + v * LANES) as *const v128), d_x);
                     let dmin = f32x4_mul(v128_load(self.wdmin.as_ptr().add(b * width + v * LANES) as *const v128), d_x);
-                    acc[r][v] =
-                        f32x4_add(acc[r][v], f32x4_sub(f32x4_mul(d, scaled[r][v]), f32x4_mul(dmin, mins[r][v])));
+                    acc[r][v] = f32x4_add(
+                        acc[r][v],
+                        f32x4_sub(f32x4_mul(d, scaled[r][v]), f32x4_mul(dmin, f32x4_convert_i32x4(mins[r][v]))),
+                    );
                 }
             }
         }
@@ -292,72 +408,37 @@ impl Tile<'_> {
 /// One sub-block's integer sums: `[row r][vector v]` lane `i` is `Σ q · x_q` over its 32
 /// values for activation row `r` and weight row `4v + i` of the group.
 ///
-/// With `relaxed-simd` not inlined: inside `Tile::run`, whose 24 f32 sums are live across it,
-/// V8 kept four of the eight integer sums in memory and rebuilt the nibble mask at every step;
-/// on its own it keeps seven in registers. The call per sub-block is cheaper: the products took
-/// 0.94× the time (Chromium, Intel machine).
+/// Not inlined: inside `Tile::run`, whose 24 f32 sums are live across it, V8 kept four of the
+/// relaxed form's eight integer sums in memory and rebuilt the nibble mask at every step; on
+/// its own it keeps seven in registers. The call per sub-block is cheaper: the products took
+/// 0.94× the time (Chromium, Intel machine). The simd128 form's time is the same either way.
 ///
 /// # Safety
 /// `wq` must hold the group's sub-block (`16 × 4V` bytes), `xq` `R` rows of its 32
 /// activations, `row_stride` apart.
-#[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
-#[cfg_attr(feature = "relaxed-simd", inline(never), target_feature(enable = "relaxed-simd"))]
-unsafe fn sub_block_sums<const R: usize, const V: usize>(
+#[inline(never)]
+#[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
+unsafe fn sub_block_sums<F: Form, const R: usize, const V: usize>(
     wq: *const u8,
-    xq: *const Activation,
+    xq: *const F::X,
     row_stride: usize,
 ) -> [[v128; V]; R] {
     let mut isum = [[i32x4_splat(0); V]; R];
-    for p in 0..SUB / 2 / STEP {
+    for p in 0..SUB / 2 / F::STEP {
         // Rows 4v..4v+3 × step p of this sub-block: its low nibbles, then step p + 16 / STEP
         // in its high ones.
         let (lo, hi): ([v128; V], [v128; V]) = {
-            let both: [(v128, v128); V] = core::array::from_fn(|v| nibbles(wq.add((p * V + v) * STEP * LANES)));
+            let both: [(v128, v128); V] = core::array::from_fn(|v| F::nibbles(wq.add((p * V + v) * F::STEP * LANES)));
             (both.map(|b| b.0), both.map(|b| b.1))
         };
         for (r, sums) in isum.iter_mut().enumerate() {
-            let x = xq.add(r * row_stride + STEP * p);
+            let x = xq.add(r * row_stride + F::STEP * p);
             let x_lo = v128_load32_splat(x as *const u32);
             let x_hi = v128_load32_splat(x.add(SUB / 2) as *const u32);
             for (sum, (lo, hi)) in sums.iter_mut().zip(lo.iter().zip(&hi)) {
-                *sum = dot_add(*sum, (*lo, x_lo), (*hi, x_hi));
+                *sum = F::dot_add(*sum, (*lo, x_lo), (*hi, x_hi));
             }
         }
     }
     isum
-}
-
-/// The low and the high nibbles of one step's weights (4 rows × STEP values), widened to i16.
-#[cfg(not(feature = "relaxed-simd"))]
-#[inline(always)]
-unsafe fn nibbles(p: *const u8) -> (v128, v128) {
-    let raw = i16x8_load_extend_u8x8(p);
-    (v128_and(raw, i16x8_splat(0x0F)), u16x8_shr(raw, 4))
-}
-
-/// The low and the high nibbles of one step's weights (4 rows × STEP values), as bytes.
-#[cfg(feature = "relaxed-simd")]
-#[inline]
-#[target_feature(enable = "relaxed-simd")]
-unsafe fn nibbles(p: *const u8) -> (v128, v128) {
-    let raw = v128_load(p as *const v128);
-    let nibble = u8x16_splat(0x0F);
-    // A 16-bit shift and the same mask: `u8x16_shr` would be both with a mask of its own.
-    (v128_and(raw, nibble), v128_and(u16x8_shr(raw, 4), nibble))
-}
-
-/// `sum` plus the two steps' dot products of weights and broadcast activations.
-#[cfg(not(feature = "relaxed-simd"))]
-#[inline(always)]
-fn dot_add(sum: v128, (lo, x_lo): (v128, v128), (hi, x_hi): (v128, v128)) -> v128 {
-    i32x4_add(sum, i32x4_add(i32x4_dot_i16x8(lo, x_lo), i32x4_dot_i16x8(hi, x_hi)))
-}
-
-/// The same with the relaxed 8-bit dot: the activations (signed) against the values (0..=15,
-/// within its second operand's 0..=127).
-#[cfg(feature = "relaxed-simd")]
-#[inline]
-#[target_feature(enable = "relaxed-simd")]
-fn dot_add(sum: v128, (lo, x_lo): (v128, v128), (hi, x_hi): (v128, v128)) -> v128 {
-    i32x4_relaxed_dot_i8x16_i7x16_add(x_hi, hi, i32x4_relaxed_dot_i8x16_i7x16_add(x_lo, lo, sum))
 }
