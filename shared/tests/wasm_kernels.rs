@@ -84,7 +84,11 @@ fn relaxed_u8_dot_probe_reads_the_engine() {
     {
         let exact = shared::model::wasm_matmul::relaxed_u8_dot_is_exact();
         match option_env!("EXPECT_RELAXED_U8_DOT") {
-            Some("exact") => assert!(exact, "V8 with AVX-VNNI computes the unsigned 8-bit dot exactly"),
+            Some("exact") => assert!(
+                exact,
+                "V8 with AVX-VNNI computes the unsigned 8-bit dot exactly (with AVX-VNNI-INT8 it does not: \
+                 see scripts/test-wasm-kernels.sh)"
+            ),
             Some("inexact") => assert!(!exact, "without AVX-VNNI the probe must see saturation"),
             _ => wasm_bindgen_test::console_log!("relaxed u8 dot exact: {exact} (not checked)"),
         }

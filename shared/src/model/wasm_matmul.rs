@@ -26,11 +26,12 @@
 //! The proposal only fixes the result for a second operand within 0..=127; beyond, an engine
 //! may read it signed (Arm's `sdot`) or saturate the pairwise i16 sums (x86's SSSE3 lowering).
 //! V8 on a CPU with AVX-VNNI computes it with one `vpdpbusd`, unsigned × signed and exact, and
-//! there it is the fastest form. So `Kernel::best` takes it only when a probe of the
+//! there it is the fastest form (with AVX-VNNI-INT8 V8 prefers `vpdpbssd`, signed × signed: not
+//! this form). So `Kernel::best` takes it only when a probe of the
 //! instruction (`relaxed_u8_dot_is_exact`, on values that tell the three readings apart) gives
 //! the exact sums; the outputs are then bit for bit those of the simd128 loop. Weights then
 //! interleave in fours (`[r0 k0..k3, r1 k0..k3, r2 .., r3 ..]`, one vector), and a pass's
-//! activation rows sit side by side per four values (`quantize_activations`), so that a step's
+//! activation rows sit side by side per four values (`RelaxedU8::quantize`), so that a step's
 //! activations are one pointer plus constant offsets.
 //!
 //! Only compiled for wasm32 with simd128 (`.cargo/config.toml`); `x86_matmul` is the same kernel
@@ -77,8 +78,8 @@ impl Kernel {
         ]
     }
 
-    /// The kernel for this engine: `Relaxed` where `relaxed_u8_dot_is_exact` — V8 with AVX-VNNI,
-    /// where its 8-bit dot is one instruction. Elsewhere it is three (x86's SSSE3 lowering) and
+    /// The kernel for this engine: `Relaxed` where `relaxed_u8_dot_is_exact` — V8 with AVX-VNNI
+    /// (and without AVX-VNNI-INT8), where its 8-bit dot is one unsigned × signed instruction. Elsewhere it is three (x86's SSSE3 lowering) and
     /// simd128 is faster (README, "Relaxed SIMD"), for Q4K too, whose relaxed form would be
     /// exact anyway.
     pub fn best() -> Self {
