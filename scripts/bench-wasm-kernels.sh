@@ -10,13 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/web-tools-env.sh
 caps=$(mktemp -d)
 trap 'rm -rf "$caps"' EXIT
-python3 - "$caps" <<'PY'
-import json, sys
-base = json.load(open("e2e/webdriver.json"))
-json.dump(base, open(f"{sys.argv[1]}/vnni.json", "w"))
-base["goog:chromeOptions"]["args"].append("--js-flags=--no-enable-avx-vnni")
-json.dump(base, open(f"{sys.argv[1]}/no-vnni.json", "w"))
-PY
+scripts/webdriver-caps.sh "$caps/vnni.json"
+scripts/webdriver-caps.sh "$caps/no-vnni.json" --js-flags=--no-enable-avx-vnni
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner WASM_BINDGEN_USE_BROWSER=1
 export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
 for features in "" "--features relaxed-simd"; do

@@ -17,13 +17,8 @@ cargo test --release -p shared --target wasm32-unknown-unknown --test wasm_kerne
 
 caps=$(mktemp -d)
 trap 'rm -rf "$caps"' EXIT
-python3 - "$caps" <<'PY'
-import json, sys
-base = json.load(open("e2e/webdriver.json"))
-json.dump(base, open(f"{sys.argv[1]}/as-is.json", "w"))
-base["goog:chromeOptions"]["args"].append("--js-flags=--no-enable-avx-vnni")
-json.dump(base, open(f"{sys.argv[1]}/no-vnni.json", "w"))
-PY
+scripts/webdriver-caps.sh "$caps/as-is.json"
+scripts/webdriver-caps.sh "$caps/no-vnni.json" --js-flags=--no-enable-avx-vnni
 # V8 computes the unsigned 8-bit dot exactly with AVX-VNNI's vpdpbusd, and with three SSSE3
 # instructions (which saturate) elsewhere on x86-64. Other CPUs: not checked. On a CPU with
 # AVX-VNNI-INT8 (Arrow/Lunar Lake, Sierra Forest; /proc/cpuinfo may not list it) V8 uses the

@@ -186,10 +186,6 @@ impl PackedQ8 {
         self.n
     }
 
-    pub fn kernel(&self) -> Kernel {
-        self.kernel
-    }
-
     /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
     pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
         packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| match self.kernel {
