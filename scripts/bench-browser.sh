@@ -10,7 +10,9 @@
 # QUANTS (default "q8_0 q4k") picks the roberta-base bundles, MINILM_DIR=none skips MiniLM, and
 # DIST=<dir> (implies --no-build) benchmarks another build of the page, e.g. one of an earlier
 # commit, against the same bundles and peer: a before/after in one session. Bundles and peers
-# already in target/bench/browser/ are reused, not rebuilt.
+# already in target/bench/browser/ are reused, not rebuilt, while the checkpoint is the same.
+# The checkpoint must have roberta-base's vocabulary (make_fixtures.py --vocab-dir), in which
+# the latency tweet is 32 tokens like the peer's input; the script refuses any other.
 # Bundles: the full-size roberta-base-shaped checkpoint (../shared/tools/ref make_fixtures.py)
 # at q8_0 and q4k, and MiniLM with a seeded head when scripts/fetch-minilm.sh has run (or
 # MINILM_DIR is set). The peer, ONNX Runtime Web (npm onnxruntime-web, one thread), runs on the
@@ -30,6 +32,27 @@ TARGET=$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-targe
 
 [ -d "$CHECKPOINT" ] || { echo "no checkpoint at $CHECKPOINT (see ../shared/tools/ref/README.md)" >&2; exit 1; }
 [ -f "$TEXTS" ] || { echo "no tweets at $TEXTS (the team share's TweetEval copy)" >&2; exit 1; }
+# The latency tweet is 32 tokens with the roberta-base vocabulary, and the peer runs on 32 fixed
+# ids. make_fixtures.py without --vocab-dir gives the checkpoint a tiny vocabulary of its own, in
+# which the same tweet is several times longer: the ratio would compare unlike work.
+python3 - "$CHECKPOINT" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+if os.path.exists(os.path.join(d, "vocab.json")):
+    n = len(json.load(open(os.path.join(d, "vocab.json"))))
+else:
+    n = len(json.load(open(os.path.join(d, "tokenizer.json")))["model"]["vocab"])
+if n != 50265:
+    sys.exit(f"{d} has a vocabulary of {n} tokens, not roberta-base's 50265, so the benchmark tweet "
+             "would not be 32 tokens: make the checkpoint with make_fixtures.py --vocab-dir "
+             "../shared/data/roberta-base-tokenizer")
+PY
+# Bundles and the peer's export kept from another checkpoint (or another make of it) are made again.
+stamp=$(cd "$CHECKPOINT" && pwd && stat -c '%n %s %Y' ./*)
+if [ "$(cat "$OUT/checkpoint.stamp" 2>/dev/null)" != "$stamp" ]; then
+  rm -rf "$OUT"/roberta-* "$OUT/peers"
+  printf '%s\n' "$stamp" > "$OUT/checkpoint.stamp"
+fi
 
 scripts/install-web-tools.sh
 # shellcheck source=scripts/web-tools-env.sh

@@ -3,7 +3,9 @@
 # in headless Chromium: the simd128 forms, then the Relaxed SIMD build's (`relaxed-simd`: its Q8_0
 # kernels both, when the engine computes the unsigned 8-bit dot exactly, and its Q4K one), each
 # with V8's AVX-VNNI path and without it (`--js-flags=--no-enable-avx-vnni`), as on CPUs that
-# lack AVX-VNNI. Prints milliseconds, best of eight. Needs what scripts/test-wasm-kernels.sh needs.
+# lack AVX-VNNI. Prints milliseconds, best of eight, for one layer's weights used 12 times
+# ("cached") and for 12 layers' own ("streamed", from memory as in a forward). Needs what
+# scripts/test-wasm-kernels.sh needs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/web-tools-env.sh
