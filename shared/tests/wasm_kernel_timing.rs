@@ -4,9 +4,9 @@
 //! headless Chromium. `scripts/bench-wasm-kernels.sh` runs it for the simd128 and the
 //! Relaxed SIMD forms, with and without V8's AVX-VNNI path.
 //!
-//! Each form runs twice: on one layer's three weight shapes used for all 12 layers ("cached":
-//! ~6 MB, in the CPU's caches after the first pass) and on 12 layers' own weights ("streamed":
-//! ~96 MB at Q8_0, read from memory as in a real forward).
+//! Each form runs twice: on one layer's six matrices used for all 12 layers ("cached": ~8 MB
+//! at Q8_0, in the CPU's caches after the first pass) and on 12 layers' own weights
+//! ("streamed": ~96 MB at Q8_0, read from memory as in a real forward).
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
@@ -64,7 +64,7 @@ fn products_of_one_tweet() {
                     let ms = best_ms(&|l, j, x, b| drop(q8[at(l, j)].forward(x, b).unwrap()));
                     console_log!("Q8_0 products, {name}, {what}: {ms} ms");
                 }
-                None => console_log!("Q8_0 products, {name}: not exact on this engine"),
+                None => console_log!("Q8_0 products, {name}, {what}: not exact on this engine"),
             }
             let q4k: Vec<_> = weights(GgmlDType::Q4K, layers)
                 .iter()
