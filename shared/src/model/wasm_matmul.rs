@@ -291,6 +291,10 @@ trait Form {
     /// The `m` rows of `k` values in `xs`, quantized (`quantize_row`) into `s`.
     fn quantize<'s>(xs: &[f32], mk: (usize, usize), s: &'s mut Scratch) -> Activations<'s, Self::X>;
 
+    /// `BLOCK / STEP`, the steps of `block_sums`' loop, taken once per tile: a constant lets
+    /// LLVM unroll the loop, an opaque value keeps it a loop in the wasm (`RelaxedU8::steps`).
+    fn steps() -> usize;
+
     /// One block's integer sums: `[row r][vector v]` lane `i` is `Σ w·x` over the block's 32
     /// values for activation row `r` and weight row `4v + i` of the group.
     ///
@@ -303,6 +307,7 @@ trait Form {
         xc: *const i32,
         b: usize,
         k: usize,
+        steps: usize,
     ) -> [[v128; V]; R];
 }
 
@@ -324,6 +329,14 @@ impl Form for Simd128 {
         Activations { quants: wide, scales, corrections: &[] }
     }
 
+    /// A constant (the loop as LLVM and V8 unroll it; V8 kept its sums in registers): with
+    /// `RelaxedU8::steps`' opaque count the simd128 products took ~1.08× the time (Chromium,
+    /// Zen 5 machine).
+    #[inline(always)]
+    fn steps() -> usize {
+        BLOCK / Self::STEP
+    }
+
     #[inline(always)]
     unsafe fn block_sums<const R: usize, const V: usize>(
         wq: *const i8,
@@ -331,10 +344,11 @@ impl Form for Simd128 {
         _xc: *const i32,
         b: usize,
         k: usize,
+        steps: usize,
     ) -> [[v128; V]; R] {
         let (xq, row_stride) = (xq.add(b * BLOCK), k);
         let mut isum = [[i32x4_splat(0); V]; R];
-        for p in 0..BLOCK / Self::STEP {
+        for p in 0..steps {
             // Rows 4v..4v+3 × values 2p, 2p+1 of this block, widened to i16.
             let w: [v128; V] =
                 core::array::from_fn(|v| i16x8_load_extend_i8x8(wq.add((p * V + v) * Self::STEP * LANES)));
@@ -390,6 +404,16 @@ impl Form for RelaxedU8 {
         Activations { quants: narrow, scales, corrections }
     }
 
+    /// Opaque to LLVM, so that `block_sums` stays a loop of eight steps, each 2 weight loads,
+    /// 4 broadcasts and 8 dots into the 8 integer sums. Unrolled, LLVM emitted the block's 64
+    /// dots sum by sum (each sum's eight steps in a chain, the order wasm's value stack
+    /// favours): V8 then kept the broadcasts and the sums in memory, ~2.4 stack loads and
+    /// stores per dot (`perf`), and the products took ~1.75× the time (Chromium, Zen 5).
+    #[inline(always)]
+    fn steps() -> usize {
+        core::hint::black_box(BLOCK / Self::STEP)
+    }
+
     /// `Σ (w + 128)·x`, from `-128 · Σ x` on: `Σ w·x`.
     #[inline]
     #[target_feature(enable = "relaxed-simd")]
@@ -399,11 +423,12 @@ impl Form for RelaxedU8 {
         xc: *const i32,
         b: usize,
         k: usize,
+        steps: usize,
     ) -> [[v128; V]; R] {
         let xq = xq.add(b * BLOCK * R);
         let kb = k / BLOCK;
         let mut isum: [[v128; V]; R] = core::array::from_fn(|r| [i32x4_splat(*xc.add(r * kb + b)); V]);
-        for p in 0..BLOCK / Self::STEP {
+        for p in 0..steps {
             // Rows 4v..4v+3 × values 4p..4p+3 of this block, as unsigned bytes.
             let w: [v128; V] =
                 core::array::from_fn(|v| v128_load(wq.add((p * V + v) * Self::STEP * LANES) as *const v128));
@@ -499,8 +524,9 @@ impl<X> Tile<'_, X> {
         let mut wq = self.wq.as_ptr();
         let mut ws = self.ws.as_ptr();
         let mut acc = [[f32x4_splat(0.0); V]; R];
+        let steps = F::steps();
         for b in 0..kb {
-            let isum = F::block_sums::<R, V>(wq, xq, xc, b, self.k);
+            let isum = F::block_sums::<R, V>(wq, xq, xc, b, self.k, steps);
             for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
                 let d_x = f32x4_splat(*xs.add(r * kb + b));
                 for (v, (a, s)) in a.iter_mut().zip(s).enumerate() {

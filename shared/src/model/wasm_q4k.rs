@@ -18,9 +18,11 @@
 //! - each pass covers 4 activation rows × 8 weight rows, as in `wasm_matmul`. Per block, the
 //!   sums `Σ sc · Σ q · x_q` and `Σ m · Σ x_q` are integers, scaled once, as candle does. The
 //!   second is summed in i32 (`i32x4_dot_i16x8` on two sub-blocks' `m` and `Σ x_q`) and is
-//!   exact in f32 too (|Σ x_q| ≤ 32 · 128 per sub-block and m ≤ 63 keep it below 2^24). Each
-//!   term of the first is exact (|Σ q · x_q| ≤ 32 · 15 · 128, sc ≤ 63) and they are summed in
-//!   f32, which only rounds past 2^24, with near-extreme inputs.
+//!   exact in f32 too (|Σ x_q| ≤ 32 · 128 per sub-block and m ≤ 63 keep it below 2^24). The
+//!   first is summed in i32 too (`i32x4_mul` by each sub-block's `sc`), exact: |Σ q · x_q| ≤
+//!   32 · 15 · 128 and sc ≤ 63 keep the block's sum below 2^25, which its conversion to f32
+//!   only rounds past 2^24, with near-extreme inputs. (Summed in f32 per sub-block, as
+//!   before, the relaxed products took ~1.05× the time.)
 //!
 //! So the numbers are candle's up to f32 rounding in the order of the sums.
 //!
@@ -201,14 +203,14 @@ impl PackedQ4K {
     }
 }
 
-/// Four bytes as the four lanes of an f32x4.
+/// Four bytes as the four lanes of an i32x4.
 ///
 /// # Safety
 /// `p` must point at 4 readable bytes.
 #[inline(always)]
-unsafe fn bytes_to_f32(p: *const u8) -> v128 {
+unsafe fn bytes_to_i32(p: *const u8) -> v128 {
     let bytes = v128_load32_zero(p as *const u32);
-    f32x4_convert_u32x4(u32x4_extend_low_u16x8(u16x8_extend_low_u8x16(bytes)))
+    u32x4_extend_low_u16x8(u16x8_extend_low_u8x16(bytes))
 }
 
 /// Quantized activations of one product, reused across calls (wasm memory never shrinks).
@@ -255,6 +257,11 @@ trait Form {
 
     /// `sum` plus the two steps' dot products of weights and broadcast activations.
     fn dot_add(sum: v128, lo: (v128, v128), hi: (v128, v128)) -> v128;
+
+    /// `SUB / 2 / STEP`, the steps of `sub_block_sums`' loop, taken once per tile: a constant
+    /// lets LLVM unroll the loop, an opaque value keeps it a loop in the wasm (as
+    /// `wasm_matmul`'s `RelaxedU8::steps`).
+    fn steps() -> usize;
 }
 
 struct Simd128;
@@ -278,6 +285,11 @@ impl Form for Simd128 {
     #[inline(always)]
     fn dot_add(sum: v128, (lo, x_lo): (v128, v128), (hi, x_hi): (v128, v128)) -> v128 {
         i32x4_add(sum, i32x4_add(i32x4_dot_i16x8(lo, x_lo), i32x4_dot_i16x8(hi, x_hi)))
+    }
+
+    #[inline(always)]
+    fn steps() -> usize {
+        SUB / 2 / Self::STEP
     }
 }
 
@@ -310,6 +322,12 @@ impl Form for Relaxed {
     #[target_feature(enable = "relaxed-simd")]
     fn dot_add(sum: v128, (lo, x_lo): (v128, v128), (hi, x_hi): (v128, v128)) -> v128 {
         i32x4_relaxed_dot_i8x16_i7x16_add(x_hi, hi, i32x4_relaxed_dot_i8x16_i7x16_add(x_lo, lo, sum))
+    }
+
+    /// Opaque, as `wasm_matmul`'s `RelaxedU8::steps`.
+    #[inline(always)]
+    fn steps() -> usize {
+        core::hint::black_box(SUB / 2 / Self::STEP)
     }
 }
 
@@ -350,20 +368,12 @@ impl<X> Tile<'_, X> {
         let (xq, xd, xsum) = (self.xq.as_ptr(), self.xd.as_ptr(), self.xsum.as_ptr());
         let (mut wq, mut ws, mut wm) = (self.wq.as_ptr(), self.ws.as_ptr(), self.wm.as_ptr());
         let mut acc = [[f32x4_splat(0.0); V]; R];
+        let steps = F::steps();
         for b in 0..kb {
-            // Σ sc · Σ q · x_q of this block: integer terms (see the module comment).
-            let mut scaled = [[f32x4_splat(0.0); V]; R];
-            for s in b * (BLOCK / SUB)..(b + 1) * (BLOCK / SUB) {
-                let isum = sub_block_sums::<F, R, V>(wq, xq.add(s * SUB), self.k);
-                let sc: [v128; V] = core::array::from_fn(|v| bytes_to_f32(ws.add(v * LANES)));
-                for r in 0..R {
-                    for v in 0..V {
-                        scaled[r][v] = f32x4_add(scaled[r][v], f32x4_mul(f32x4_convert_i32x4(isum[r][v]), sc[v]));
-                    }
-                }
-                wq = wq.add(SUB / 2 * width);
-                ws = ws.add(width);
-            }
+            // Σ sc · Σ q · x_q of this block, in i32 (see the module comment).
+            let scaled = block_sums::<F, R, V>(wq, ws, xq.add(b * BLOCK), self.k, steps);
+            wq = wq.add(BLOCK / 2 * width);
+            ws = ws.add(BLOCK / SUB * width);
             // Σ m · Σ x_q of this block, in i32 (exact: below 8 · 63 · 32 · 128), a pair of
             // sub-blocks per dot. In f32 per sub-block, as before, the products took 1.07× the
             // time.
@@ -386,7 +396,10 @@ impl<X> Tile<'_, X> {
                     let dmin = f32x4_mul(v128_load(self.wdmin.as_ptr().add(b * width + v * LANES) as *const v128), d_x);
                     acc[r][v] = f32x4_add(
                         acc[r][v],
-                        f32x4_sub(f32x4_mul(d, scaled[r][v]), f32x4_mul(dmin, f32x4_convert_i32x4(mins[r][v]))),
+                        f32x4_sub(
+                            f32x4_mul(d, f32x4_convert_i32x4(scaled[r][v])),
+                            f32x4_mul(dmin, f32x4_convert_i32x4(mins[r][v])),
+                        ),
                     );
                 }
             }
@@ -401,26 +414,56 @@ impl<X> Tile<'_, X> {
     }
 }
 
+/// One block's `Σ sc · Σ q · x_q`: `[row r][vector v]` lane `i` for activation row `r` and
+/// weight row `4v + i` of the group.
+///
+/// Not inlined: inside `Tile::run`, whose 16 f32 sums are live across it, V8 kept integer sums
+/// in memory; on its own, with only these sums outside the loop, the relaxed form's loop keeps
+/// all eight in registers. One call per block rather than per sub-block (the sums returned
+/// through memory, and V8 saving the caller's sums around each call): the relaxed products
+/// took ~0.85× the time (Chromium, Zen 5 machine). The simd128 form's time is the same.
+///
+/// # Safety
+/// `wq` and `ws` must hold the group's block (`128 × 4V` bytes, `8 × 4V` scales), `xq` `R`
+/// rows of its 256 activations, `row_stride` apart.
+#[inline(never)]
+#[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
+unsafe fn block_sums<F: Form, const R: usize, const V: usize>(
+    wq: *const u8,
+    ws: *const u8,
+    xq: *const F::X,
+    row_stride: usize,
+    steps: usize,
+) -> [[v128; V]; R] {
+    let width = LANES * V;
+    let mut scaled = [[i32x4_splat(0); V]; R];
+    for s in 0..BLOCK / SUB {
+        let isum = sub_block_sums::<F, R, V>(wq.add(s * SUB / 2 * width), xq.add(s * SUB), row_stride, steps);
+        let sc: [v128; V] = core::array::from_fn(|v| bytes_to_i32(ws.add(s * width + v * LANES)));
+        for r in 0..R {
+            for v in 0..V {
+                scaled[r][v] = i32x4_add(scaled[r][v], i32x4_mul(isum[r][v], sc[v]));
+            }
+        }
+    }
+    scaled
+}
+
 /// One sub-block's integer sums: `[row r][vector v]` lane `i` is `Σ q · x_q` over its 32
 /// values for activation row `r` and weight row `4v + i` of the group.
-///
-/// Not inlined: inside `Tile::run`, whose 24 f32 sums are live across it, V8 kept four of the
-/// relaxed form's eight integer sums in memory and rebuilt the nibble mask at every step; on
-/// its own it keeps seven in registers. The call per sub-block is cheaper: the products took
-/// 0.94× the time (Chromium, Intel machine). The simd128 form's time is the same either way.
 ///
 /// # Safety
 /// `wq` must hold the group's sub-block (`16 × 4V` bytes), `xq` `R` rows of its 32
 /// activations, `row_stride` apart.
-#[inline(never)]
-#[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
+#[inline(always)]
 unsafe fn sub_block_sums<F: Form, const R: usize, const V: usize>(
     wq: *const u8,
     xq: *const F::X,
     row_stride: usize,
+    steps: usize,
 ) -> [[v128; V]; R] {
     let mut isum = [[i32x4_splat(0); V]; R];
-    for p in 0..SUB / 2 / F::STEP {
+    for p in 0..steps {
         // Rows 4v..4v+3 × step p of this sub-block: its low nibbles, then step p + 16 / STEP
         // in its high ones.
         let (lo, hi): ([v128; V], [v128; V]) = {
