@@ -13,7 +13,7 @@ export async function freePort() {
 }
 
 // CHROMIUM_ARGS adds flags, space-separated: e.g. `--js-flags=--perf-basic-prof` so that `perf`
-// can name the worker's wasm functions (README, "Where the browser's time goes").
+// can name the worker's wasm functions (docs/benchmarks.md, "Relaxed SIMD, Intel machine").
 const CHROMIUM_OPTIONS = {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """What one thread ran while the other waited, from `perf script -F tid,time,ip,sym` output.
 
-The README's "Attention in place" figures: the share of samples where one of a forward's two
+The "Attention in place" figures of docs/benchmarks.md: the share of samples where one of a forward's two
 threads waited (in rayon's work search or the scheduler), and what the other thread's nearest
 sample (within 0.5 ms) was doing then. Usage:
 
-    perf record -o perf.data <native_predict binary> --bench    # as in the README
+    perf record -o perf.data <native_predict binary> --bench    # as in docs/benchmarks.md
     perf script -i perf.data -F tid,time,ip,sym > samples.txt
     python3 scripts/perf_waiting.py samples.txt
 """

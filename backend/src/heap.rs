@@ -5,7 +5,7 @@
 //! mmap threshold (dynamic, at most 32 MB) with fresh `mmap`s, which the kernel faults in and
 //! zeroes page by page at every call, and it hands freed memory at the heap's top back to the
 //! system. With both thresholds raised, the next call reuses the same pages: a q4k forward at
-//! 32 × 128 went from 5.2 to 4.9 s (README, "Speed and size"). The peaks of `predict` (one
+//! 32 × 128 went from 5.2 to 4.9 s (docs/benchmarks.md). The peaks of `predict` (one
 //! tweet, 256 tweets) and of `import` (the roberta-base .bin) stayed the same; the process just
 //! keeps what it freed until it exits.
 //!

@@ -6,8 +6,7 @@
 //! it sleeps, while rayon's threads need every core for the next product: at one tweet of 128
 //! tokens the spinning held 8 % of a forward's CPU samples on the 2-core Zen 3 machine. With
 //! 1,000 (still enough to catch an op that follows at once) q4k at 1 × 128 went from 160-180 to
-//! 139-165 ms and q8_0 from 213-230 to 191-197 ms in four alternating runs (README, "Speed and
-//! size").
+//! 139-165 ms and q8_0 from 213-230 to 191-197 ms in four alternating runs (docs/benchmarks.md).
 
 /// The variable candle reads when it starts the pool.
 const SPIN_LIMIT_VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";

@@ -26,7 +26,7 @@ pub enum Linear {
     /// Quantized blocks (or, for f32/f16 files, a float tensor) and an f32 bias. Always the
     /// quantized kernels, whatever the batch: a text's scores must not depend on what it was
     /// batched with, nor differ between native and wasm. (Dequantizing for an f32 GEMM on large
-    /// batches was measured and was slower natively; README, "Speed".)
+    /// batches was measured and was slower natively; docs/benchmarks.md.)
     /// `rotation`: the Hadamard block the stored weight was rotated with
     /// (`super::rotation`); each input is rotated the same way before the product.
     Quantized {

@@ -11,7 +11,7 @@
 //! L1 (`scripts/avx512-loads/amx_model.c`) that ran at 420-480 GMAC/s per core, against
 //! 330-375 block by block and 280-320 for the wide form. In the product itself
 //! (`native_kernels`), the AMX form ran at 1.3-2× the wide form's rate on one thread and
-//! 1.1-2.1× on two; a forward took ~0.85× the time (README, "AMX tiles for Q8_0").
+//! 1.1-2.1× on two; a forward took ~0.85× the time (docs/benchmarks.md, "AMX tiles for Q8_0").
 //!
 //! Rust has no stable AMX intrinsics: the tile instructions are inline assembly. The compiler
 //! does not know the tile registers; only `AmxTile` uses them, each block's sums going from

@@ -12,7 +12,7 @@
 //!   scales them: per 32 products, one multiply and one add, against the Q8_0 kernel's two
 //!   multiplies and two other operations. On CPUs with VNNI, `vpdpbusd` adds the products
 //!   into i32 four at a time instead, and one `vpmulld` per sub-block scales them: the same
-//!   exact sums, in 0.84-0.94× the forward's time on the README's Intel machine;
+//!   exact sums, in 0.84-0.94× the forward's time on the Intel machine (docs/benchmarks.md);
 //! - with AVX-512 VNNI (and BW), the wide form (`Tile::run_wide`) does the same on 512-bit
 //!   registers: groups of 16 weight rows, tiles of 8 activation rows, and the activations'
 //!   broadcasts folded into `vpdpbusd` as memory operands (`{1to16}`);
