@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The wide Q8_0 tile in assembly, timed over roberta-base's product shapes on one core (needs
-# gcc and a CPU with AVX-512 VNNI). docs/benchmarks.md, "Tile-major activations", says what it showed.
+# gcc and a CPU with AVX-512 VNNI). docs/benchmarks.md, "Tile-major activations", says what it
+# showed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)

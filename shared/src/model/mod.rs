@@ -238,9 +238,10 @@ impl Classifier {
         // (`Device::with_context`): then each of its many parallel steps (six products per
         // layer alone) needs one other thread while the caller works, where a caller outside
         // the pool wakes two and sleeps until they are done. At one tweet of 16 tokens the
-        // operating system's share of the CPU samples went from 21 % to 14 % (docs/benchmarks.md,
-        // "The forward runs on one of candle's rayon threads"). The other threads stay awake for the forward's length
-        // (`with_workers_spinning`). wasm32 has no threads to install.
+        // operating system's share of the CPU samples went from 21 % to 14 %
+        // (docs/benchmarks.md, "The forward runs on one of candle's rayon threads"). The other
+        // threads stay awake for the forward's length (`with_workers_spinning`). wasm32 has no
+        // threads to install.
         #[cfg(not(target_arch = "wasm32"))]
         return self.device.with_context(|| with_workers_spinning(|| self.run_on_this_thread(batch, dropout)));
         #[cfg(target_arch = "wasm32")]

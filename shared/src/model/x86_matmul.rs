@@ -13,8 +13,8 @@
 //!   activations meets eight rows at once; the products go through `vpmaddubsw` (unsigned ×
 //!   signed bytes, 32 products per instruction) with the weights' sign moved onto the
 //!   activations (`|w| · (x · sign w) = w · x`): exact, since |w| ≤ 128 and |x| ≤ 127 keep each
-//!   pair's sum within i16. On the AMD Zen 3 of docs/benchmarks.md's first table, the inner loop alone ran
-//!   at 51.9 GMAC/s per core this way against 35.9 sign-extending to i16 for `vpmaddwd` (as the
+//!   pair's sum within i16. On the AMD Zen 3 of docs/benchmarks.md's first table, the inner
+//!   loop alone ran at 51.9 GMAC/s per core this way against 35.9 sign-extending to i16 for `vpmaddwd` (as the
 //!   browser does); the whole product gained ~10-20 %;
 //! - on CPUs with VNNI (AVX-VNNI, or AVX-512 VNNI on 256-bit registers) one `vpdpbusd` does
 //!   the products and their sums in i32, on activations stored as `x + 128` with `128 · Σ w`
@@ -26,8 +26,8 @@
 //! - with AVX-512 VNNI (and BW), the wide form (`WideTile`) runs on 512-bit registers, with
 //!   the roles swapped: the weights are stored as `w + 128` and the activations stay signed
 //!   (`128 · Σ x` comes off each block's sums). One instruction per four values and 16 rows.
-//!   On the AMD Zen 5 (docs/benchmarks.md) the products went from ~70-110 GMAC/s per core (the 256-bit
-//!   VNNI form) to ~130-210, with groups of 16 rows whose broadcast of activations folded into
+//!   On the AMD Zen 5 (docs/benchmarks.md) the products went from ~70-110 GMAC/s per core
+//!   (the 256-bit VNNI form) to ~130-210, with groups of 16 rows whose broadcast of activations folded into
 //!   `vpdpbusd` as a memory operand. On its Ice Lake that form waited on loads; groups are now
 //!   32 rows, two accumulators per activation row sharing one broadcast (see `WideTile`);
 //! - with AMX-INT8 (Sapphire Rapids and later), the AMX form (`x86_amx`): groups of 16 weight
@@ -480,7 +480,8 @@ pub(super) fn for_each_tile(
     // With one pass of rows (a tweet or two), splitting the blocks into passes only breaks each
     // group's weights, which then dominate the traffic, into pieces: the activations are
     // read from L2 at worst, and the weights stream. At 1 × 16 that took a forward from
-    // ~15-19 ms to ~14 ms (q8_0) and from ~11 ms to ~8.5-11 ms (q4k) on the Zen 5 machine (docs/benchmarks.md).
+    // ~15-19 ms to ~14 ms (q8_0) and from ~11 ms to ~8.5-11 ms (q4k) on the Zen 5 machine
+    // (docs/benchmarks.md).
     let pass_blocks = if m <= pass_rows { kb } else { pass_blocks };
     let out = DisjointWrites(out.as_mut_ptr().cast::<f32>());
     // A few shares per thread, so a thread slowed by other work does not hold up the rest.
@@ -837,7 +838,8 @@ impl ByteDotTile for Tile {
 /// one block is then one run of `tile_rows · block` values, each at a fixed offset from the
 /// block's start: the kernels' loads need no address arithmetic, and the next block follows.
 /// Against the rows as quantized (`k` values apart), this took the wide Q8_0 products at 128
-/// and 2048 rows from ~50-60 to ~65-90 GMAC/s per core on the Ice Lake machine (docs/benchmarks.md).
+/// and 2048 rows from ~50-60 to ~65-90 GMAC/s per core on the Ice Lake machine
+/// (docs/benchmarks.md).
 pub(super) fn tile_major<T: Copy + Default + Send + Sync>(
     rows: &[T],
     (m, kb, block): (usize, usize, usize),
@@ -913,8 +915,8 @@ struct WideTileX {
 /// `Σ w · x + 128 · Σ x`, exact in i32; they start from `-128 · Σ x`, so they end at `Σ w · x`.
 ///
 /// The rows are two halves of 16, each with its accumulator, and each broadcast of four
-/// activations goes to both: on the Ice Lake machine (docs/benchmarks.md), a `vpdpbusd` on 512-bit registers whose
-/// operand is a broadcast from memory ran at ~0.85 per cycle, against ~1.55 for one fed from a
+/// activations goes to both: on the Ice Lake machine (docs/benchmarks.md), a `vpdpbusd` on
+/// 512-bit registers whose operand is a broadcast from memory ran at ~0.85 per cycle, against ~1.55 for one fed from a
 /// register, because loads of either kind ran at ~1.1 per cycle. With one broadcast for one
 /// group of 16 rows (the form before), the products waited on their loads.
 struct WideTile {
