@@ -81,7 +81,7 @@ impl Kernel {
     /// The kernel for this engine: `Relaxed` where `relaxed_u8_dot_is_exact` — V8 with AVX-VNNI
     /// (and without AVX-VNNI-INT8), where its 8-bit dot is one unsigned × signed instruction.
     /// Elsewhere it is three (x86's SSSE3 lowering) and simd128 is faster (docs/benchmarks.md,
-    /// "Relaxed SIMD"), for Q4K too, whose relaxed form would be exact anyway.
+    /// "Relaxed SIMD"), or for Q4K, whose relaxed form would be exact anyway, no slower.
     pub fn best() -> Self {
         #[cfg(feature = "relaxed-simd")]
         if relaxed_u8_dot_is_exact() {

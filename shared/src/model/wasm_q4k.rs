@@ -32,10 +32,12 @@
 //! engine — 16 useful multiply-adds per instruction, against 8 for `i32x4_dot_i16x8`. Values
 //! then interleave in fours (the low nibbles hold four values `4p..4p+3` of 4 rows, the high
 //! ones `4p + 16..`), and activations stay 8-bit. The integer sums are the same, so are the
-//! outputs. The products take ~0.65× the simd128 form's time in Chromium on the Intel machine
-//! (12 layers' products at 32 rows), but ~1.04-1.1× where V8 has no AVX-VNNI
-//! (`--js-flags=--no-enable-avx-vnni`: three SSSE3 instructions per dot), which is why it
-//! follows the Q8_0 kernel's probe rather than running wherever it could.
+//! outputs. The products take ~0.6× the simd128 form's time in Chromium with AVX-VNNI (12
+//! layers' products at 32 rows; Intel and Zen 5 machines), but where V8 has no AVX-VNNI
+//! (`--js-flags=--no-enable-avx-vnni`: three SSSE3 instructions per dot) no less: 1.04-1.1×
+//! on the Intel machine, level on the Zen 5 one (90-95 ms against 89-97) since its loop stays
+//! a loop (`Form::steps`). So it follows the Q8_0 kernel's probe rather than running wherever
+//! it could.
 //!
 //! Only compiled for wasm32 with simd128.
 
