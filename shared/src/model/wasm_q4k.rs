@@ -419,11 +419,10 @@ impl<X> Tile<'_, X> {
 /// One block's `Σ sc · Σ q · x_q`: `[row r][vector v]` lane `i` for activation row `r` and
 /// weight row `4v + i` of the group.
 ///
-/// Not inlined: inside `Tile::run`, whose 16 f32 sums are live across it, V8 kept integer sums
-/// in memory; on its own, with only these sums outside the loop, the relaxed form's loop keeps
-/// all eight in registers. One call per block rather than per sub-block (the sums returned
-/// through memory, and V8 saving the caller's sums around each call): the relaxed products
-/// took ~0.85× the time (Chromium, Zen 5 machine). The simd128 form's time is the same.
+/// A function of its own, called once per block. Called once per sub-block (the sums returned
+/// through memory, V8 saving the caller's sums around each call), the relaxed products took
+/// ~1.15× the time, and with the sub-block sums inlined into `Tile::run` longer still
+/// (Chromium, Zen 5 machine). The simd128 form's time is the same either way.
 ///
 /// # Safety
 /// `wq` and `ws` must hold the group's block (`128 × 4V` bytes, `8 × 4V` scales), `xq` `R`
