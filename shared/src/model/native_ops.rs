@@ -233,11 +233,17 @@ fn exp(x: f32) -> f32 {
         p = p * r + c;
     }
     let y = p * (r * r) + r + 1.0;
-    // 2^n from the exponent bits; n = -127 (x near -88) gives 0. n + 127 (0..=254) is read
-    // from the low bits of n + 127 + 2^23, where a float's unit is 1, rather than by `as i32`:
-    // that cast saturates and maps NaN to 0, which LLVM did value by value (`vcvttss2si`,
-    // compares and `cmov`s: most of the softmax's time in a profile).
-    y * f32::from_bits((n + (127.0 + 8_388_608.0)).to_bits() << 23)
+    y * pow2(n)
+}
+
+/// 2^n from the exponent bits, for a whole n in -127..=127; n = -127 (x near -88) gives 0, as
+/// `wasm_ops::exp4`'s does. n + 127 is read from the low bits of the float n + 127 + 2^23,
+/// whose unit is 1, rather than by `n as i32`: that cast saturates and maps NaN to 0, which
+/// LLVM did value by value (`vcvttss2si`, compares and `cmov`s: most of the softmax's time in
+/// a profile).
+#[inline(always)]
+fn pow2(n: f32) -> f32 {
+    f32::from_bits((n + (127.0 + 8_388_608.0)).to_bits() << 23)
 }
 
 /// erf(x) as a rational function of x (the odd/even polynomials Eigen and XLA use for f32, a few
@@ -333,35 +339,26 @@ mod tests {
         assert!(add_layer_norm(&zeros, &zeros, &half(&w, 0), &w, 1e-5).is_err(), "a weight of the wrong length");
     }
 
-    /// `exp` reads 2^n from float bits; the form it replaced cast `n` to an integer. Both must
-    /// give the same bits (the softmax's, and the browser's `exp4`), and e^x within 2 ulp.
+    /// 2^n as the browser's `exp4` builds it (`(n + 127) << 23` as an integer) for every n the
+    /// clamp allows; and e^x within 2 ulp of f64's.
     #[test]
-    fn exp_is_the_cast_form_and_close_to_f64() {
-        fn with_cast(x: f32) -> f32 {
-            let x = x.clamp(-88.0, 88.0);
-            let n = (x * std::f32::consts::LOG2_E).round_ties_even();
-            let r = x - n * 0.693_359_4;
-            let r = r - n * -2.121_944_4e-4;
-            let mut p = 1.987_569_1e-4f32;
-            for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
-                p = p * r + c;
-            }
-            let y = p * (r * r) + r + 1.0;
-            y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    fn exp_is_close_to_f64_and_its_powers_of_two_exact() {
+        for n in -127..=127 {
+            assert_eq!(pow2(n as f32).to_bits(), ((n + 127) << 23) as u32, "2^{n}");
         }
-        // Every 997th float from -100 to 100 (both signs' bit patterns), and the edges.
-        let mut xs: Vec<f32> = [-100.0f32, -88.0, -87.5, -87.3, 0.0, -0.0, 1e-30, 87.5, 88.0, 100.0].to_vec();
+        assert_eq!(pow2(-126.0), 2f32.powi(-126));
+        assert_eq!(pow2(127.0), 2f32.powi(127));
+        // Every 997th float from -87 to 88 (both signs' bit patterns), and the edges.
+        let mut xs = vec![-87.0f32, -0.0, 0.0, 1e-30, 88.0];
         for sign in [0u32, 0x8000_0000] {
-            xs.extend((0..100f32.to_bits()).step_by(997).map(|b| f32::from_bits(b | sign)));
+            xs.extend((0..88f32.to_bits()).step_by(997).map(|b| f32::from_bits(b | sign)).filter(|x| *x >= -87.0));
         }
         for x in xs {
-            assert_eq!(exp(x).to_bits(), with_cast(x).to_bits(), "exp({x})");
-            if (-87.0..=88.0).contains(&x) {
-                let want = (x as f64).exp();
-                let ulp = f32::from_bits((want as f32).to_bits() + 1) as f64 - (want as f32) as f64;
-                assert!((exp(x) as f64 - want).abs() <= 2.0 * ulp, "exp({x}) = {}, want {want}", exp(x));
-            }
+            let want = (x as f64).exp();
+            let ulp = f32::from_bits((want as f32).to_bits() + 1) as f64 - (want as f32) as f64;
+            assert!((exp(x) as f64 - want).abs() <= 2.0 * ulp, "exp({x}) = {}, want {want}", exp(x));
         }
+        assert_eq!(exp(-100.0), 0.0, "below the clamp");
     }
 
     #[test]
