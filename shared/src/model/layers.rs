@@ -2,6 +2,7 @@
 
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Module, Result, Tensor};
+#[cfg(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64"))]
 use std::mem::MaybeUninit;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
