@@ -1,12 +1,12 @@
 # sentiment-server as a container: a Hugging Face Docker Space (port 7860) or any host.
 #   docker build -t sentiment-server .
 #   docker run -p 7860:7860 -e HF_TOKEN=hf_xxx -e SENTIMENT_DATASET=owner/name sentiment-server
-# The build step is the README's: cargo build --release -p backend --bin sentiment-server
+# The build step is the README's: cargo build --release -p sentiment-server
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release -p backend --bin sentiment-server
+RUN cargo build --release -p sentiment-server
 
 FROM debian:bookworm-slim
 # CA roots for the Hub's HTTPS; the distribution's current version is what we want.

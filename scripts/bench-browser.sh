@@ -68,7 +68,7 @@ for f in "$DIST"/*.wasm; do
   echo "wasm $(basename "$f"): $(stat -c%s "$f") bytes raw, $(gzip -9c "$f" | wc -c) bytes gzip"
 done
 
-cargo build --release -p backend --bin sentiment-trainer --bin sentiment-server
+cargo build --release -p sentiment-trainer -p sentiment-server
 T=$TARGET/release/sentiment-trainer
 BUNDLES=
 for q in $QUANTS; do

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-"16 32 64"}
-cargo build --release -q -p backend --bin sentiment-server --example feedback_load
+cargo build --release -q -p sentiment-server --bins --example feedback_load
 WORK=$(mktemp -d "${PWD}/target/bench-feedback.XXXXXX")   # on the project's disk, not tmpfs
 SERVER_PID=
 trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT

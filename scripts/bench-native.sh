@@ -20,7 +20,7 @@ OUT=$PWD/target/bench
 mkdir -p "$OUT"
 export RAYON_NUM_THREADS=2
 
-cargo build --release -p backend --bin sentiment-trainer
+cargo build --release -p sentiment-trainer
 TRAINER=${CARGO_TARGET_DIR:-target}/release/sentiment-trainer
 for q in q8_0 q4k f32; do
   if [ ! -f "$OUT/roberta-$q/manifest.json" ]; then
@@ -39,7 +39,7 @@ else
 fi
 
 BENCH_BUNDLES="q8_0=$OUT/roberta-q8_0,q4k=$OUT/roberta-q4k,f32=$OUT/roberta-f32" BENCH_OUT="$OUT/native.json" \
-  cargo bench -p backend --bench native_predict
+  cargo bench -p sentiment-trainer --bench native_predict
 
 python3 - "$OUT/native.json" "$OUT/peers.json" <<'PY'
 import json, os, sys

@@ -38,7 +38,7 @@ def native_cell(args, b, s):
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         env = dict(os.environ, BENCH_BUNDLES=args.bundles, BENCH_BATCHES=str(b), BENCH_SEQS=str(s),
                    BENCH_BUDGET_S=str(args.budget_s), BENCH_OUT=f.name, RAYON_NUM_THREADS=str(args.threads))
-        run = subprocess.run(["cargo", "bench", "-q", "-p", "backend", "--bench", "native_predict"],
+        run = subprocess.run(["cargo", "bench", "-q", "-p", "sentiment-trainer", "--bench", "native_predict"],
                              cwd=ROOT, env=env, capture_output=True, text=True)
         if run.returncode != 0:
             sys.exit(f"native_predict failed:\n{run.stderr}")
@@ -57,7 +57,7 @@ def main():
     ap.add_argument("--budget-s", type=float, default=3.0)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    # cargo runs the bench in backend/: the folders must not depend on our working directory.
+    # cargo runs the bench in backend/trainer/: the folders must not depend on our working directory.
     specs = [spec.split("=", 1) for spec in args.bundles.split(",")]
     args.bundles = ",".join(f"{name}={os.path.abspath(path)}" for name, path in specs)
     args.onnx = os.path.abspath(args.onnx)

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v promtool >/dev/null || { echo "promtool missing: apt-get install -y prometheus"; exit 1; }
-cargo build --release -q -p backend --bin sentiment-server
+cargo build --release -q -p sentiment-server
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sentiment-metrics.XXXXXX")
 SERVER_PID=
 trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT

@@ -15,7 +15,7 @@ KILLS=${KILLS:-20}
 TORN_EVERY=${TORN_EVERY:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 
-cargo build --release -q -p backend --bin sentiment-server --example feedback_load
+cargo build --release -q -p sentiment-server --bins --example feedback_load
 BIN=${CARGO_TARGET_DIR:-target}/release/sentiment-server
 LOAD=${CARGO_TARGET_DIR:-target}/release/examples/feedback_load
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sentiment-crash.XXXXXX")

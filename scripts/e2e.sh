@@ -38,9 +38,9 @@ for f in dist/*.wasm; do
   echo "==> [e2e:size] $f: $(stat -c%s "$f") bytes raw, $(gzip -9c "$f" | wc -c) bytes gzip"
 done
 
-stage trainer cargo build --release -p backend --bin sentiment-trainer
+stage trainer cargo build --release -p sentiment-trainer
 SERVER=
-if cargo build --release -p backend --bin sentiment-server; then
+if cargo build --release -p sentiment-server; then
   SERVER=$TARGET/release/sentiment-server
 else
   echo "warning: sentiment-server does not build; serving with e2e/serve.py, feedback tests skip" >&2

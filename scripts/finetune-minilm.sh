@@ -44,7 +44,7 @@ if [[ -n "${TRAIN_LIMIT:-}" ]]; then
 fi
 
 MINILM_DIR=$(scripts/fetch-minilm.sh)
-cargo build --release -p backend --bin sentiment-trainer
+cargo build --release -p sentiment-trainer
 ST=$OUT/sentiment-trainer
 cp target/release/sentiment-trainer "$ST"   # a private copy: the shared target dir is busy
 

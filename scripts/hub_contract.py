@@ -1,9 +1,13 @@
-"""Checks the fake Hub (backend/src/hub/fake.rs) against the official `huggingface_hub` client.
+"""Checks the Hub stand-in (backend/hub-stand-in) against the official `huggingface_hub` client.
 
-Run by scripts/hub-contract.sh with HF_ENDPOINT pointing at a running fake and, optionally,
+Run by scripts/hub-contract.sh with HF_ENDPOINT pointing at a running stand-in and, optionally,
 SENTIMENT_SYNCED_REPO / SENTIMENT_SYNCED_IDS naming a dataset that sentiment-server synced and
-the ids it acknowledged. Uploads (regular and LFS), commits, lists and downloads through the
-real client; exits non-zero on the first mismatch.
+the ids it acknowledged, and SENTIMENT_IMPORT_CACHE naming the HF cache that `sentiment-trainer
+import --from contract/tiny` filled from the model repo `upload-model` made of
+SENTIMENT_MODEL_DIR. Uploads (regular and LFS), commits, lists and downloads through the real
+client; exits non-zero on the first mismatch.
+
+`hub_contract.py upload-model` only creates contract/tiny from SENTIMENT_MODEL_DIR.
 """
 
 import json
@@ -16,7 +20,15 @@ from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 endpoint = os.environ["HF_ENDPOINT"]
 api = HfApi(endpoint=endpoint, token="hf_contract_check")
 repo = "contract/check-logs"
+model_repo = "contract/tiny"
 checks = 0
+
+if sys.argv[1:] == ["upload-model"]:
+    api.create_repo(model_repo, exist_ok=True)
+    api.upload_folder(repo_id=model_repo, folder_path=os.environ["SENTIMENT_MODEL_DIR"],
+                      commit_message="tiny checkpoint", ignore_patterns=["*.bin"])
+    print(f"uploaded {model_repo}")
+    sys.exit(0)
 
 
 def check(cond, what):
@@ -45,6 +57,7 @@ ops = [CommitOperationAdd(path_in_repo=f"data/py/{i:08d}.jsonl", path_or_fileobj
        for i in range(2, 5)]
 info = api.create_commit(repo_id=repo, repo_type="dataset", operations=ops, commit_message="three files")
 check(info.commit_url.endswith(info.oid), "create_commit with three files")
+last_commit = info.oid
 
 files = sorted(api.list_repo_files(repo, repo_type="dataset"))
 want = ["data/py/00000001.jsonl", "data/py/00000002.jsonl", "data/py/00000003.jsonl",
@@ -65,6 +78,23 @@ with tempfile.TemporaryDirectory() as cache:
 
 check(api.file_exists(repo, "data/py/00000002.jsonl", repo_type="dataset"), "file_exists (present)")
 check(not api.file_exists(repo, "data/py/nope.jsonl", repo_type="dataset"), "file_exists (absent)")
+
+info = api.repo_info(repo, repo_type="dataset")
+check(info.sha == last_commit, f"repo_info -> the last commit {info.sha}")
+check(sorted(s.rfilename for s in info.siblings) == want, "repo_info lists every file")
+
+import_cache = os.environ.get("SENTIMENT_IMPORT_CACHE")
+if import_cache:
+    from huggingface_hub import snapshot_download
+    src = os.environ["SENTIMENT_MODEL_DIR"]
+    # Offline: only what sentiment-trainer import put in the cache can answer.
+    local = snapshot_download(model_repo, cache_dir=import_cache, local_files_only=True)
+    names = sorted(os.listdir(local))
+    check(names == ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"],
+          f"huggingface_hub finds import's files in the HF cache -> {names}")
+    check(all(open(os.path.join(local, n), "rb").read() == open(os.path.join(src, n), "rb").read() for n in names),
+          "with the uploaded bytes")
+    check(os.path.basename(local) == api.model_info(model_repo).sha, "in the snapshot of the repo's commit")
 
 synced_repo = os.environ.get("SENTIMENT_SYNCED_REPO")
 if synced_repo:

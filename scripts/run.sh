@@ -37,7 +37,7 @@ fi
 scripts/install-web-tools.sh --no-browser
 # shellcheck source=scripts/web-tools-env.sh
 source scripts/web-tools-env.sh
-cargo build --release -p backend --bin sentiment-trainer --bin sentiment-server
+cargo build --release -p sentiment-trainer -p sentiment-server
 
 if [[ ! -f "$BUNDLE/manifest.json" ]]; then
   "$TARGET/release/sentiment-trainer" import --from "$SOURCE" --quant "$QUANT" --out "$BUNDLE"

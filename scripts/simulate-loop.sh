@@ -4,5 +4,5 @@
 # Writes target/simulation/report.md (and every night's nightly report under it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo build --release -p backend --bin sentiment-trainer --bin sentiment-server
+cargo build --release -p sentiment-trainer -p sentiment-server
 exec python3 scripts/simulate_loop.py

@@ -16,15 +16,9 @@ pub fn file_url(base: &str, file: &str) -> String {
 /// A bare Hub repo id (`owner/name`) becomes its `resolve/main/` URL; anything else is kept.
 pub fn expand_hub_repo(spec: &str) -> String {
     let s = spec.trim();
-    let looks_like_repo = !s.starts_with('/')
-        && !s.starts_with('.')
-        && !s.contains("://")
-        && s.split('/').count() == 2
-        && s.split('/').all(|p| !p.is_empty());
-    if looks_like_repo {
-        format!("https://huggingface.co/{s}/resolve/main/")
-    } else {
-        s.to_string()
+    match s.parse::<shared::RepoId>() {
+        Ok(repo) => format!("https://huggingface.co/{repo}/resolve/main/"),
+        Err(_) => s.to_string(),
     }
 }
 

@@ -1,19 +1,24 @@
 //! Pure code shared by the browser worker, `sentiment-server` and `sentiment-trainer`.
 //!
-//! Nothing in this crate touches the file system, the network or the clock: callers pass
-//! bytes, tensors and timestamps in, so the same code runs natively and in wasm.
+//! Nothing in this crate touches the file system or the network, or reads the clock on its own:
+//! callers pass bytes, tensors, timestamps and a [`Clock`] in, so the same code runs natively and
+//! in wasm.
 
 pub mod bundle;
+pub mod clock;
 pub mod config;
 pub mod feedback;
 pub mod model;
 pub mod preprocess;
+pub mod repo_id;
 pub mod tokenize;
 
 pub use bundle::{Manifest, BUNDLE_FORMAT_VERSION};
+pub use clock::Clock;
 pub use config::{Architecture, ModelConfig};
 pub use feedback::{FeedbackRecord, FeedbackSubmission};
 pub use preprocess::Preprocess;
+pub use repo_id::RepoId;
 
 /// The label set of the production model, in `id2label` order.
 pub const SENTIMENT_LABELS: [&str; 3] = ["negative", "neutral", "positive"];
@@ -21,9 +26,13 @@ pub const SENTIMENT_LABELS: [&str; 3] = ["negative", "neutral", "positive"];
 /// Lower-case hex sha256 of `bytes`, as written in the bundle manifest.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
+    hex_lower(&sha2::Sha256::digest(bytes))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex_lower(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
         out.push_str(&format!("{b:02x}"));
     }
     out

@@ -1,0 +1,567 @@
+//! A local stand-in for the Hub's HTTP API (repos of any type): `revision` (repo info),
+//! `preupload`, NDJSON `commit`, LFS batch (basic transfer), `tree` listing and `resolve` (GET
+//! and HEAD). It keeps files in memory and can fail on purpose: 5xx on chosen commits, a commit
+//! that is applied but whose answer is lost, refused connections and hanging requests.
+//! `scripts/hub-contract.sh` checks it against the official Python client.
+//!
+//! Control endpoints (not part of the Hub API): `GET/PUT /_fake/faults` (a [`Faults`] as JSON).
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the stand-in does wrong, changeable while it runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Every `n`-th commit request (1-based count) fails with 500 before applying anything.
+    pub fail_commit_every: u64,
+    /// Every `n`-th commit request is applied, then answered with 500 (the answer is "lost").
+    pub lose_commit_reply_every: u64,
+    /// Refuse new connections (accept and drop them) and hang requests on open connections.
+    pub down: bool,
+    /// Every request waits this long before being handled (client timeouts).
+    pub delay_ms: u64,
+    /// Files at least this large must go through LFS (0 = never).
+    pub lfs_threshold: u64,
+    /// Answer every file download (`resolve`, GET and HEAD) with 500: shows what a client takes
+    /// from its cache.
+    pub fail_downloads: bool,
+}
+
+#[derive(Debug, Clone)]
+struct StoredFile {
+    content: Vec<u8>,
+    lfs: bool,
+}
+
+#[derive(Debug, Default)]
+struct RepoState {
+    files: BTreeMap<String, StoredFile>,
+    head: String,
+    commits: u64,
+}
+
+#[derive(Debug, Default)]
+struct StandInState {
+    repos: Mutex<HashMap<String, RepoState>>,
+    lfs_objects: Mutex<HashMap<String, Vec<u8>>>,
+    faults: Mutex<Faults>,
+    commit_requests: AtomicU64,
+    commits_applied: AtomicU64,
+    addr: Mutex<Option<SocketAddr>>,
+}
+
+/// A running Hub stand-in.
+#[derive(Clone)]
+pub struct HubStandIn {
+    state: Arc<StandInState>,
+    addr: SocketAddr,
+}
+
+impl HubStandIn {
+    /// Binds `addr` (use port 0 for any) and serves in the background on the current runtime.
+    pub async fn start(addr: SocketAddr, faults: Faults) -> std::io::Result<HubStandIn> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(StandInState { faults: Mutex::new(faults), ..Default::default() });
+        *state.addr.lock().expect("lock") = Some(addr);
+        let app = router(state.clone());
+        let listener = DroppingListener { inner: listener, state: state.clone() };
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(HubStandIn { state, addr })
+    }
+
+    /// `http://127.0.0.1:port`
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.state.faults.lock().expect("lock") = faults;
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.state.faults.lock().expect("lock").clone()
+    }
+
+    /// Files of a repo (`"datasets/owner/name"`), path → content.
+    pub fn files(&self, repo_key: &str) -> BTreeMap<String, Vec<u8>> {
+        let repos = self.state.repos.lock().expect("lock");
+        repos
+            .get(repo_key)
+            .map(|r| r.files.iter().map(|(p, f)| (p.clone(), f.content.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Creates an empty repo (`"datasets/owner/name"`); writes to a missing repo get 404 like on the Hub.
+    pub fn create_repo(&self, repo_key: &str) {
+        self.state.repos.lock().expect("lock").entry(repo_key.to_owned()).or_default();
+    }
+
+    /// (commit requests received, commits applied).
+    pub fn commit_counts(&self) -> (u64, u64) {
+        (self.state.commit_requests.load(Ordering::Relaxed), self.state.commits_applied.load(Ordering::Relaxed))
+    }
+}
+
+/// Accepts connections, but drops them at once while the stand-in is `down`.
+struct DroppingListener {
+    inner: tokio::net::TcpListener,
+    state: Arc<StandInState>,
+}
+
+impl axum::serve::Listener for DroppingListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    if self.state.faults.lock().expect("lock").down {
+                        drop(stream);
+                        continue;
+                    }
+                    return (stream, addr);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+fn router(state: Arc<StandInState>) -> Router {
+    Router::new()
+        .route("/_fake/faults", get(get_faults).put(put_faults))
+        .route("/api/{rtype}/{owner}/{name}/preupload/{rev}", post(preupload))
+        .route("/api/{rtype}/{owner}/{name}/commit/{rev}", post(commit))
+        .route("/api/{rtype}/{owner}/{name}/revision/{rev}", get(revision))
+        .route("/api/{rtype}/{owner}/{name}/tree/{rev}", get(tree_root))
+        .route("/api/{rtype}/{owner}/{name}/tree/{rev}/{*path}", get(tree))
+        .route("/api/repos/create", post(create_repo))
+        .route("/{a}/{b}/{c}/resolve/{rev}/{*path}", get(resolve_typed).head(resolve_typed))
+        .route("/{a}/{b}/resolve/{rev}/{*path}", get(resolve_model).head(resolve_model))
+        .route("/{a}/{b}/{c}/info/lfs/objects/batch", post(lfs_batch))
+        .route("/{a}/{b}/info/lfs/objects/batch", post(lfs_batch_model))
+        .route("/_fake/lfs/{oid}", put(lfs_put))
+        .route("/_fake/lfs/{oid}/verify", post(lfs_verify))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), faults_layer))
+        .with_state(state)
+}
+
+async fn faults_layer(State(st): State<Arc<StandInState>>, req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/_fake/faults") {
+        let f = st.faults.lock().expect("lock").clone();
+        if f.down {
+            // Hang until the client gives up (its connection was opened before the outage).
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        if f.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+        }
+    }
+    next.run(req).await
+}
+
+async fn get_faults(State(st): State<Arc<StandInState>>) -> Json<Faults> {
+    Json(st.faults.lock().expect("lock").clone())
+}
+
+async fn put_faults(State(st): State<Arc<StandInState>>, Json(f): Json<Faults>) -> StatusCode {
+    *st.faults.lock().expect("lock") = f;
+    StatusCode::NO_CONTENT
+}
+
+fn hub_error(status: StatusCode, msg: &str) -> Response {
+    let mut r = (status, Json(json!({ "error": msg }))).into_response();
+    r.headers_mut().insert("x-error-message", HeaderValue::from_str(msg).unwrap_or(HeaderValue::from_static("error")));
+    r
+}
+
+fn repo_key(rtype: &str, owner: &str, name: &str) -> String {
+    format!("{rtype}/{owner}/{name}")
+}
+
+/// `Some(error response)` unless `rtype` is a repo type.
+fn check_type(rtype: &str) -> Option<Response> {
+    match rtype {
+        "models" | "datasets" | "spaces" => None,
+        _ => Some(hub_error(StatusCode::NOT_FOUND, "unknown repo type")),
+    }
+}
+
+fn git_blob_oid(content: &[u8]) -> String {
+    // Not git's sha1: a stable content id is all the stand-in needs.
+    let mut v = format!("blob {}\0", content.len()).into_bytes();
+    v.extend_from_slice(content);
+    shared::sha256_hex(&v)[..40].to_owned()
+}
+
+async fn create_repo(State(st): State<Arc<StandInState>>, Json(body): Json<Value>) -> Response {
+    let rtype = match body["type"].as_str().unwrap_or("model") {
+        "dataset" => "datasets",
+        "space" => "spaces",
+        _ => "models",
+    };
+    let name = body["name"].as_str().unwrap_or("");
+    let owner = body["organization"].as_str().unwrap_or("user");
+    let id = if name.contains('/') { name.to_owned() } else { format!("{owner}/{name}") };
+    let key = format!("{rtype}/{id}");
+    let addr = st.addr.lock().expect("lock").map(|a| a.to_string()).unwrap_or_default();
+    let url = format!("http://{addr}/{}{id}", if rtype == "models" { "".to_owned() } else { format!("{rtype}/") });
+    let mut repos = st.repos.lock().expect("lock");
+    if repos.contains_key(&key) {
+        // Like the Hub: 409, and the body still names the repo's URL.
+        return (StatusCode::CONFLICT, Json(json!({ "error": "You already created this repo", "url": url })))
+            .into_response();
+    }
+    repos.insert(key, RepoState::default());
+    Json(json!({ "url": url })).into_response()
+}
+
+#[derive(Deserialize)]
+struct PreuploadBody {
+    files: Vec<PreuploadFile>,
+}
+
+#[derive(Deserialize)]
+struct PreuploadFile {
+    path: String,
+    size: u64,
+}
+
+/// Writes need a token (any non-empty bearer token) and an existing repo, as on the Hub.
+fn check_write(st: &StandInState, headers: &HeaderMap, rtype: &str, owner: &str, name: &str) -> Option<Response> {
+    if let Some(r) = check_type(rtype) {
+        return Some(r);
+    }
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if auth.strip_prefix("Bearer ").is_none_or(|t| t.trim().is_empty()) {
+        return Some(hub_error(StatusCode::UNAUTHORIZED, "Invalid credentials in Authorization header"));
+    }
+    if !st.repos.lock().expect("lock").contains_key(&repo_key(rtype, owner, name)) {
+        return Some(hub_error(StatusCode::NOT_FOUND, "Repository not found"));
+    }
+    None
+}
+
+async fn preupload(
+    State(st): State<Arc<StandInState>>,
+    Path((rtype, owner, name, _rev)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<PreuploadBody>,
+) -> Response {
+    if let Some(r) = check_write(&st, &headers, &rtype, &owner, &name) {
+        return r;
+    }
+    let threshold = st.faults.lock().expect("lock").lfs_threshold;
+    let files: Vec<Value> = body
+        .files
+        .iter()
+        .map(|f| {
+            let lfs = threshold > 0 && f.size >= threshold;
+            json!({ "path": f.path, "uploadMode": if lfs { "lfs" } else { "regular" }, "shouldIgnore": false })
+        })
+        .collect();
+    Json(json!({ "files": files, "commitOid": Value::Null })).into_response()
+}
+
+async fn commit(
+    State(st): State<Arc<StandInState>>,
+    Path((rtype, owner, name, _rev)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = check_write(&st, &headers, &rtype, &owner, &name) {
+        return r;
+    }
+    let n = st.commit_requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let f = st.faults.lock().expect("lock").clone();
+    if f.fail_commit_every > 0 && n % f.fail_commit_every == 0 {
+        return hub_error(StatusCode::INTERNAL_SERVER_ERROR, "injected failure before commit");
+    }
+    // Parse every line before touching the repo: a commit is all or nothing.
+    let mut adds = Vec::new();
+    let mut deletes = Vec::new();
+    let mut summary = String::new();
+    for (i, line) in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            return hub_error(StatusCode::BAD_REQUEST, "line is not JSON");
+        };
+        let val = &v["value"];
+        match (i, v["key"].as_str()) {
+            (0, Some("header")) => summary = val["summary"].as_str().unwrap_or("").to_owned(),
+            (0, _) => return hub_error(StatusCode::BAD_REQUEST, "first line must be the header"),
+            (_, Some("file")) => {
+                let (Some(path), Some(content)) = (val["path"].as_str(), val["content"].as_str()) else {
+                    return hub_error(StatusCode::BAD_REQUEST, "file needs path and content");
+                };
+                if val["encoding"].as_str() != Some("base64") {
+                    return hub_error(StatusCode::BAD_REQUEST, "only base64 encoding");
+                }
+                let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(content) else {
+                    return hub_error(StatusCode::BAD_REQUEST, "bad base64");
+                };
+                adds.push((path.to_owned(), StoredFile { content: bytes, lfs: false }));
+            }
+            (_, Some("lfsFile")) => {
+                let (Some(path), Some(oid)) = (val["path"].as_str(), val["oid"].as_str()) else {
+                    return hub_error(StatusCode::BAD_REQUEST, "lfsFile needs path and oid");
+                };
+                let Some(content) = st.lfs_objects.lock().expect("lock").get(oid).cloned() else {
+                    return hub_error(StatusCode::BAD_REQUEST, "LFS object was not uploaded");
+                };
+                adds.push((path.to_owned(), StoredFile { content, lfs: true }));
+            }
+            (_, Some("deletedFile")) => deletes.push(val["path"].as_str().unwrap_or("").to_owned()),
+            _ => return hub_error(StatusCode::BAD_REQUEST, "unknown operation"),
+        }
+    }
+    if summary.is_empty() {
+        return hub_error(StatusCode::BAD_REQUEST, "commit needs a summary");
+    }
+    let key = repo_key(&rtype, &owner, &name);
+    let oid = {
+        let mut repos = st.repos.lock().expect("lock");
+        let Some(repo) = repos.get_mut(&key) else {
+            return hub_error(StatusCode::NOT_FOUND, "Repository not found");
+        };
+        for (path, file) in adds {
+            repo.files.insert(path, file);
+        }
+        for path in deletes {
+            repo.files.remove(&path);
+        }
+        repo.commits += 1;
+        repo.head = shared::sha256_hex(format!("{}{}{summary}", repo.head, repo.commits).as_bytes())[..40].to_owned();
+        repo.head.clone()
+    };
+    st.commits_applied.fetch_add(1, Ordering::SeqCst);
+    if f.lose_commit_reply_every > 0 && n % f.lose_commit_reply_every == 0 {
+        return hub_error(StatusCode::BAD_GATEWAY, "injected failure after commit");
+    }
+    let prefix = if rtype == "models" { String::new() } else { format!("{rtype}/") };
+    let addr = st.addr.lock().expect("lock").map(|a| a.to_string()).unwrap_or_default();
+    Json(json!({
+        "success": true,
+        "commitOid": oid,
+        "commitUrl": format!("http://{addr}/{prefix}{owner}/{name}/commit/{oid}"),
+    }))
+    .into_response()
+}
+
+/// Repo info at a revision: the head commit and every file (one branch: any revision is it).
+async fn revision(
+    State(st): State<Arc<StandInState>>,
+    Path((rtype, owner, name, _rev)): Path<(String, String, String, String)>,
+) -> Response {
+    if let Some(r) = check_type(&rtype) {
+        return r;
+    }
+    let repos = st.repos.lock().expect("lock");
+    let Some(repo) = repos.get(&repo_key(&rtype, &owner, &name)) else {
+        return hub_error(StatusCode::NOT_FOUND, "Repository not found");
+    };
+    let siblings: Vec<Value> = repo.files.keys().map(|p| json!({ "rfilename": p })).collect();
+    Json(json!({ "id": format!("{owner}/{name}"), "sha": head_or_initial(repo), "siblings": siblings })).into_response()
+}
+
+/// A repo's head commit; a fixed id before its first commit (the Hub makes an initial commit).
+fn head_or_initial(repo: &RepoState) -> String {
+    if repo.head.is_empty() {
+        "0".repeat(40)
+    } else {
+        repo.head.clone()
+    }
+}
+
+#[derive(Deserialize)]
+struct TreeQuery {
+    #[serde(default)]
+    recursive: Option<String>,
+}
+
+async fn tree_root(
+    st: State<Arc<StandInState>>,
+    Path((rtype, owner, name, rev)): Path<(String, String, String, String)>,
+    q: Query<TreeQuery>,
+) -> Response {
+    tree(st, Path((rtype, owner, name, rev, String::new())), q).await
+}
+
+async fn tree(
+    State(st): State<Arc<StandInState>>,
+    Path((rtype, owner, name, _rev, path)): Path<(String, String, String, String, String)>,
+    Query(q): Query<TreeQuery>,
+) -> Response {
+    if let Some(r) = check_type(&rtype) {
+        return r;
+    }
+    let recursive = q.recursive.as_deref().is_some_and(|r| matches!(r.to_ascii_lowercase().as_str(), "1" | "true"));
+    let repos = st.repos.lock().expect("lock");
+    let Some(repo) = repos.get(&repo_key(&rtype, &owner, &name)) else {
+        return hub_error(StatusCode::NOT_FOUND, "Repository not found");
+    };
+    let prefix = if path.is_empty() { String::new() } else { format!("{}/", path.trim_matches('/')) };
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut entries = Vec::new();
+    for (p, f) in &repo.files {
+        let Some(rest) = p.strip_prefix(&prefix) else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        for i in 1..parts.len() {
+            if recursive || i == 1 {
+                dirs.insert(format!("{prefix}{}", parts[..i].join("/")));
+            }
+        }
+        if recursive || parts.len() == 1 {
+            let mut e = json!({ "type": "file", "oid": git_blob_oid(&f.content), "size": f.content.len(), "path": p });
+            if f.lfs {
+                e["lfs"] =
+                    json!({ "oid": shared::sha256_hex(&f.content), "size": f.content.len(), "pointerSize": 134 });
+            }
+            entries.push(e);
+        }
+    }
+    if !path.is_empty() && entries.is_empty() && dirs.is_empty() {
+        return hub_error(StatusCode::NOT_FOUND, "Entry not found");
+    }
+    let mut out: Vec<Value> =
+        dirs.into_iter().map(|d| json!({ "type": "directory", "oid": "0".repeat(40), "size": 0, "path": d })).collect();
+    out.extend(entries);
+    Json(out).into_response()
+}
+
+async fn resolve_typed(
+    st: State<Arc<StandInState>>,
+    method: Method,
+    Path((prefix, owner, name, rev, path)): Path<(String, String, String, String, String)>,
+) -> Response {
+    if prefix != "datasets" && prefix != "spaces" {
+        return hub_error(StatusCode::NOT_FOUND, "unknown repo type");
+    }
+    resolve(st, method, &prefix, &owner, &name, &rev, &path)
+}
+
+async fn resolve_model(
+    st: State<Arc<StandInState>>,
+    method: Method,
+    Path((owner, name, rev, path)): Path<(String, String, String, String)>,
+) -> Response {
+    resolve(st, method, "models", &owner, &name, &rev, &path)
+}
+
+fn resolve(
+    State(st): State<Arc<StandInState>>,
+    method: Method,
+    rtype: &str,
+    owner: &str,
+    name: &str,
+    _rev: &str,
+    path: &str,
+) -> Response {
+    if st.faults.lock().expect("lock").fail_downloads {
+        return hub_error(StatusCode::INTERNAL_SERVER_ERROR, "injected download failure");
+    }
+    let repos = st.repos.lock().expect("lock");
+    let Some(repo) = repos.get(&repo_key(rtype, owner, name)) else {
+        return hub_error(StatusCode::NOT_FOUND, "Repository not found");
+    };
+    let Some(file) = repo.files.get(path) else {
+        let mut r = hub_error(StatusCode::NOT_FOUND, "Entry not found");
+        r.headers_mut().insert("x-error-code", HeaderValue::from_static("EntryNotFound"));
+        return r;
+    };
+    let etag = if file.lfs { shared::sha256_hex(&file.content) } else { git_blob_oid(&file.content) };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, HeaderValue::from_str(&format!("\"{etag}\"")).expect("hex"));
+    headers.insert("x-repo-commit", HeaderValue::from_str(&head_or_initial(repo)).expect("hex"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if file.lfs {
+        headers.insert("x-linked-etag", HeaderValue::from_str(&format!("\"{etag}\"")).expect("hex"));
+        headers.insert("x-linked-size", HeaderValue::from(file.content.len()));
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.content.len()));
+    if method == Method::HEAD {
+        return (StatusCode::OK, headers).into_response();
+    }
+    (StatusCode::OK, headers, file.content.clone()).into_response()
+}
+
+/// Model repos have no type prefix: `/{owner}/{name}.git/info/lfs/objects/batch`.
+async fn lfs_batch_model(
+    st: State<Arc<StandInState>>,
+    Path((owner, repo_git)): Path<(String, String)>,
+    body: Json<Value>,
+) -> Response {
+    lfs_batch(st, Path(("models".into(), owner, repo_git)), body).await
+}
+
+async fn lfs_batch(
+    State(st): State<Arc<StandInState>>,
+    Path((_prefix, _owner, repo_git)): Path<(String, String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    if !repo_git.ends_with(".git") {
+        return hub_error(StatusCode::NOT_FOUND, "not a git path");
+    }
+    let addr = st.addr.lock().expect("lock").map(|a| a.to_string()).unwrap_or_default();
+    let have = st.lfs_objects.lock().expect("lock");
+    let objects: Vec<Value> = body["objects"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|o| {
+            let oid = o["oid"].as_str().unwrap_or("");
+            let size = o["size"].as_u64().unwrap_or(0);
+            if have.contains_key(oid) {
+                json!({ "oid": oid, "size": size })
+            } else {
+                json!({ "oid": oid, "size": size, "authenticated": true, "actions": {
+                    "upload": { "href": format!("http://{addr}/_fake/lfs/{oid}"), "header": {} },
+                    "verify": { "href": format!("http://{addr}/_fake/lfs/{oid}/verify") },
+                } })
+            }
+        })
+        .collect();
+    let mut r = Json(json!({ "transfer": "basic", "objects": objects })).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.git-lfs+json"));
+    r
+}
+
+async fn lfs_put(State(st): State<Arc<StandInState>>, Path(oid): Path<String>, body: Bytes) -> Response {
+    if shared::sha256_hex(&body) != oid {
+        return hub_error(StatusCode::BAD_REQUEST, "content does not match oid");
+    }
+    st.lfs_objects.lock().expect("lock").insert(oid, body.to_vec());
+    StatusCode::OK.into_response()
+}
+
+async fn lfs_verify(State(st): State<Arc<StandInState>>, Path(oid): Path<String>) -> Response {
+    if st.lfs_objects.lock().expect("lock").contains_key(&oid) {
+        Json(json!({ "ok": true })).into_response()
+    } else {
+        hub_error(StatusCode::NOT_FOUND, "object not uploaded")
+    }
+}

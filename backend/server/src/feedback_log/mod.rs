@@ -1,0 +1,292 @@
+//! The durable local feedback log: append-only JSONL segments in `<data-dir>/segments/`.
+//!
+//! One writer thread owns the active segment. Requests hand it records through a channel; it
+//! takes everything queued, writes it in one `write`, calls `fsync` once and only then answers
+//! every request of the batch (group commit). On open, all segments are replayed, a torn last
+//! line in the newest one is cut away, and the id index used for idempotency is rebuilt.
+//! [`sync`] commits sealed segments to the Hub logs dataset.
+
+mod segment;
+pub mod sync;
+mod writer;
+
+pub use segment::{segment_name, SegmentInfo, SEGMENTS_DIR};
+
+use shared::feedback::FeedbackStats;
+use shared::feedback::{parse_timestamp_millis, StatsAccumulator};
+use shared::{FeedbackRecord, FeedbackSubmission};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot {action} {path}: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{path} line {line} is damaged ({reason}) and is not a torn last write; refusing to guess")]
+    Corrupt { path: PathBuf, line: u64, reason: String },
+    #[error("data dir {0} is in use by another sentiment-server process")]
+    Locked(PathBuf),
+    #[error("the write queue is full")]
+    Busy,
+    #[error("the log is shut down")]
+    Closed,
+    #[error("the log could not write and is stopped: {0}")]
+    Broken(String),
+}
+
+impl LogError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        LogError::Io { action, path: path.to_owned(), source }
+    }
+}
+
+/// Where and how the log writes.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub data_dir: PathBuf,
+    /// Roll to a new segment once the active one has this many bytes.
+    pub max_segment_bytes: u64,
+    /// Requests waiting for the writer before new ones are refused (load shedding).
+    pub queue_capacity: usize,
+}
+
+impl LogConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        LogConfig { data_dir: data_dir.into(), max_segment_bytes: 8 << 20, queue_capacity: 8192 }
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Appended {
+    /// Newly written and fsync'd.
+    Stored(FeedbackRecord),
+    /// The same submission was stored before; this is the stored record (first `received_at`).
+    Existing(FeedbackRecord),
+    /// The id was stored before with a different body.
+    Conflict,
+}
+
+/// Counters the metrics endpoint reads.
+#[derive(Debug, Default)]
+pub struct LogCounters {
+    /// Records in the local log (replayed + appended).
+    pub records: AtomicU64,
+    /// Records appended since start.
+    pub appended: AtomicU64,
+    /// Appends answered from the index (retries).
+    pub duplicates: AtomicU64,
+    /// fsync'd batches since start.
+    pub batches: AtomicU64,
+    /// Bytes cut from a torn tail at start.
+    pub cut_bytes: AtomicU64,
+}
+
+pub(crate) enum Command {
+    Append {
+        record: FeedbackRecord,
+        fingerprint: u64,
+        reply: oneshot::Sender<Result<Appended, LogError>>,
+    },
+    /// Seal the active segment if it holds records.
+    Roll {
+        reply: oneshot::Sender<Result<bool, LogError>>,
+    },
+    /// Seal the active segment if it holds records, then stop.
+    Shutdown {
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
+}
+
+/// Compact per-record data for stats (no texts in memory).
+#[derive(Debug, Clone, Copy)]
+struct StatEntry {
+    received_ms: i64,
+    label: u32,
+    predicted: u32,
+    model_version: u32,
+}
+
+#[derive(Debug, Default)]
+struct StatsStore {
+    names: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
+    entries: Vec<StatEntry>,
+}
+
+impl StatsStore {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        let s: Arc<str> = Arc::from(s);
+        self.names.push(s.clone());
+        self.ids.insert(s, id);
+        id
+    }
+
+    fn push(&mut self, rec: &FeedbackRecord) {
+        let received_ms = parse_timestamp_millis(&rec.received_at).unwrap_or(0);
+        let s = &rec.submission;
+        let entry = StatEntry {
+            received_ms,
+            label: self.intern(&s.label),
+            predicted: self.intern(&s.predicted),
+            model_version: self.intern(&s.model_version),
+        };
+        self.entries.push(entry);
+    }
+}
+
+pub(crate) struct Shared {
+    stats: RwLock<StatsStore>,
+    segments: Mutex<Vec<SegmentInfo>>,
+    pub(crate) counters: LogCounters,
+    broken: AtomicBool,
+}
+
+/// Handle to the log; cheap to clone.
+#[derive(Clone)]
+pub struct FeedbackLog {
+    tx: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    dir: PathBuf,
+}
+
+/// Deterministic 64-bit fingerprint of a submission (for telling a retry from a conflict).
+pub fn fingerprint(sub: &FeedbackSubmission) -> u64 {
+    use sha2::Digest;
+    let json = serde_json::to_vec(sub).expect("a submission always serializes");
+    let d = sha2::Sha256::digest(&json);
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+/// The UUID as a number, ignoring case and dashes; `None` if it is not a UUID.
+pub fn id_key(id: &str) -> Option<u128> {
+    if !shared::feedback::is_uuid(id) {
+        return None;
+    }
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    u128::from_str_radix(&hex, 16).ok()
+}
+
+impl FeedbackLog {
+    /// Opens (or creates) the log in `config.data_dir`, replays it and starts the writer thread.
+    pub fn open(config: LogConfig) -> Result<FeedbackLog, LogError> {
+        let dir = config.data_dir.join(SEGMENTS_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| LogError::io("create", &dir, e))?;
+        let lock = lock_data_dir(&config.data_dir)?;
+        let mut stats = StatsStore::default();
+        let opened = writer::recover(&dir, |rec| stats.push(rec))?;
+        let counters = LogCounters::default();
+        counters.records.store(opened.index.len() as u64, Ordering::Relaxed);
+        counters.cut_bytes.store(opened.cut_bytes, Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            stats: RwLock::new(stats),
+            segments: Mutex::new(opened.segments.clone()),
+            counters,
+            broken: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let state = writer::WriterState::new(dir.clone(), config.max_segment_bytes, opened, shared.clone(), lock)?;
+        std::thread::Builder::new()
+            .name("feedback-log-writer".into())
+            .spawn(move || state.run(rx))
+            .map_err(|e| LogError::io("spawn writer for", &dir, e))?;
+        Ok(FeedbackLog { tx, shared, dir })
+    }
+
+    /// Directory of the segment files.
+    pub fn segments_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stores `record` unless its id is already stored; answers once the record is on disk.
+    pub async fn append(&self, record: FeedbackRecord) -> Result<Appended, LogError> {
+        let fingerprint = fingerprint(&record.submission);
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Command::Append { record, fingerprint, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => LogError::Busy,
+            mpsc::error::TrySendError::Closed(_) => LogError::Closed,
+        })?;
+        rx.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// Seals the active segment if it holds any record; `true` if it did.
+    pub async fn roll(&self) -> Result<bool, LogError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Roll { reply }).await.map_err(|_| LogError::Closed)?;
+        rx.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// Seals the active segment and stops the writer; later appends fail with `Closed`. When it
+    /// returns, the data dir's lock is released (another `open` may follow at once).
+    pub async fn shutdown(&self) -> Result<(), LogError> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown { reply }).await.is_err() {
+            return Ok(()); // already stopped
+        }
+        rx.await.unwrap_or(Ok(()))
+    }
+
+    /// Every segment, oldest first; all but the last are sealed.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.shared.segments.lock().expect("segments lock").clone()
+    }
+
+    pub fn counters(&self) -> &LogCounters {
+        &self.shared.counters
+    }
+
+    /// False once a write failed and could not be undone.
+    pub fn healthy(&self) -> bool {
+        !self.shared.broken.load(Ordering::Relaxed) && !self.tx.is_closed()
+    }
+
+    /// Stats over stored records received at or after `since_ms`, optionally for one model version.
+    pub fn stats(&self, since_ms: Option<i64>, model_version: Option<&str>) -> FeedbackStats {
+        let store = self.shared.stats.read().expect("stats lock");
+        let mv = match model_version {
+            Some(v) => match store.ids.get(v) {
+                Some(&id) => Some(id),
+                None => return StatsAccumulator::default().finish(),
+            },
+            None => None,
+        };
+        let mut acc = StatsAccumulator::default();
+        for e in &store.entries {
+            if since_ms.is_some_and(|s| e.received_ms < s) || mv.is_some_and(|m| e.model_version != m) {
+                continue;
+            }
+            let n = |i: u32| &*store.names[i as usize];
+            acc.add(n(e.label), n(e.predicted), n(e.model_version), e.received_ms);
+        }
+        acc.finish()
+    }
+}
+
+/// Takes an exclusive `flock` on `<data-dir>/LOCK` so two processes never share one log.
+fn lock_data_dir(data_dir: &Path) -> Result<File, LogError> {
+    let path = data_dir.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| LogError::io("open", &path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a valid, open descriptor that outlives the lock.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(LogError::Locked(data_dir.to_owned()));
+        }
+    }
+    Ok(file)
+}

@@ -1,0 +1,154 @@
+//! The HTTP side of `sentiment-server`: [`app`] builds the whole service as one `Router`, so
+//! tests drive it with `tower::ServiceExt::oneshot` and no socket.
+
+mod error;
+mod handlers;
+pub mod metrics;
+mod rate_limit;
+mod static_files;
+
+pub use error::AppError;
+pub use rate_limit::{client_key_source, RateLimit};
+
+use crate::feedback_log::sync::SyncStatus;
+use crate::feedback_log::FeedbackLog;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::routing::{get, post};
+use axum::{middleware, BoxError, Router};
+use shared::Clock;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Everything about the HTTP service that can be configured.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The model's label set; `predicted`, `label` and the keys of `scores` must come from it.
+    pub labels: Vec<String>,
+    /// Built frontend (`dist/`), served at `/`.
+    pub static_dir: Option<PathBuf>,
+    /// Model bundle directory, served at `/model/`.
+    pub model_dir: Option<PathBuf>,
+    /// Origins allowed to call the API from a browser (exact match, e.g. `https://x.hf.space`).
+    pub cors_origins: Vec<String>,
+    pub rate_limit: RateLimit,
+    /// Proxies in front of the server that append to `X-Forwarded-For` (0 = use the peer address).
+    pub trusted_proxy_hops: usize,
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are refused with 503 (load shedding).
+    pub max_in_flight: usize,
+    pub body_limit: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            labels: shared::SENTIMENT_LABELS.iter().map(|s| s.to_string()).collect(),
+            static_dir: None,
+            model_dir: None,
+            cors_origins: Vec::new(),
+            rate_limit: RateLimit::default(),
+            trusted_proxy_hops: 0,
+            request_timeout: Duration::from_secs(10),
+            max_in_flight: 1024,
+            body_limit: 16 * 1024,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub log: FeedbackLog,
+    pub config: ServerConfig,
+    pub sync: Arc<SyncStatus>,
+    pub clock: Clock,
+    pub http_metrics: metrics::HttpMetrics,
+    pub limiter: rate_limit::Limiter,
+}
+
+/// Shared state of all handlers; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl AppState {
+    pub fn new(log: FeedbackLog, config: ServerConfig, sync: Arc<SyncStatus>, clock: Clock) -> Self {
+        let limiter = rate_limit::Limiter::new(config.rate_limit);
+        AppState { inner: Arc::new(Inner { log, config, sync, clock, http_metrics: Default::default(), limiter }) }
+    }
+
+    pub fn log(&self) -> &FeedbackLog {
+        &self.inner.log
+    }
+}
+
+/// The whole service: API, metrics, static files and every protection layer.
+pub fn app(state: AppState) -> Router {
+    let cfg = &state.inner.config;
+    let mut router = Router::new()
+        .route("/api/feedback", post(handlers::post_feedback))
+        .route("/api/feedback/stats", get(handlers::stats))
+        .route("/healthz", get(handlers::healthz))
+        .route("/metrics", get(handlers::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit))
+        .method_not_allowed_fallback(handlers::method_not_allowed);
+    if let Some(dir) = &cfg.model_dir {
+        router = router.nest_service("/model", static_files::service(dir));
+    }
+    router = match &cfg.static_dir {
+        Some(dir) => router.fallback_service(static_files::service(dir)),
+        None => router.fallback(handlers::not_found),
+    };
+
+    let cors = if cfg.cors_origins.is_empty() {
+        CorsLayer::new()
+    } else {
+        let origins = cfg.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok());
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(3600))
+    };
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(cfg.max_in_flight.max(1)));
+    let protection = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(handle_layer_error))
+        .load_shed()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(semaphore))
+        .timeout(cfg.request_timeout);
+
+    router
+        .layer(DefaultBodyLimit::max(cfg.body_limit))
+        .layer(protection)
+        .layer(cors)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-embedder-policy"),
+            HeaderValue::from_static("require-corp"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(state)
+}
+
+async fn handle_layer_error(err: BoxError) -> AppError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        AppError::Timeout
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        AppError::Overloaded
+    } else {
+        tracing::error!(error = %err, "unexpected middleware error");
+        AppError::Overloaded
+    }
+}

@@ -1,0 +1,247 @@
+//! The Hub client against the Hub stand-in, and the log → dataset sync through outages.
+
+mod common;
+
+use common::*;
+use hub::{AddFile, HubClient, HubConfig, HubError, Repo, TokenSource};
+use hub_stand_in::{Faults, HubStandIn};
+use sentiment_server::feedback_log::sync::{SyncConfig, SyncError, SyncStatus, Syncer, STATE_FILE};
+use sentiment_server::feedback_log::{FeedbackLog, LogConfig};
+use shared::{FeedbackRecord, FeedbackSubmission};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const REPO: &str = "datasets/acme/feedback-logs";
+const ACME_LOGS: &str = "acme/feedback-logs";
+
+fn record(n: u64) -> FeedbackRecord {
+    let submission: FeedbackSubmission = serde_json::from_value(valid(n)).unwrap();
+    FeedbackRecord { submission, received_at: "2026-11-18T10:00:00.000Z".into() }
+}
+
+async fn stand_in(faults: Faults) -> HubStandIn {
+    let hub = HubStandIn::start("127.0.0.1:0".parse().unwrap(), faults).await.unwrap();
+    hub.create_repo(REPO);
+    hub
+}
+
+fn client(hub: &HubStandIn, timeout_ms: u64) -> HubClient {
+    HubClient::new(HubConfig {
+        token: Some("hf_test_token".into()),
+        token_source: TokenSource::Env,
+        timeout: Duration::from_millis(timeout_ms),
+        ..HubConfig::new(&hub.endpoint())
+    })
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_uploads_lists_and_resolves_through_the_stand_in() {
+    let hub = stand_in(Faults { lfs_threshold: 1000, ..Faults::default() }).await;
+    let c = client(&hub, 5000);
+    let repo = Repo::dataset(ACME_LOGS.parse().unwrap());
+    let small = AddFile { path: "data/a/00000001.jsonl".into(), content: b"{\"x\":1}\n".to_vec() };
+    let large = AddFile { path: "data/a/00000002.jsonl".into(), content: vec![b'z'; 5000] };
+    let (c2, r2, files) = (c.clone(), repo.clone(), vec![small.clone(), large.clone()]);
+    let info = blocking(move || c2.upload_files(&r2, &files, "two files")).await.unwrap();
+    assert_eq!(info.commit_oid.len(), 40);
+    let stored = hub.files(REPO);
+    assert_eq!(stored[&small.path], small.content);
+    assert_eq!(stored[&large.path], large.content);
+
+    let (c2, r2) = (c.clone(), repo.clone());
+    let (tree, root, one, meta, missing, dl) = blocking(move || {
+        (
+            c2.list_tree(&r2, "data", true).unwrap(),
+            c2.list_tree(&r2, "", false).unwrap(),
+            c2.list_tree(&r2, "data/a", false).unwrap(),
+            c2.file_metadata(&r2, "data/a/00000002.jsonl").unwrap(),
+            c2.file_metadata(&r2, "data/a/nope.jsonl").unwrap(),
+            c2.download(&r2, "data/a/00000001.jsonl").unwrap(),
+        )
+    })
+    .await;
+    let files: Vec<_> = tree.iter().filter(|e| e.kind == "file").map(|e| e.path.as_str()).collect();
+    assert_eq!(files, ["data/a/00000001.jsonl", "data/a/00000002.jsonl"]);
+    assert!(
+        tree.iter().find(|e| e.path == "data/a/00000002.jsonl").unwrap().lfs.is_some(),
+        "large file went through LFS"
+    );
+    assert_eq!(root.iter().map(|e| (e.kind.as_str(), e.path.as_str())).collect::<Vec<_>>(), [("directory", "data")]);
+    assert_eq!(one.len(), 2);
+    assert_eq!(meta.unwrap().size, Some(5000));
+    assert_eq!(missing, None);
+    assert_eq!(dl, small.content);
+
+    // Errors: a missing repo is a 404, no token a 401, an injected 500 is retryable, an outage
+    // is a transport error.
+    let (c2, r2) = (c.clone(), Repo::dataset("acme/none".parse().unwrap()));
+    let e = blocking(move || c2.list_tree(&r2, "", true)).await.unwrap_err();
+    assert!(e.is_not_found() && !e.is_retryable(), "{e}");
+    let (c2, r2, f) = (c.clone(), Repo::dataset("acme/none".parse().unwrap()), vec![small.clone()]);
+    let e = blocking(move || c2.upload_files(&r2, &f, "to nowhere")).await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    let (c2, r2, f) = (HubClient::new(HubConfig::new(&hub.endpoint())), repo.clone(), vec![small.clone()]);
+    let e = blocking(move || c2.upload_files(&r2, &f, "anonymous")).await.unwrap_err();
+    assert!(matches!(e, HubError::Status { status: 401, .. }), "{e}");
+    hub.set_faults(Faults { fail_commit_every: 1, ..Faults::default() });
+    let (c2, r2, f) = (c.clone(), repo.clone(), vec![small.clone()]);
+    let e = blocking(move || c2.upload_files(&r2, &f, "fails")).await.unwrap_err();
+    assert!(matches!(e, HubError::Status { status: 500, .. }) && e.is_retryable(), "{e}");
+    hub.set_faults(Faults { down: true, ..Faults::default() });
+    let (c2, r2) = (client(&hub, 300), repo.clone());
+    let e = blocking(move || c2.list_tree(&r2, "", true)).await.unwrap_err();
+    assert!(matches!(e, HubError::Transport { .. }) && e.is_retryable(), "{e}");
+    assert!(!e.to_string().contains("hf_test_token"));
+}
+
+fn sync_config(hub_timeout_ok: bool, instance: &str) -> SyncConfig {
+    let _ = hub_timeout_ok;
+    let mut cfg =
+        SyncConfig::new(Repo::dataset(ACME_LOGS.parse().unwrap()), instance.into(), Duration::from_millis(150));
+    cfg.max_records = 40;
+    cfg.retry_min = Duration::from_millis(20);
+    cfg.retry_max = Duration::from_millis(200);
+    cfg.files_per_commit = 3;
+    cfg.final_attempt = Duration::from_secs(10);
+    cfg
+}
+
+/// Every record in the dataset folder of `instance`, as id → times seen.
+fn dataset_ids(hub: &HubStandIn, instance: &str) -> HashMap<String, u32> {
+    let mut ids = HashMap::new();
+    for (path, content) in hub.files(REPO) {
+        assert!(path.starts_with(&format!("data/{instance}/")), "unexpected path {path}");
+        for line in String::from_utf8(content).unwrap().lines() {
+            let rec: FeedbackRecord = serde_json::from_str(line).unwrap();
+            *ids.entry(rec.submission.id).or_insert(0) += 1;
+        }
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_ends_with_exactly_the_acknowledged_records() {
+    let dir = TempDir::new("hub-outage");
+    // Half the commits fail: even ones before applying, every third applied but answered 502.
+    let hub = stand_in(Faults { fail_commit_every: 2, lose_commit_reply_every: 3, ..Faults::default() }).await;
+    let log = FeedbackLog::open(LogConfig::new(&dir.0)).unwrap();
+    let status = SyncStatus::enabled();
+    let syncer =
+        Syncer::new(log.clone(), client(&hub, 400), sync_config(true, "i-test"), status.clone(), &dir.0).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(syncer.run(stop_rx));
+
+    let mut acked = Vec::new();
+    let mut n = 0u64;
+    let add = |count: u64, n: &mut u64| {
+        let log = log.clone();
+        let start = *n;
+        *n += count;
+        async move {
+            let mut ids = Vec::new();
+            for i in start..start + count {
+                let r = log.append(record(i)).await.unwrap();
+                assert!(matches!(r, sentiment_server::feedback_log::Appended::Stored(_)));
+                ids.push(uuid(i));
+                if i % 20 == 0 {
+                    tokio::time::sleep(Duration::from_millis(15)).await;
+                }
+            }
+            ids
+        }
+    };
+    acked.extend(add(300, &mut n).await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The Hub goes away: connections refused, open ones hang.
+    hub.set_faults(Faults { down: true, ..hub.faults() });
+    acked.extend(add(200, &mut n).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let failures_during_outage = status.failures.load(std::sync::atomic::Ordering::Relaxed);
+    // Back, still failing half the commits; a few retries (plus a retry by id) arrive.
+    hub.set_faults(Faults { fail_commit_every: 2, lose_commit_reply_every: 3, ..Faults::default() });
+    acked.extend(add(100, &mut n).await);
+    for i in 0..10 {
+        assert!(matches!(log.append(record(i)).await.unwrap(), sentiment_server::feedback_log::Appended::Existing(_)));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    hub.set_faults(Faults::default());
+    log.shutdown().await.unwrap();
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+
+    let ids = dataset_ids(&hub, "i-test");
+    let twice: Vec<_> = ids.iter().filter(|(_, &c)| c > 1).collect();
+    assert!(twice.is_empty(), "records in the dataset twice: {twice:?}");
+    let missing: Vec<_> = acked.iter().filter(|id| !ids.contains_key(*id)).collect();
+    assert!(missing.is_empty(), "{} acknowledged records missing", missing.len());
+    assert_eq!(ids.len(), acked.len());
+    let (requests, applied) = hub.commit_counts();
+    println!(
+        "acknowledged {}, in dataset {}, commit requests {requests}, applied {applied}, sync failures {}",
+        acked.len(),
+        ids.len(),
+        status.failures.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert!(requests > applied, "some commits failed before applying");
+    let commits_seen_ok = status.commits.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        applied > commits_seen_ok,
+        "some applied commits lost their answer ({applied} applied, {commits_seen_ok} answered)"
+    );
+    assert!(failures_during_outage > 0, "the outage was seen");
+    let (synced, pending) = status.split_records(&log.segments());
+    assert_eq!((synced, pending), (600, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_commit_and_bookkeeping_does_not_resend() {
+    let dir = TempDir::new("hub-crash");
+    let hub = stand_in(Faults::default()).await;
+    let log = FeedbackLog::open(LogConfig::new(&dir.0)).unwrap();
+    for i in 0..5 {
+        log.append(record(i)).await.unwrap();
+    }
+    let mut s =
+        Syncer::new(log.clone(), client(&hub, 2000), sync_config(true, "i-a"), SyncStatus::enabled(), &dir.0).unwrap();
+    s.round().await.unwrap();
+    assert_eq!(hub.commit_counts(), (1, 1));
+    // The process died before writing its state: the next start finds the file on the Hub.
+    std::fs::remove_file(dir.0.join(STATE_FILE)).unwrap();
+    let status = SyncStatus::enabled();
+    let mut s = Syncer::new(log.clone(), client(&hub, 2000), sync_config(true, "i-a"), status.clone(), &dir.0).unwrap();
+    s.round().await.unwrap();
+    assert_eq!(hub.commit_counts(), (1, 1), "nothing re-sent");
+    assert_eq!(status.split_records(&log.segments()), (5, 0));
+    assert!(dir.0.join(STATE_FILE).exists());
+
+    // A file at our path with other content is never overwritten.
+    log.append(record(99)).await.unwrap();
+    let (c, r) = (client(&hub, 2000), Repo::dataset(ACME_LOGS.parse().unwrap()));
+    blocking(move || {
+        c.upload_files(
+            &r,
+            &[AddFile { path: "data/i-a/00000002.jsonl".into(), content: b"other\n".to_vec() }],
+            "intruder",
+        )
+    })
+    .await
+    .unwrap();
+    let err = s.round().await.unwrap_err();
+    assert!(matches!(err, SyncError::Conflict { .. }), "{err}");
+    assert_eq!(hub.files(REPO)["data/i-a/00000002.jsonl"], b"other\n");
+
+    // Another replica writes only under its own folder.
+    let dir_b = TempDir::new("hub-crash-b");
+    let log_b = FeedbackLog::open(LogConfig::new(&dir_b.0)).unwrap();
+    log_b.append(record(1000)).await.unwrap();
+    let mut sb =
+        Syncer::new(log_b.clone(), client(&hub, 2000), sync_config(true, "i-b"), SyncStatus::enabled(), &dir_b.0)
+            .unwrap();
+    sb.round().await.unwrap();
+    let paths: Vec<_> = hub.files(REPO).into_keys().collect();
+    assert_eq!(paths, ["data/i-a/00000001.jsonl", "data/i-a/00000002.jsonl", "data/i-b/00000001.jsonl"]);
+}

@@ -1,0 +1,28 @@
+//! `sentiment-trainer`: everything that runs a model natively.
+//!
+//! - a model in: [`checkpoint`] (HF-layout directories), [`import`] (from the Hub or a
+//!   directory) and [`bundle_writer`] (quantize, write `manifest.json` + `model.gguf` +
+//!   `tokenizer.json`);
+//! - a model at work: [`predict`] (over [`mapped_weights`]), [`eval`] (accuracy, macro recall,
+//!   macro F1), [`data`] (labelled datasets);
+//! - the loop: [`train`], [`monitor`], [`nightly`], [`registry`] (the model store);
+//! - the process: [`heap`] and [`threads`] (settings `main` applies), [`location`] (a local
+//!   path or a Hub repo).
+//!
+//! `src/main.rs` only parses arguments and wires these together. The Hub client is the `hub`
+//! crate's.
+
+pub mod bundle_writer;
+pub mod checkpoint;
+pub mod data;
+pub mod eval;
+pub mod heap;
+pub mod import;
+pub mod location;
+pub mod mapped_weights;
+pub mod monitor;
+pub mod nightly;
+pub mod predict;
+pub mod registry;
+pub mod threads;
+pub mod train;

@@ -1,0 +1,544 @@
+//! `sentiment-trainer`: import checkpoints into bundles, predict, evaluate (and, later, train,
+//! monitor and republish). Parses arguments and wires the library together.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use sentiment_trainer::bundle_writer::Stage;
+use sentiment_trainer::checkpoint::LoadOptions;
+use sentiment_trainer::data::load_examples;
+use sentiment_trainer::import::{ImportOptions, Progress as ImportProgress};
+use sentiment_trainer::predict::Predictor;
+use sentiment_trainer::train::TrainOptions;
+use shared::model::Quantization;
+use shared::{Clock, Preprocess};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+/// Import, run and evaluate Sentiment Monitor models, and retrain them on feedback.
+///
+/// Commands that talk to the Hub read its settings from the environment: HF_ENDPOINT (default
+/// https://huggingface.co), a token (HF_TOKEN, else the one `hf auth login` saved: HF_TOKEN_PATH
+/// or $HF_HOME/token) and SENTIMENT_HUB_TIMEOUT (default 60s). `import` of a public repo needs
+/// no token (a private one: read access) and keeps downloads in the HF cache (HF_HUB_CACHE or
+/// $HF_HOME/hub); `monitor` and `nightly` read the logs dataset (read access when private);
+/// `publish`, `rollback` and `nightly` write to the model repo (write access).
+#[derive(Parser)]
+#[command(name = "sentiment-trainer", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a checkpoint (Hub repo id or local directory) into a model bundle.
+    Import {
+        /// Hub repo id (e.g. cardiffnlp/twitter-roberta-base-sentiment-latest) or a local checkpoint directory.
+        #[arg(long, env = "SENTIMENT_MODEL_SOURCE")]
+        from: String,
+        /// Hub revision (branch, tag or commit).
+        #[arg(long, default_value = "main")]
+        revision: String,
+        /// Weight format of the bundle.
+        #[arg(long, default_value = "q8_0")]
+        quant: Quantization,
+        /// Output bundle directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Add a fresh classification head with these comma-separated labels (for an encoder
+        /// without one, e.g. a sentence-embedding checkpoint).
+        #[arg(long, value_delimiter = ',')]
+        init_head: Option<Vec<String>>,
+        /// Seed of the fresh head.
+        #[arg(long, default_value_t = 0)]
+        head_seed: u64,
+        /// Text preprocessing recorded in the bundle and applied before tokenizing.
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+        /// Bundle version (default: creation time and model hash).
+        #[arg(long)]
+        version: Option<String>,
+        /// q4k only: quantize with GPTQ, calibrated on texts from this dataset (any format
+        /// `eval` reads; labels are not used). Use texts like the model will see, never the
+        /// data you evaluate on.
+        #[arg(long)]
+        calibration: Option<PathBuf>,
+        /// How many texts of --calibration to use, spread evenly over the dataset.
+        #[arg(long, default_value_t = sentiment_trainer::bundle_writer::CALIBRATION_TEXTS)]
+        calibration_texts: usize,
+    },
+    /// Classify texts given as arguments, or read from stdin one per line.
+    Predict {
+        /// A bundle directory (manifest.json) or a checkpoint directory.
+        #[arg(long)]
+        model: PathBuf,
+        /// One JSON object per line: {"text","label","scores","logits"}.
+        #[arg(long)]
+        json: bool,
+        /// Preprocessing for checkpoint directories (bundles carry their own).
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        texts: Vec<String>,
+    },
+    /// Fine-tune a model (all weights) on labelled data; writes an HF-layout checkpoint to --out.
+    Train {
+        /// A bundle directory or an HF checkpoint directory to start from.
+        #[arg(long)]
+        base: PathBuf,
+        /// Training data (X_text.txt, .jsonl or .csv); repeat for several.
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Earlier training data to mix in so the model does not forget.
+        #[arg(long)]
+        replay: Option<PathBuf>,
+        /// Replay examples per new example.
+        #[arg(long, default_value_t = 1.0)]
+        replay_ratio: f64,
+        /// Validation data, scored after every epoch.
+        #[arg(long)]
+        eval_data: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        #[arg(long, default_value_t = 5e-5)]
+        lr: f64,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 64)]
+        max_len: usize,
+        /// Linear warm-up as a fraction of all steps, then linear decay to 0.
+        #[arg(long, default_value_t = 0.06)]
+        warmup: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 0.01)]
+        weight_decay: f64,
+        /// Global gradient-norm clip (0 = off).
+        #[arg(long, default_value_t = 1.0)]
+        max_grad_norm: f64,
+        /// Also save the resumable training state every N steps (0 = only after each epoch).
+        #[arg(long, default_value_t = 0)]
+        checkpoint_every: u64,
+        /// Continue from the training state in --out.
+        #[arg(long)]
+        resume: bool,
+        /// Add a fresh classification head with these comma-separated labels.
+        #[arg(long, value_delimiter = ',')]
+        init_head: Option<Vec<String>>,
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+        /// Threads for the tensor kernels (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Decide whether the champion needs retraining from the feedback records; prints JSON.
+    Monitor {
+        /// A local directory of feedback JSONL shards (a server data dir, its segments/, or a
+        /// downloaded dataset) or a Hub dataset id.
+        #[arg(long)]
+        feedback: String,
+        /// The champion bundle (its version selects the records; its labels the mix).
+        #[arg(long)]
+        model: PathBuf,
+        /// Fewest champion records before any decision to retrain.
+        #[arg(long, default_value_t = 200)]
+        min_samples: u64,
+        /// Retrain only if the interval's upper bound is below baseline minus this.
+        #[arg(long, default_value_t = 0.02)]
+        tolerance: f64,
+        /// Expected agreement on submitted feedback (default: the manifest's
+        /// metrics.agreement_baseline).
+        #[arg(long)]
+        baseline: Option<f64>,
+    },
+    /// Publish a bundle to a model store (local directory or Hub model repo) and record it in
+    /// the store's registry.json; by default it becomes champion (served at the root).
+    Publish {
+        /// The bundle directory.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// A local directory or a Hub model repo id (owner/name).
+        #[arg(long)]
+        to: String,
+        /// The float HF checkpoint the bundle was made from, kept for the next fine-tune.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Record the version without making it champion.
+        #[arg(long)]
+        no_champion: bool,
+    },
+    /// Make an earlier published version champion again.
+    Rollback {
+        /// The store: a local directory or a Hub model repo id (owner/name).
+        #[arg(long, env = "SENTIMENT_REGISTRY")]
+        registry: String,
+        /// The version to restore.
+        #[arg(long)]
+        to: String,
+        /// Why (kept in the registry's history).
+        #[arg(long, default_value = "manual rollback")]
+        reason: String,
+    },
+    /// One retraining cycle: monitor → fine-tune → gate → publish; writes a report.
+    Nightly {
+        /// The TOML configuration (.github/nightly.toml is the production one).
+        #[arg(long)]
+        config: PathBuf,
+        /// Retrain even if the monitor says hold.
+        #[arg(long)]
+        force_retrain: bool,
+        /// The model store, overriding the file's `registry`.
+        #[arg(long, env = "SENTIMENT_REGISTRY")]
+        registry: Option<String>,
+        /// The feedback (local dir or Hub dataset id), overriding the file's `feedback`.
+        #[arg(long, env = "SENTIMENT_DATASET")]
+        feedback: Option<String>,
+    },
+    /// Measure accuracy, macro recall, macro F1 and the confusion matrix on labelled data.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        /// X_text.txt (with X_labels.txt beside it), a .jsonl of {text,label} or a .csv with text,label.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+    },
+}
+
+fn parse_preprocess(s: &str) -> Result<Preprocess, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown preprocessing {s:?}; use cardiffnlp or none"))
+}
+
+fn main() {
+    sentiment_trainer::heap::keep_freed_memory();
+    sentiment_trainer::threads::short_spin_for_candle_pool();
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {}", one_line(&e));
+        std::process::exit(1);
+    }
+}
+
+/// The error and its causes on one line, skipping causes the message already quotes.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg.replace('\n', " ")
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Import {
+            from,
+            revision,
+            quant,
+            out,
+            init_head,
+            head_seed,
+            preprocess,
+            version,
+            calibration,
+            calibration_texts,
+        } => {
+            if calibration.is_some() && quant != Quantization::Q4K {
+                bail!("--calibration applies to --quant q4k only (q8_0 is rotated, not calibrated)");
+            }
+            let opts = ImportOptions {
+                from,
+                revision,
+                quantization: quant,
+                out,
+                load: LoadOptions { init_head, head_seed, preprocess },
+                version,
+                calibration: calibration.map(|path| (path, calibration_texts)),
+            };
+            import(&opts)
+        }
+        Command::Predict { model, json, preprocess, batch_size, texts } => {
+            predict(&model, json, preprocess, batch_size, texts)
+        }
+        Command::Eval { model, data, json, preprocess, batch_size } => {
+            eval(&model, &data, json, preprocess, batch_size)
+        }
+        Command::Monitor { feedback, model, min_samples, tolerance, baseline } => {
+            monitor(&feedback, &model, min_samples, tolerance, baseline)
+        }
+        Command::Publish { bundle, to, checkpoint, no_champion } => {
+            let store = sentiment_trainer::registry::open_store(&to)?;
+            let opts = sentiment_trainer::registry::PublishOptions {
+                checkpoint: checkpoint.as_deref(),
+                champion: !no_champion,
+                reason: "published by hand".into(),
+                at: Clock::system().now_rfc3339(),
+            };
+            let registry = sentiment_trainer::registry::publish(&*store, &bundle, &opts)?;
+            let manifest = bundle.join(shared::bundle::MANIFEST_FILE);
+            let version = shared::Manifest::from_json(&std::fs::read(&manifest)?)?.version;
+            let champion = registry.champion.as_deref().unwrap_or("none");
+            println!("Published {version} to {}; champion: {champion}", store.location());
+            Ok(())
+        }
+        Command::Rollback { registry, to, reason } => {
+            let store = sentiment_trainer::registry::open_store(&registry)?;
+            let r = sentiment_trainer::registry::rollback(&*store, &to, &reason, &Clock::system().now_rfc3339())?;
+            println!("Champion at {} is now {}", store.location(), r.champion.as_deref().unwrap_or(""));
+            Ok(())
+        }
+        Command::Nightly { config, force_retrain, registry, feedback } => {
+            let mut cfg = sentiment_trainer::nightly::NightlyConfig::from_file(&config)?;
+            cfg.registry = registry.unwrap_or(cfg.registry);
+            cfg.feedback = feedback.unwrap_or(cfg.feedback);
+            nightly(&cfg, force_retrain)
+        }
+        Command::Train {
+            base,
+            data,
+            out,
+            replay,
+            replay_ratio,
+            eval_data,
+            epochs,
+            lr,
+            batch_size,
+            max_len,
+            warmup,
+            seed,
+            weight_decay,
+            max_grad_norm,
+            checkpoint_every,
+            resume,
+            init_head,
+            preprocess,
+            threads,
+        } => {
+            if let Some(n) = threads {
+                std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+            }
+            let opts = TrainOptions {
+                replay,
+                replay_ratio,
+                eval_data,
+                epochs,
+                lr,
+                batch_size,
+                max_len,
+                warmup,
+                seed,
+                weight_decay,
+                max_grad_norm,
+                checkpoint_every,
+                resume,
+                init_head,
+                preprocess,
+                ..TrainOptions::new(base, data, out)
+            };
+            train(&opts)
+        }
+    }
+}
+
+fn monitor(feedback: &str, model: &Path, min_samples: u64, tolerance: f64, baseline: Option<f64>) -> Result<()> {
+    use sentiment_trainer::monitor::{assess, manifest_reference, read_feedback, MonitorError, Thresholds};
+    let manifest_path = model.join(shared::bundle::MANIFEST_FILE);
+    let manifest = shared::Manifest::from_json(
+        &std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?,
+    )
+    .with_context(|| format!("{}", manifest_path.display()))?;
+    let (recorded, mix) = manifest_reference(&manifest.metrics);
+    let baseline = baseline.or(recorded).ok_or(MonitorError::NoBaseline)?;
+    let set = read_feedback(feedback)?;
+    let t = Thresholds { min_samples, tolerance, ..Default::default() };
+    let decision = assess(&set, &manifest.version, &manifest.labels, baseline, mix, &t);
+    println!("{}", serde_json::to_string(&decision)?);
+    Ok(())
+}
+
+fn nightly(cfg: &sentiment_trainer::nightly::NightlyConfig, force_retrain: bool) -> Result<()> {
+    use sentiment_trainer::nightly::{run, NightlyOptions, Outcome};
+    let pb = train_bar();
+    let report = run(cfg, &NightlyOptions { force_retrain }, |p| show_step(&pb, p));
+    pb.finish_and_clear();
+    let md =
+        report.write(&cfg.report_dir).with_context(|| format!("writing the report to {}", cfg.report_dir.display()))?;
+    let outcome = serde_json::to_value(report.outcome)?;
+    println!("nightly: {} — {} (report: {})", outcome.as_str().unwrap_or(""), report.reason, md.display());
+    if report.outcome == Outcome::Failed {
+        bail!("nightly run failed: {}", report.reason);
+    }
+    Ok(())
+}
+
+fn train_bar() -> ProgressBar {
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps (ETA {eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+fn show_step(pb: &ProgressBar, p: &sentiment_trainer::train::Progress) {
+    pb.set_length(p.total_steps);
+    pb.set_position(p.step);
+    pb.set_message(format!("epoch {} loss {:.4} {:.1} ex/s", p.epoch + 1, p.loss, p.examples_per_sec));
+}
+
+fn train(opts: &TrainOptions) -> Result<()> {
+    let pb = train_bar();
+    let summary = sentiment_trainer::train::train(opts, |p| show_step(&pb, p))
+        .with_context(|| format!("training into {}", opts.out.display()))?;
+    pb.finish_and_clear();
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
+fn count_style() -> ProgressStyle {
+    ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, ETA {eta})")
+        .expect("static template")
+        .progress_chars("=> ")
+}
+
+fn byte_style() -> ProgressStyle {
+    ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta})")
+        .expect("static template")
+        .progress_chars("=> ")
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(count_style());
+    pb.set_message(what.to_string());
+    pb
+}
+
+fn import(opts: &ImportOptions) -> Result<()> {
+    let quant = opts.quantization;
+    let pb = bar(0, "");
+    let mut file = String::new();
+    let manifest = sentiment_trainer::import::import(opts, &Clock::system(), |p| match p {
+        ImportProgress::Connecting { endpoint } => {
+            pb.suspend(|| eprintln!("Downloading {}@{} from {endpoint}", opts.from, opts.revision));
+        }
+        ImportProgress::Downloading { file: f, done, total } => {
+            if f != file {
+                file = f.to_owned();
+                pb.set_style(byte_style());
+                pb.set_message(file.clone());
+                pb.set_position(0);
+            }
+            pb.set_length(total.unwrap_or(done));
+            pb.set_position(done);
+        }
+        ImportProgress::Loaded { ignored, fresh_head } => {
+            for name in ignored {
+                tracing::info!("ignoring tensor {name} (not used by the classifier)");
+            }
+            if let Some(labels) = fresh_head {
+                pb.suspend(|| {
+                    eprintln!(
+                        "Added a fresh classification head (seed {}) for labels {}",
+                        opts.load.head_seed,
+                        labels.join(", ")
+                    )
+                });
+            }
+            pb.set_style(count_style());
+        }
+        ImportProgress::Writing { stage, done, total } => {
+            pb.set_message(match stage {
+                Stage::Calibrating => "Calibrating (GPTQ)".to_string(),
+                Stage::Quantizing => format!("Quantizing to {quant}"),
+            });
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        }
+    })?;
+    pb.finish_and_clear();
+    let size = manifest.files.values().map(|f| f.size).sum::<u64>();
+    println!(
+        "Wrote the bundle of {} (version {}, {}, {} labels, {:.1} MB) to {}",
+        manifest.source.repo_id,
+        manifest.version,
+        manifest.quantization,
+        manifest.labels.len(),
+        size as f64 / 1e6,
+        opts.out.display()
+    );
+    Ok(())
+}
+
+/// Reads stdin lines, refusing empty and non-UTF-8 ones with their line number.
+fn stdin_texts() -> Result<Vec<String>> {
+    let mut texts = Vec::new();
+    let stdin = std::io::stdin();
+    for (i, line) in stdin.lock().split(b'\n').enumerate() {
+        let line = line.context("reading stdin")?;
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        let text = std::str::from_utf8(line).map_err(|_| anyhow::anyhow!("stdin line {}: not valid UTF-8", i + 1))?;
+        if text.trim().is_empty() {
+            bail!("stdin line {}: empty text", i + 1);
+        }
+        texts.push(text.to_string());
+    }
+    Ok(texts)
+}
+
+fn predict(model: &Path, json: bool, preprocess: Preprocess, batch_size: usize, texts: Vec<String>) -> Result<()> {
+    let texts = if texts.is_empty() { stdin_texts()? } else { texts };
+    for (i, t) in texts.iter().enumerate() {
+        if t.trim().is_empty() {
+            bail!("text {} is empty", i + 1);
+        }
+    }
+    let predictor = Predictor::open(model, preprocess)?;
+    let preds = predictor.predict_many(&texts, batch_size, |_| {})?;
+    let mut out = std::io::stdout().lock();
+    for p in preds {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&p)?)?;
+        } else {
+            let scores: Vec<String> = p.scores.iter().map(|(l, s)| format!("{l} {s:.3}")).collect();
+            writeln!(out, "{:<9} [{}]  {}", p.label, scores.join(", "), p.text)?;
+        }
+    }
+    Ok(())
+}
+
+fn eval(model: &Path, data: &Path, json: bool, preprocess: Preprocess, batch_size: usize) -> Result<()> {
+    let predictor = Predictor::open(model, preprocess)?;
+    let labels = predictor.labels().to_vec();
+    let examples = load_examples(data, &labels)?;
+    if examples.is_empty() {
+        bail!("{}: no examples", data.display());
+    }
+    let pb = bar(examples.len() as u64, "Evaluating");
+    let report = predictor.evaluate(&examples, batch_size, |done| pb.set_position(done as u64))?;
+    pb.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}

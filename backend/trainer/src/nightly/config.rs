@@ -1,0 +1,231 @@
+//! The nightly run's configuration file (TOML). Relative paths are relative to the file.
+
+use crate::train::TrainOptions;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {detail}", path.display())]
+    Invalid { path: PathBuf, detail: String },
+}
+
+/// Which figure of an evaluation the gate compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Accuracy,
+    MacroRecall,
+    MacroF1,
+}
+
+impl Metric {
+    pub fn of(self, r: &crate::eval::EvalReport) -> f64 {
+        match self {
+            Metric::Accuracy => r.accuracy,
+            Metric::MacroRecall => r.macro_recall,
+            Metric::MacroF1 => r.macro_f1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::MacroRecall => "macro recall",
+            Metric::MacroF1 => "macro F1",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NightlyConfig {
+    /// The model store: a local directory or a Hub model repo id (`owner/name`).
+    pub registry: String,
+    /// The feedback: a local directory of JSONL shards or a Hub dataset id.
+    pub feedback: String,
+    /// The fixed gold test set (TweetEval pair, JSONL or CSV); never trained on.
+    pub gold_test: PathBuf,
+    /// The base model's training data, replayed so the model does not forget.
+    pub replay_data: Option<PathBuf>,
+    /// Scratch space: fetched champion, training output, candidate bundle.
+    #[serde(default = "default_work_dir")]
+    pub work_dir: PathBuf,
+    /// How many runs' folders (`run-<time>`) `work_dir` keeps, the current run's included.
+    /// Each holds the fetched champion, the challenger's checkpoint and its bundle; older ones
+    /// are deleted when a run starts retraining.
+    #[serde(default = "default_keep_runs")]
+    pub keep_runs: usize,
+    /// Where each run's `nightly-<time>.md` and `.json` go.
+    #[serde(default = "default_report_dir")]
+    pub report_dir: PathBuf,
+    #[serde(default)]
+    pub monitor: MonitorConfig,
+    #[serde(default)]
+    pub split: SplitConfig,
+    #[serde(default)]
+    pub gate: GateConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+fn default_work_dir() -> PathBuf {
+    "nightly-work".into()
+}
+fn default_keep_runs() -> usize {
+    3
+}
+fn default_report_dir() -> PathBuf {
+    "nightly-reports".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    pub min_samples: u64,
+    pub tolerance: f64,
+    /// Used when the champion's manifest records no `agreement_baseline`.
+    pub baseline: Option<f64>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        let t = crate::monitor::Thresholds::default();
+        MonitorConfig { min_samples: t.min_samples, tolerance: t.tolerance, baseline: None }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SplitConfig {
+    /// Share of the feedback (by a hash of the record id) kept out of training to judge it.
+    pub holdout_fraction: f64,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig { holdout_fraction: 0.2 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateConfig {
+    /// The challenger must beat the champion on the feedback holdout by at least this.
+    pub min_holdout_gain: f64,
+    /// ... and may lose at most this on the gold test set.
+    pub max_gold_loss: f64,
+    pub holdout_metric: Metric,
+    pub gold_metric: Metric,
+    /// Fewest holdout records to judge a challenger at all.
+    pub min_holdout: usize,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            min_holdout_gain: 0.02,
+            max_gold_loss: 0.005,
+            holdout_metric: Metric::Accuracy,
+            gold_metric: Metric::MacroRecall,
+            min_holdout: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+    pub max_len: usize,
+    pub warmup: f64,
+    pub weight_decay: f64,
+    pub max_grad_norm: f64,
+    pub seed: u64,
+    /// Replay examples per feedback example.
+    pub replay_ratio: f64,
+    /// Saves the training state every N steps, so a killed run can be resumed.
+    pub checkpoint_every: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        let t = TrainOptions::new(PathBuf::new(), Vec::new(), PathBuf::new());
+        TrainConfig {
+            epochs: 2,
+            lr: 3e-5,
+            batch_size: t.batch_size,
+            max_len: t.max_len,
+            warmup: t.warmup,
+            weight_decay: t.weight_decay,
+            max_grad_norm: t.max_grad_norm,
+            seed: t.seed,
+            replay_ratio: 1.0,
+            checkpoint_every: 200,
+        }
+    }
+}
+
+impl NightlyConfig {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+        let invalid = |detail: String| ConfigError::Invalid { path: path.to_path_buf(), detail };
+        let mut c: NightlyConfig = toml::from_str(&text).map_err(|e| invalid(e.to_string().replace('\n', " ")))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rel = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        rel(&mut c.gold_test);
+        rel(&mut c.work_dir);
+        rel(&mut c.report_dir);
+        if let Some(p) = c.replay_data.as_mut() {
+            rel(p);
+        }
+        // A relative local registry or feedback dir is relative to the file too; Hub ids stay.
+        for loc in [&mut c.registry, &mut c.feedback] {
+            if !crate::location::Location::parse(loc).is_hub() && Path::new(loc.as_str()).is_relative() {
+                *loc = base.join(&*loc).display().to_string();
+            }
+        }
+        if !(0.0..1.0).contains(&c.split.holdout_fraction) || c.split.holdout_fraction == 0.0 {
+            return Err(invalid(format!("split.holdout_fraction must be in (0, 1), got {}", c.split.holdout_fraction)));
+        }
+        if c.keep_runs == 0 {
+            return Err(invalid("keep_runs must be at least 1 (the current run's folder)".into()));
+        }
+        if c.gate.max_gold_loss < 0.0 {
+            return Err(invalid("gate.max_gold_loss must not be negative".into()));
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &str) -> Result<NightlyConfig, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("st-nightly-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}.toml", extra.len()));
+        std::fs::write(&path, format!("registry = \"r\"\nfeedback = \"f\"\ngold_test = \"g.txt\"\n{extra}")).unwrap();
+        let c = NightlyConfig::from_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        c
+    }
+
+    #[test]
+    fn keep_runs_defaults_to_three_and_must_keep_the_current_run() {
+        assert_eq!(parse("").unwrap().keep_runs, 3);
+        assert_eq!(parse("keep_runs = 1").unwrap().keep_runs, 1);
+        let err = parse("keep_runs = 0").unwrap_err().to_string();
+        assert!(err.contains("keep_runs must be at least 1"), "{err}");
+    }
+}

@@ -1,0 +1,272 @@
+//! `sentiment-trainer nightly`: pull feedback → monitor → (if needed) fine-tune a challenger
+//! from the champion on the feedback plus a replay sample of the base training data → quantize
+//! it → evaluate champion and challenger on the fixed gold test set and the feedback holdout →
+//! promote (publish + registry) only through the gate. Every run ends in a report.
+
+pub mod config;
+pub mod feedback_data;
+pub mod gate;
+pub mod report;
+
+use crate::bundle_writer::{write_bundle, write_durably, BundleInfo, CalibrationTexts, CALIBRATION_TEXTS};
+use crate::checkpoint::{Checkpoint, LoadOptions};
+use crate::data::{load_examples, Example};
+use crate::monitor::{assess, manifest_reference, read_feedback, Thresholds};
+use crate::predict::Predictor;
+use crate::registry::{fetch_version, open_store, publish, PublishOptions, Registry};
+use crate::train::{Progress, TrainOptions};
+pub use config::NightlyConfig;
+use feedback_data::LabelledText;
+use gate::Evaluations;
+pub use report::{NightlyReport, Outcome};
+use serde_json::json;
+use shared::bundle::{Manifest, MANIFEST_FILE};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Anything that stops a run; the report records it as `failed`.
+pub type RunError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Clone, Default)]
+pub struct NightlyOptions {
+    /// Retrain even when the monitor says hold (a manual run).
+    pub force_retrain: bool,
+}
+
+/// Runs once. Never panics on bad input: failures end up in the report as `failed`.
+pub fn run(cfg: &NightlyConfig, opts: &NightlyOptions, on_step: impl FnMut(&Progress)) -> NightlyReport {
+    let mut report = NightlyReport::new(cfg, opts.force_retrain);
+    if let Err(e) = run_inner(cfg, opts, &mut report, on_step) {
+        let mut msg = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            let c_text = c.to_string();
+            if !msg.contains(&c_text) {
+                msg = format!("{msg}: {c_text}");
+            }
+            cause = c.source();
+        }
+        report.outcome = Outcome::Failed;
+        report.reason = msg.replace('\n', " ");
+    }
+    report.finished_at = shared::Clock::system().now_rfc3339();
+    report
+}
+
+/// Deletes all but the newest `keep` run folders (`run-<time>`) in `work_dir`; their names are
+/// start times of one length, so they sort by age. Other entries are left alone, and a folder
+/// that cannot be deleted is logged and left: pruning never fails a run.
+fn prune_runs(work_dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(work_dir) else { return };
+    let mut runs: Vec<_> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("run-") && e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    for dir in &runs[..runs.len().saturating_sub(keep)] {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => tracing::info!("deleted the old run folder {}", dir.display()),
+            Err(e) => tracing::warn!("could not delete the old run folder {}: {e}", dir.display()),
+        }
+    }
+}
+
+fn label_examples(texts: &[LabelledText], labels: &[String]) -> Vec<Example> {
+    texts
+        .iter()
+        .map(|t| Example {
+            text: t.text.clone(),
+            label: labels.iter().position(|l| *l == t.label).expect("known label"),
+        })
+        .collect()
+}
+
+fn mix(texts: &[&LabelledText], labels: &[String]) -> BTreeMap<String, f64> {
+    labels
+        .iter()
+        .map(|l| (l.clone(), texts.iter().filter(|t| t.label == *l).count() as f64 / texts.len().max(1) as f64))
+        .collect()
+}
+
+fn run_inner(
+    cfg: &NightlyConfig,
+    opts: &NightlyOptions,
+    report: &mut NightlyReport,
+    on_step: impl FnMut(&Progress),
+) -> Result<(), RunError> {
+    let store = open_store(&cfg.registry)?;
+    let registry = Registry::load(&*store)?;
+    let champion = registry.champion_entry(&store.location())?.clone();
+    report.champion = Some(champion.version.clone());
+    let stamp: String = report.started_at.chars().filter(char::is_ascii_digit).take(17).collect();
+    let run_dir = cfg.work_dir.join(format!("run-{stamp}"));
+    // Only the manifest for now: most nights end at the monitor, without the weights.
+    let manifest_path = format!("{}/{MANIFEST_FILE}", champion.path);
+    let manifest_bytes = store
+        .read(&manifest_path)?
+        .ok_or_else(|| format!("{}: {manifest_path} is missing, though the registry lists it", store.location()))?;
+    let manifest = Manifest::from_json(&manifest_bytes)?;
+    let labels = manifest.labels.clone();
+
+    // 1. Monitor.
+    let set = read_feedback(&cfg.feedback)?;
+    let (recorded, reference_mix) = manifest_reference(&manifest.metrics);
+    let baseline = recorded.or(cfg.monitor.baseline).ok_or(crate::monitor::MonitorError::NoBaseline)?;
+    let t = Thresholds { min_samples: cfg.monitor.min_samples, tolerance: cfg.monitor.tolerance, ..Default::default() };
+    let decision = assess(&set, &champion.version, &labels, baseline, reference_mix, &t);
+    let retrain = decision.decision == "retrain";
+    report.reason = decision.reason.clone();
+    report.monitor = Some(decision);
+    if !retrain && !opts.force_retrain {
+        report.outcome = Outcome::Hold;
+        return Ok(());
+    }
+
+    // 2. Training and holdout sets from all feedback (every version's corrections count).
+    let data = feedback_data::build(&set.records, &labels, cfg.split.holdout_fraction);
+    let enough = data.holdout.len() >= cfg.gate.min_holdout && !data.train.is_empty();
+    let (train_n, holdout_n) = (data.train.len(), data.holdout.len());
+    let data = report.data.insert(data);
+    if !enough {
+        report.outcome = Outcome::Rejected;
+        report.reason = format!(
+            "not enough feedback to train and judge a challenger: {train_n} training and {holdout_n} holdout texts (at least 1 and {} needed)",
+            cfg.gate.min_holdout
+        );
+        return Ok(());
+    }
+    prune_runs(&cfg.work_dir, cfg.keep_runs - 1);
+    tracing::info!("fetching champion {} from {}", champion.version, store.location());
+    let fetched = fetch_version(&*store, &champion, &run_dir.join("champion"))?;
+    let train_path = run_dir.join("feedback-train.jsonl");
+    let train_jsonl = feedback_data::to_jsonl(&data.train);
+    write_durably(&train_path, train_jsonl.as_bytes())?;
+    write_durably(&run_dir.join("feedback-holdout.jsonl"), feedback_data::to_jsonl(&data.holdout).as_bytes())?;
+
+    // 3. Fine-tune the challenger from the champion's float checkpoint when it has one.
+    let base = fetched.checkpoint.clone().unwrap_or_else(|| fetched.bundle.clone());
+    let tc = &cfg.train;
+    let mut to = TrainOptions::new(base, vec![train_path], run_dir.join("challenger-checkpoint"));
+    to.replay = cfg.replay_data.clone();
+    to.replay_ratio = tc.replay_ratio;
+    to.epochs = tc.epochs;
+    to.lr = tc.lr;
+    to.batch_size = tc.batch_size;
+    to.max_len = tc.max_len;
+    to.warmup = tc.warmup;
+    to.weight_decay = tc.weight_decay;
+    to.max_grad_norm = tc.max_grad_norm;
+    to.seed = tc.seed;
+    to.checkpoint_every = tc.checkpoint_every;
+    to.preprocess = manifest.preprocessing;
+    let summary = crate::train::train(&to, on_step)?;
+    let replayed = summary.replay_examples;
+    report.training = Some(summary);
+
+    // 4. Quantize it as the champion is quantized: the gate judges exactly what would ship.
+    let ck = Checkpoint::load(&to.out, &LoadOptions { preprocess: manifest.preprocessing, ..Default::default() })?;
+    let lineage = json!({
+        "base_version": champion.version,
+        "feedback": {
+            "source": cfg.feedback, "records": data.records, "unique_texts": data.unique_texts,
+            "train_examples": data.train.len(), "holdout_examples": data.holdout.len(),
+            "train_sha256": shared::sha256_hex(train_jsonl.as_bytes()),
+        },
+        "replay": { "data": cfg.replay_data.as_ref().map(|p| p.display().to_string()), "examples": replayed },
+        "gold_test": cfg.gold_test.display().to_string(),
+        "train": cfg.train,
+    });
+    // Calibrated on what it was trained on (never the gold set or the holdout it is judged on).
+    let mut calibration_texts: Vec<String> = data.train.iter().map(|t| t.text.clone()).collect();
+    if let Some(replay) = &cfg.replay_data {
+        calibration_texts.extend(load_examples(replay, &labels)?.into_iter().map(|e| e.text));
+    }
+    let calibration = CalibrationTexts::sample(calibration_texts, CALIBRATION_TEXTS, "challenger training data".into());
+    let info = BundleInfo {
+        source: manifest.source.clone(),
+        quantization: manifest.quantization,
+        version: None,
+        parent_version: Some(champion.version.clone()),
+        created_at: shared::Clock::system().now_rfc3339(),
+        metrics: BTreeMap::new(),
+        lineage: Some(lineage),
+        calibration: Some(calibration),
+    };
+    let challenger_dir = run_dir.join("challenger");
+    let mut challenger = write_bundle(&ck, info, &challenger_dir, |_, _, _| {})?;
+    drop(ck);
+    report.challenger = Some(challenger.version.clone());
+
+    // 5. Evaluate both on the gold set and the feedback holdout.
+    let gold = load_examples(&cfg.gold_test, &labels)?;
+    if gold.is_empty() {
+        return Err(format!("{}: the gold test set is empty", cfg.gold_test.display()).into());
+    }
+    let holdout = label_examples(&data.holdout, &labels);
+    let score = |dir: &Path| -> Result<_, RunError> {
+        let p = Predictor::open_bundle(dir)?;
+        Ok((p.evaluate(&gold, 32, |_| {})?, p.evaluate(&holdout, 32, |_| {})?))
+    };
+    let (champion_gold, champion_holdout) = score(&fetched.bundle)?;
+    let (challenger_gold, challenger_holdout) = score(&challenger_dir)?;
+    let evals = Evaluations { champion_gold, challenger_gold, champion_holdout, challenger_holdout };
+    let verdict = gate::judge(&evals, &cfg.gate);
+    report.reason = verdict.reason.clone();
+    let promote = verdict.promote;
+    report.gate = Some(verdict);
+
+    if !promote {
+        report.evaluations = Some(evals);
+        report.outcome = Outcome::Rejected;
+        return Ok(());
+    }
+
+    // 6. Promote: the figures go into the manifest, the bundle and its checkpoint to the store.
+    let all: Vec<&LabelledText> = data.train.iter().chain(&data.holdout).collect();
+    let figures = |r: &crate::eval::EvalReport| json!({"n": r.n, "accuracy": r.accuracy, "macro_recall": r.macro_recall, "macro_f1": r.macro_f1});
+    challenger.metrics.insert("gold".into(), figures(&evals.challenger_gold));
+    challenger.metrics.insert("feedback_holdout".into(), figures(&evals.challenger_holdout));
+    // What the monitor expects this model to score on future feedback: its holdout agreement.
+    challenger.metrics.insert("agreement_baseline".into(), json!(evals.challenger_holdout.accuracy));
+    challenger.metrics.insert("label_mix".into(), json!(mix(&all, &labels)));
+    write_durably(&challenger_dir.join(MANIFEST_FILE), challenger.to_json().as_bytes())?;
+    let reason = report.reason.clone();
+    let at = shared::Clock::system().now_rfc3339();
+    publish(&*store, &challenger_dir, &PublishOptions { checkpoint: Some(&to.out), champion: true, reason, at })?;
+    report.evaluations = Some(evals);
+    report.new_champion = Some(challenger.version.clone());
+    report.outcome = Outcome::Promoted;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_runs_keeps_the_newest_run_folders_and_nothing_else_is_touched() {
+        let dir = std::env::temp_dir().join(format!("st-prune-runs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stamps = ["20261127020000001", "20261128020000001", "20261129020000001", "20261126020000001"];
+        for s in stamps {
+            std::fs::create_dir_all(dir.join(format!("run-{s}/champion"))).unwrap();
+            std::fs::write(dir.join(format!("run-{s}/champion/model.gguf")), b"weights").unwrap();
+        }
+        std::fs::create_dir_all(dir.join("notes")).unwrap();
+        std::fs::write(dir.join("run-log.txt"), b"not a run folder").unwrap();
+
+        prune_runs(&dir, 2);
+        let mut left: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["notes", "run-20261128020000001", "run-20261129020000001", "run-log.txt"]);
+
+        prune_runs(&dir, 0);
+        assert!(!dir.join("run-20261129020000001").exists());
+        assert!(dir.join("notes").exists() && dir.join("run-log.txt").exists());
+        // A work_dir that does not exist yet (the first run) is no error.
+        prune_runs(&dir.join("missing"), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

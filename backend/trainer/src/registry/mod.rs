@@ -1,0 +1,342 @@
+//! The model registry: every published version with its metrics, and which one is champion.
+//!
+//! Layout of a store (a local directory or a Hub model repo):
+//! - `registry.json` — this registry;
+//! - `versions/<version>/` — each published bundle (`manifest.json`, `model.gguf`,
+//!   `tokenizer.json`), and, when published with one, `checkpoint/` (the float HF checkpoint the
+//!   next fine-tune starts from, so retraining never compounds quantization error);
+//! - the champion's bundle files again at the root, so the browser's default bundle URL (a
+//!   directory, or the repo's `resolve/main/`) always serves the champion.
+
+pub mod store;
+
+use hub::AddFile;
+use serde::{Deserialize, Serialize};
+use shared::bundle::{Manifest, MANIFEST_FILE, MODEL_FILE};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+pub use store::{open_store, ModelStore, StoreError};
+
+pub const REGISTRY_FILE: &str = "registry.json";
+pub const REGISTRY_FORMAT_VERSION: u32 = 1;
+/// The float checkpoint's files kept beside a version's bundle.
+pub const CHECKPOINT_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{location}/registry.json is invalid: {detail}")]
+    Invalid { location: String, detail: String },
+    #[error("{}: {detail}", path.display())]
+    Bundle { path: PathBuf, detail: String },
+    #[error("version {0:?} may only hold letters, digits, '.', '_' and '-'")]
+    BadVersion(String),
+    #[error("version {0} is already published with a different model; give the new bundle another version")]
+    VersionTaken(String),
+    #[error("version {version} is not in the registry at {location} (published: {known})")]
+    UnknownVersion { version: String, location: String, known: String },
+    #[error("the registry at {0} has no champion yet: publish a bundle first")]
+    NoChampion(String),
+    #[error("{location}: {path} is missing, though the registry lists it")]
+    Missing { location: String, path: String },
+}
+
+/// One published version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionEntry {
+    pub version: String,
+    pub parent_version: Option<String>,
+    pub created_at: String,
+    pub published_at: String,
+    pub source_repo: String,
+    pub quantization: String,
+    /// Total bytes of the bundle's files.
+    pub size: u64,
+    pub model_sha256: String,
+    /// The bundle's folder in the store.
+    pub path: String,
+    /// The float checkpoint's folder, when one was published.
+    pub checkpoint: Option<String>,
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<serde_json::Value>,
+}
+
+/// A change of champion (publish or rollback), kept for the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChampionChange {
+    pub at: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registry {
+    pub format_version: u32,
+    pub champion: Option<String>,
+    pub versions: Vec<VersionEntry>,
+    #[serde(default)]
+    pub history: Vec<ChampionChange>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry { format_version: REGISTRY_FORMAT_VERSION, champion: None, versions: Vec::new(), history: Vec::new() }
+    }
+}
+
+impl Registry {
+    /// The store's registry, or an empty one when the store has none yet.
+    pub fn load(store: &dyn ModelStore) -> Result<Self, RegistryError> {
+        let Some(bytes) = store.read(REGISTRY_FILE)? else {
+            return Ok(Registry::default());
+        };
+        let invalid = |detail: String| RegistryError::Invalid { location: store.location(), detail };
+        let r: Registry = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        if r.format_version != REGISTRY_FORMAT_VERSION {
+            return Err(invalid(format!(
+                "format_version {} (this build reads {REGISTRY_FORMAT_VERSION})",
+                r.format_version
+            )));
+        }
+        if let Some(c) = &r.champion {
+            if r.get(c).is_none() {
+                return Err(invalid(format!("champion {c} is not among the versions")));
+            }
+        }
+        Ok(r)
+    }
+
+    pub fn get(&self, version: &str) -> Option<&VersionEntry> {
+        self.versions.iter().find(|v| v.version == version)
+    }
+
+    pub fn champion_entry(&self, location: &str) -> Result<&VersionEntry, RegistryError> {
+        self.champion
+            .as_deref()
+            .and_then(|c| self.get(c))
+            .ok_or_else(|| RegistryError::NoChampion(location.to_string()))
+    }
+
+    fn to_file(&self) -> AddFile {
+        AddFile { path: REGISTRY_FILE.into(), content: serde_json::to_vec_pretty(self).expect("registry serializes") }
+    }
+
+    fn unknown(&self, version: &str, location: String) -> RegistryError {
+        let known: Vec<&str> = self.versions.iter().map(|v| v.version.as_str()).collect();
+        RegistryError::UnknownVersion { version: version.to_string(), location, known: known.join(", ") }
+    }
+}
+
+fn check_version(v: &str) -> Result<(), RegistryError> {
+    let ok = !v.is_empty()
+        && v != "."
+        && v != ".."
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::BadVersion(v.to_string()))
+    }
+}
+
+/// A bundle read from disk and checked against its manifest.
+pub struct LocalBundle {
+    pub manifest: Manifest,
+    /// File name → bytes, the manifest included.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads a bundle directory, verifying every listed file's size and sha256.
+pub fn read_bundle(dir: &Path) -> Result<LocalBundle, RegistryError> {
+    let bad = |path: &Path, detail: String| RegistryError::Bundle { path: path.to_path_buf(), detail };
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read(&p).map_err(|e| bad(&p, e.to_string()))
+    };
+    let manifest_bytes = read(MANIFEST_FILE)?;
+    let manifest = Manifest::from_json(&manifest_bytes).map_err(|e| bad(&dir.join(MANIFEST_FILE), e.to_string()))?;
+    let mut files = Vec::new();
+    for name in manifest.files.keys() {
+        let bytes = read(name)?;
+        manifest.verify(name, &bytes).map_err(|e| bad(&dir.join(name), e.to_string()))?;
+        files.push((name.clone(), bytes));
+    }
+    files.push((MANIFEST_FILE.to_string(), manifest_bytes));
+    Ok(LocalBundle { manifest, files })
+}
+
+/// The bundle's files at the store's root (manifest last: until it lands, a reader sees the old
+/// manifest and refuses the new files by hash instead of mixing versions silently).
+fn root_files(files: &[(String, Vec<u8>)]) -> Vec<AddFile> {
+    let mut out: Vec<AddFile> = files
+        .iter()
+        .filter(|(n, _)| n != MANIFEST_FILE)
+        .map(|(n, b)| AddFile { path: n.clone(), content: b.clone() })
+        .collect();
+    out.extend(
+        files.iter().filter(|(n, _)| n == MANIFEST_FILE).map(|(n, b)| AddFile { path: n.clone(), content: b.clone() }),
+    );
+    out
+}
+
+/// What `publish` should do besides storing the bundle.
+pub struct PublishOptions<'a> {
+    /// The float checkpoint directory to keep beside the bundle.
+    pub checkpoint: Option<&'a Path>,
+    /// Make the new version champion (and serve it at the root).
+    pub champion: bool,
+    pub reason: String,
+    /// RFC 3339 time of publication.
+    pub at: String,
+}
+
+/// Publishes a bundle directory into the store and updates `registry.json` in the same change.
+/// Publishing the same version with the same model again is a no-op apart from `champion`.
+pub fn publish(store: &dyn ModelStore, bundle_dir: &Path, opts: &PublishOptions) -> Result<Registry, RegistryError> {
+    let bundle = read_bundle(bundle_dir)?;
+    let m = &bundle.manifest;
+    check_version(&m.version)?;
+    let mut registry = Registry::load(store)?;
+    let model_sha = m.files[MODEL_FILE].sha256.clone();
+    let vpath = format!("versions/{}", m.version);
+    let mut files = Vec::new();
+    match registry.get(&m.version) {
+        Some(e) if e.model_sha256 != model_sha => return Err(RegistryError::VersionTaken(m.version.clone())),
+        Some(_) => {}
+        None => {
+            for (name, bytes) in &bundle.files {
+                files.push(AddFile { path: format!("{vpath}/{name}"), content: bytes.clone() });
+            }
+            let checkpoint = match opts.checkpoint {
+                Some(dir) => {
+                    for name in CHECKPOINT_FILES {
+                        let p = dir.join(name);
+                        let content = std::fs::read(&p)
+                            .map_err(|e| RegistryError::Bundle { path: p.clone(), detail: e.to_string() })?;
+                        files.push(AddFile { path: format!("{vpath}/checkpoint/{name}"), content });
+                    }
+                    Some(format!("{vpath}/checkpoint"))
+                }
+                None => None,
+            };
+            registry.versions.push(VersionEntry {
+                version: m.version.clone(),
+                parent_version: m.parent_version.clone(),
+                created_at: m.created_at.clone(),
+                published_at: opts.at.clone(),
+                source_repo: m.source.repo_id.clone(),
+                quantization: m.quantization.to_string(),
+                size: m.files.values().map(|f| f.size).sum(),
+                model_sha256: model_sha,
+                path: vpath,
+                checkpoint,
+                metrics: m.metrics.clone(),
+                lineage: m.lineage.clone(),
+            });
+        }
+    }
+    if opts.champion && registry.champion.as_deref() != Some(&m.version) {
+        registry.history.push(ChampionChange {
+            at: opts.at.clone(),
+            from: registry.champion.clone(),
+            to: m.version.clone(),
+            reason: opts.reason.clone(),
+        });
+        registry.champion = Some(m.version.clone());
+        files.extend(root_files(&bundle.files));
+    }
+    files.push(registry.to_file());
+    let summary = format!("Publish model version {}{}", m.version, if opts.champion { " as champion" } else { "" });
+    store.write(&files, &summary)?;
+    Ok(registry)
+}
+
+/// Reads a published version's bundle files from the store, verified against its manifest.
+fn fetch_bundle_files(store: &dyn ModelStore, entry: &VersionEntry) -> Result<Vec<(String, Vec<u8>)>, RegistryError> {
+    let get = |name: &str| {
+        let path = format!("{}/{name}", entry.path);
+        store.read(&path)?.ok_or(RegistryError::Missing { location: store.location(), path })
+    };
+    let manifest_bytes = get(MANIFEST_FILE)?;
+    let at = PathBuf::from(format!("{}:{}/{MANIFEST_FILE}", store.location(), entry.path));
+    let manifest = Manifest::from_json(&manifest_bytes)
+        .map_err(|e| RegistryError::Bundle { path: at.clone(), detail: e.to_string() })?;
+    let mut files = Vec::new();
+    for name in manifest.files.keys() {
+        let bytes = get(name)?;
+        manifest.verify(name, &bytes).map_err(|e| RegistryError::Bundle { path: at.clone(), detail: e.to_string() })?;
+        files.push((name.clone(), bytes));
+    }
+    files.push((MANIFEST_FILE.to_string(), manifest_bytes));
+    Ok(files)
+}
+
+/// Makes an earlier version champion again: its bundle goes back to the root and the registry
+/// records the change.
+pub fn rollback(store: &dyn ModelStore, version: &str, reason: &str, at: &str) -> Result<Registry, RegistryError> {
+    let mut registry = Registry::load(store)?;
+    let entry = registry.get(version).cloned().ok_or_else(|| registry.unknown(version, store.location()))?;
+    let mut files = root_files(&fetch_bundle_files(store, &entry)?);
+    registry.history.push(ChampionChange {
+        at: at.to_string(),
+        from: registry.champion.clone(),
+        to: version.to_string(),
+        reason: reason.to_string(),
+    });
+    registry.champion = Some(version.to_string());
+    files.push(registry.to_file());
+    store.write(&files, &format!("Roll back to model version {version}"))?;
+    Ok(registry)
+}
+
+/// Where a fetched version landed on disk.
+pub struct FetchedVersion {
+    pub bundle: PathBuf,
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// Copies a published version (bundle and, if any, checkpoint) into `dest`, verified.
+pub fn fetch_version(
+    store: &dyn ModelStore,
+    entry: &VersionEntry,
+    dest: &Path,
+) -> Result<FetchedVersion, RegistryError> {
+    let write = |path: PathBuf, bytes: &[u8]| -> Result<(), RegistryError> {
+        let io = |source: std::io::Error| RegistryError::Store(StoreError::Io { path: path.clone(), source });
+        std::fs::create_dir_all(path.parent().expect("file in a folder")).map_err(io)?;
+        std::fs::write(&path, bytes).map_err(io)
+    };
+    let bundle = dest.join("bundle");
+    for (name, bytes) in fetch_bundle_files(store, entry)? {
+        write(bundle.join(name), &bytes)?;
+    }
+    let checkpoint = match &entry.checkpoint {
+        Some(cp) => {
+            let dir = dest.join("checkpoint");
+            for name in CHECKPOINT_FILES {
+                let path = format!("{cp}/{name}");
+                let bytes = store.read(&path)?.ok_or(RegistryError::Missing { location: store.location(), path })?;
+                write(dir.join(name), &bytes)?;
+            }
+            Some(dir)
+        }
+        None => None,
+    };
+    Ok(FetchedVersion { bundle, checkpoint })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_safe_folder_names() {
+        for bad in ["", "..", "a/b", "v 1", "v1\n"] {
+            assert!(check_version(bad).is_err(), "{bad:?}");
+        }
+        check_version("20261128-101500-abcdef01").unwrap();
+    }
+}

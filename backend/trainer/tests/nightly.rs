@@ -1,0 +1,358 @@
+//! The retraining loop on the tiny RoBERTa and the synthetic posts in
+//! `fixtures/synthetic-sentiment` (base domain: ordinary words; shifted domain: slang):
+//! - `publish` / `rollback` keep `registry.json`, `versions/` and the served root consistent, on a
+//!   local store and on a Hub model repo (the fake Hub, through the real CLI);
+//! - `nightly` retrains on shifted feedback and promotes through the gate;
+//! - acceptance 5: with 30 % of the feedback's labels flipped by one client, no promotion loses
+//!   more than 0.5 pp on the gold set — checked by evaluating what the store serves afterwards,
+//!   independently of the gate's own figures; and a client flipping everything is rejected.
+
+use hub::{AddFile, HubClient, HubConfig, Repo, TokenSource};
+use hub_stand_in::{Faults, HubStandIn};
+use sentiment_trainer::bundle_writer::{write_bundle, BundleInfo};
+use sentiment_trainer::checkpoint::{Checkpoint, LoadOptions};
+use sentiment_trainer::data::load_examples;
+use sentiment_trainer::nightly::config::NightlyConfig;
+use sentiment_trainer::nightly::{run, NightlyOptions, Outcome};
+use sentiment_trainer::predict::Predictor;
+use sentiment_trainer::registry::store::LocalStore;
+use sentiment_trainer::registry::{publish, rollback, PublishOptions, Registry, RegistryError};
+use sentiment_trainer::train::{train, TrainOptions};
+use shared::bundle::{Source, MANIFEST_FILE, MODEL_FILE};
+use shared::model::Quantization;
+use shared::Preprocess;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TRAINER: &str = env!("CARGO_BIN_EXE_sentiment-trainer");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn data(name: &str) -> PathBuf {
+    root().join("fixtures/synthetic-sentiment").join(name)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("st-nightly-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn labels() -> Vec<String> {
+    ["negative", "neutral", "positive"].map(String::from).to_vec()
+}
+
+/// The champion: the tiny RoBERTa fine-tuned on the base domain, as a q8_0 bundle `version`.
+fn champion(dir: &Path, version: &str) -> (PathBuf, PathBuf) {
+    let ck = dir.join("base-checkpoint");
+    let mut o = TrainOptions::new(root().join("fixtures/tiny-roberta-bpe"), vec![data("base-train.jsonl")], ck.clone());
+    o.epochs = 3;
+    o.lr = 2e-3;
+    o.batch_size = 16;
+    o.preprocess = Preprocess::None;
+    train(&o, |_| {}).unwrap();
+    (bundle(&ck, &dir.join(version), version, Quantization::Q8_0), ck)
+}
+
+fn bundle(ck: &Path, out: &Path, version: &str, quantization: Quantization) -> PathBuf {
+    let ck = Checkpoint::load(ck, &LoadOptions { preprocess: Preprocess::None, ..Default::default() }).unwrap();
+    let info = BundleInfo {
+        source: Source { repo_id: "tests/tiny".into(), revision: None },
+        quantization,
+        version: Some(version.into()),
+        parent_version: None,
+        created_at: "2026-11-28T00:00:00.000Z".into(),
+        metrics: Default::default(),
+        lineage: None,
+        calibration: None,
+    };
+    write_bundle(&ck, info, out, |_, _, _| {}).unwrap();
+    out.to_path_buf()
+}
+
+fn gold_macro_recall(bundle: &Path) -> f64 {
+    let gold = load_examples(&data("gold.jsonl"), &labels()).unwrap();
+    Predictor::open_bundle(bundle).unwrap().evaluate(&gold, 64, |_| {}).unwrap().macro_recall
+}
+
+/// Feedback records for `texts` (text, true label) as the server stores them, with the model's
+/// real predictions; `flip(i)` says whether record `i`'s label is rotated by a lying client.
+fn feedback(model: &Path, texts: &[(String, String)], version: &str, flip: impl Fn(usize) -> bool) -> String {
+    let p = Predictor::open_bundle(model).unwrap();
+    let preds = p.predict_many(&texts.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), 64, |_| {}).unwrap();
+    let l = labels();
+    let mut out = String::new();
+    for (i, ((text, label), pred)) in texts.iter().zip(preds).enumerate() {
+        let label =
+            if flip(i) { l[(l.iter().position(|x| x == label).unwrap() + 1) % 3].clone() } else { label.clone() };
+        let scores: std::collections::BTreeMap<String, f64> =
+            pred.scores.iter().map(|(k, v)| (k.clone(), *v as f64)).collect();
+        out.push_str(
+            &serde_json::json!({
+                "id": format!("00000000-0000-4000-8000-{:012}", i + 1), "text": text, "predicted": pred.label,
+                "scores": scores, "label": label, "model_version": version,
+                "received_at": "2026-11-28T01:00:00.000Z",
+            })
+            .to_string(),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+fn texts(name: &str, skip: usize, n: usize) -> Vec<(String, String)> {
+    std::fs::read_to_string(data(name))
+        .unwrap()
+        .lines()
+        .skip(skip)
+        .take(n)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["text"].as_str().unwrap().to_string(), v["label"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn config(dir: &Path, registry: &str, feedback: &str) -> PathBuf {
+    let toml = format!(
+        r#"registry = "{registry}"
+feedback = "{feedback}"
+gold_test = "{gold}"
+replay_data = "{replay}"
+[monitor]
+min_samples = 100
+baseline = 0.8
+[train]
+epochs = 3
+lr = 2e-3
+batch_size = 16
+"#,
+        gold = data("gold.jsonl").display(),
+        replay = data("base-train.jsonl").display()
+    );
+    let p = dir.join("nightly.toml");
+    std::fs::write(&p, toml).unwrap();
+    p
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn publish_and_rollback_keep_the_registry_and_the_served_root_consistent() {
+    let dir = tmp("local");
+    let (v1, ck) = champion(&dir, "v1");
+    let v2 = bundle(&ck, &dir.join("v2"), "v2", Quantization::F16);
+    let store = LocalStore { root: dir.join("store") };
+    let opts = |champion| PublishOptions { checkpoint: Some(&ck), champion, reason: "test".into(), at: "t".into() };
+
+    publish(&store, &v1, &opts(true)).unwrap();
+    let r = publish(&store, &v2, &opts(false)).unwrap();
+    assert_eq!(r.champion.as_deref(), Some("v1"), "--no-champion leaves the champion alone");
+    let root_version = || read_json(&store.root.join(MANIFEST_FILE))["version"].as_str().unwrap().to_string();
+    assert_eq!(root_version(), "v1");
+    let r = publish(&store, &v2, &opts(true)).unwrap();
+    assert_eq!((r.champion.as_deref(), r.versions.len(), r.history.len()), (Some("v2"), 2, 2));
+    assert_eq!(root_version(), "v2");
+    assert_eq!(std::fs::read(store.root.join(MODEL_FILE)).unwrap(), std::fs::read(v2.join(MODEL_FILE)).unwrap());
+    assert!(store.root.join("versions/v1/checkpoint/model.safetensors").exists());
+
+    // Another model under a taken version is refused; nothing changes.
+    let clash = bundle(&ck, &dir.join("clash"), "v1", Quantization::F32);
+    assert!(matches!(publish(&store, &clash, &opts(true)), Err(RegistryError::VersionTaken(_))));
+    assert_eq!(Registry::load(&store).unwrap(), r);
+
+    let r = rollback(&store, "v1", "v2 misbehaves", "t2").unwrap();
+    assert_eq!(r.champion.as_deref(), Some("v1"));
+    assert_eq!(r.history.last().unwrap().reason, "v2 misbehaves");
+    assert_eq!(root_version(), "v1");
+    for f in [MODEL_FILE, "tokenizer.json", MANIFEST_FILE] {
+        assert_eq!(std::fs::read(store.root.join(f)).unwrap(), std::fs::read(v1.join(f)).unwrap(), "{f}");
+    }
+    let e = rollback(&store, "v9", "", "t").unwrap_err().to_string();
+    assert!(e.contains("v9") && e.contains("v1, v2"), "{e}");
+
+    // A damaged stored version is refused by hash, and the served root stays as it was.
+    std::fs::write(store.root.join("versions/v2/model.gguf"), b"not a model").unwrap();
+    let e = rollback(&store, "v2", "", "t").unwrap_err().to_string();
+    assert!(e.contains("model.gguf"), "{e}");
+    assert_eq!(root_version(), "v1");
+    assert_eq!(Registry::load(&store).unwrap().champion.as_deref(), Some("v1"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn one_client_flipping_labels_never_costs_gold_accuracy() {
+    let dir = tmp("flip");
+    let (v1, ck) = champion(&dir, "v1");
+    let gold_v1 = gold_macro_recall(&v1);
+    let store_dir = dir.join("store");
+    let store = LocalStore { root: store_dir.clone() };
+    publish(&store, &v1, &PublishOptions { checkpoint: Some(&ck), champion: true, reason: "t".into(), at: "t".into() })
+        .unwrap();
+
+    // 30 % of the records (one client's) have rotated labels: on shifted posts and on posts like
+    // the gold set's, so learning them would hurt exactly where the gold set looks.
+    let mut posts = texts("shifted.jsonl", 0, 280);
+    posts.extend(texts("base-train.jsonl", 0, 120));
+    let fb = dir.join("feedback-30");
+    std::fs::create_dir_all(&fb).unwrap();
+    std::fs::write(fb.join("a.jsonl"), feedback(&v1, &posts, "v1", |i| i % 10 < 3)).unwrap();
+    let mut cfg = NightlyConfig::from_file(&config(&dir, store_dir.to_str().unwrap(), fb.to_str().unwrap())).unwrap();
+    let report = run(&cfg, &NightlyOptions { force_retrain: true }, |_| {});
+    assert!(matches!(report.outcome, Outcome::Promoted | Outcome::Rejected), "{}", report.reason);
+    let served = gold_macro_recall(&store_dir);
+    assert!(served >= gold_v1 - 0.005, "served gold macro recall {served} vs champion's {gold_v1}: {}", report.reason);
+    println!("30 % flipped: {:?}: {}", report.outcome, report.reason);
+
+    // A client flipping every label on gold-like posts: the challenger learns the lies, wins on
+    // the (lying) holdout, and must be stopped by the gold set.
+    let champion_now = Registry::load(&store).unwrap().champion.unwrap();
+    let root_manifest = std::fs::read(store_dir.join(MANIFEST_FILE)).unwrap();
+    let fb = dir.join("feedback-all");
+    std::fs::create_dir_all(&fb).unwrap();
+    let posts = texts("base-train.jsonl", 200, 400);
+    std::fs::write(fb.join("a.jsonl"), feedback(&store_dir, &posts, &champion_now, |_| true)).unwrap();
+    cfg.feedback = fb.display().to_string();
+    let report = run(&cfg, &NightlyOptions::default(), |_| {});
+    assert_eq!(report.monitor.as_ref().unwrap().decision, "retrain", "{}", report.reason);
+    assert_eq!(report.outcome, Outcome::Rejected, "{}", report.reason);
+    assert!(report.reason.contains("worse on the gold set"), "{}", report.reason);
+    assert_eq!(Registry::load(&store).unwrap().champion.unwrap(), champion_now);
+    assert_eq!(std::fs::read(store_dir.join(MANIFEST_FILE)).unwrap(), root_manifest);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A q4k champion's challenger is quantized as q4k too, calibrated with GPTQ on its own training
+/// data, and its manifest says so.
+#[test]
+fn a_q4k_challenger_is_calibrated_on_its_training_data() {
+    let dir = tmp("q4k");
+    let (_, ck) = champion(&dir, "v0");
+    let v1 = bundle(&ck, &dir.join("v1"), "v1", Quantization::Q4K);
+    let store_dir = dir.join("store");
+    let store = LocalStore { root: store_dir.clone() };
+    publish(&store, &v1, &PublishOptions { checkpoint: Some(&ck), champion: true, reason: "t".into(), at: "t".into() })
+        .unwrap();
+    let fb = dir.join("feedback");
+    std::fs::create_dir_all(&fb).unwrap();
+    std::fs::write(fb.join("a.jsonl"), feedback(&v1, &texts("shifted.jsonl", 0, 200), "v1", |_| false)).unwrap();
+    let mut cfg = NightlyConfig::from_file(&config(&dir, store_dir.to_str().unwrap(), fb.to_str().unwrap())).unwrap();
+    cfg.work_dir = dir.join("work");
+    let report = run(&cfg, &NightlyOptions { force_retrain: true }, |_| {});
+    assert!(matches!(report.outcome, Outcome::Promoted | Outcome::Rejected), "{}", report.reason);
+    let run_dir = std::fs::read_dir(&cfg.work_dir).unwrap().next().unwrap().unwrap().path();
+    let manifest = read_json(&run_dir.join("challenger").join(MANIFEST_FILE));
+    assert_eq!(manifest["quantization"], "q4k");
+    assert_eq!(manifest["calibration"]["method"], "gptq");
+    // Training half of the feedback plus the replay sample, capped at the default 512.
+    let texts = manifest["calibration"]["texts"].as_u64().unwrap();
+    assert!(texts > 100 && texts <= 512, "{texts} calibration texts");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_publishes_retrains_and_rolls_back_on_the_hub() {
+    let hub = HubStandIn::start("127.0.0.1:0".parse().unwrap(), Faults { lfs_threshold: 10_000, ..Faults::default() })
+        .await
+        .unwrap();
+    hub.create_repo("models/acme/sentiment");
+    hub.create_repo("datasets/acme/feedback-logs");
+    let endpoint = hub.endpoint();
+    let dir = tmp("hub");
+    let cli = {
+        let endpoint = endpoint.clone();
+        move |args: &[&str]| {
+            let out = Command::new(TRAINER)
+                .args(args)
+                .env("HF_ENDPOINT", &endpoint)
+                .env("HF_TOKEN", "hf_test_token")
+                .env("HF_HOME", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("st-nightly-hf-home"))
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    let d = dir.clone();
+    let (v1, ck) = tokio::task::spawn_blocking(move || champion(&d, "v1")).await.unwrap();
+    let (code, out) = cli(&[
+        "publish",
+        "--bundle",
+        v1.to_str().unwrap(),
+        "--to",
+        "acme/sentiment",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let files = hub.files("models/acme/sentiment");
+    assert_eq!(files[MODEL_FILE], std::fs::read(v1.join(MODEL_FILE)).unwrap());
+    assert!(files.contains_key("versions/v1/checkpoint/model.safetensors"));
+
+    // Shifted feedback lands in the logs dataset, as the server's sync puts it there.
+    let posts = texts("shifted.jsonl", 0, 400);
+    let (v1b, shard) = (v1.clone(), "data/instance-a/00000001.jsonl".to_string());
+    let records = tokio::task::spawn_blocking(move || feedback(&v1b, &posts, "v1", |_| false)).await.unwrap();
+    let client = HubClient::new(HubConfig {
+        token: Some("hf_test_token".into()),
+        token_source: TokenSource::Env,
+        ..HubConfig::new(&endpoint)
+    });
+    tokio::task::spawn_blocking(move || {
+        client.upload_files(
+            &Repo::dataset("acme/feedback-logs".parse().unwrap()),
+            &[AddFile { path: shard, content: records.into_bytes() }],
+            "feedback",
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+
+    let cfg = config(&dir, "acme/sentiment", "acme/feedback-logs");
+    let (code, out) = tokio::task::spawn_blocking({
+        let cli = cli.clone();
+        let cfg = cfg.clone();
+        move || cli(&["nightly", "--config", cfg.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("nightly: promoted"), "{out}");
+    let files = hub.files("models/acme/sentiment");
+    let registry: Registry = serde_json::from_slice(&files["registry.json"]).unwrap();
+    let new = registry.champion.clone().unwrap();
+    assert_ne!(new, "v1");
+    let manifest: serde_json::Value = serde_json::from_slice(&files[MANIFEST_FILE]).unwrap();
+    assert_eq!(manifest["version"], new.as_str());
+    assert_eq!(manifest["parent_version"], "v1");
+    assert!(manifest["metrics"]["gold"]["macro_recall"].as_f64().is_some());
+    assert!(files.contains_key(&format!("versions/{new}/checkpoint/model.safetensors")));
+    let reports: Vec<_> = std::fs::read_dir(dir.join("nightly-reports")).unwrap().collect();
+    assert_eq!(reports.len(), 2, "one .md and one .json");
+
+    let (code, out) = cli(&["rollback", "--registry", "acme/sentiment", "--to", "v1", "--reason", "test"]);
+    assert_eq!(code, Some(0), "{out}");
+    let files = hub.files("models/acme/sentiment");
+    assert_eq!(files[MODEL_FILE], std::fs::read(v1.join(MODEL_FILE)).unwrap());
+    let registry: Registry = serde_json::from_slice(&files["registry.json"]).unwrap();
+    assert_eq!((registry.champion.as_deref(), registry.versions.len()), (Some("v1"), 2));
+
+    // Failures give one line and a non-zero exit; a failed nightly still writes its report.
+    let (code, out) = cli(&["rollback", "--registry", "acme/sentiment", "--to", "nope"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("nope") && out.lines().count() == 1, "{out}");
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("acme/sentiment", "acme/missing")).unwrap();
+    let (code, out) = cli(&["nightly", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no champion"), "{out}");
+    assert_eq!(std::fs::read_dir(dir.join("nightly-reports")).unwrap().count(), 4);
+    std::fs::remove_dir_all(dir).unwrap();
+}
