@@ -154,6 +154,7 @@ fn router(state: Arc<StandInState>) -> Router {
         .route("/_fake/faults", get(get_faults).put(put_faults))
         .route("/api/{rtype}/{owner}/{name}/preupload/{rev}", post(preupload))
         .route("/api/{rtype}/{owner}/{name}/commit/{rev}", post(commit))
+        .route("/api/{rtype}/{owner}/{name}", get(repo_info))
         .route("/api/{rtype}/{owner}/{name}/revision/{rev}", get(revision))
         .route("/api/{rtype}/{owner}/{name}/tree/{rev}", get(tree_root))
         .route("/api/{rtype}/{owner}/{name}/tree/{rev}/{*path}", get(tree))
@@ -383,6 +384,14 @@ async fn revision(
     };
     let siblings: Vec<Value> = repo.files.keys().map(|p| json!({ "rfilename": p })).collect();
     Json(json!({ "id": format!("{owner}/{name}"), "sha": head_or_initial(repo), "siblings": siblings })).into_response()
+}
+
+/// Repo info without a revision: the default branch's (as `revision/main`).
+async fn repo_info(
+    st: State<Arc<StandInState>>,
+    Path((rtype, owner, name)): Path<(String, String, String)>,
+) -> Response {
+    revision(st, Path((rtype, owner, name, "main".to_owned()))).await
 }
 
 /// A repo's head commit; a fixed id before its first commit (the Hub makes an initial commit).
