@@ -149,6 +149,9 @@ impl axum::serve::Listener for DroppingListener {
     }
 }
 
+/// Largest request body the stand-in reads (it keeps everything in memory).
+const MAX_BODY_BYTES: usize = 1 << 30;
+
 fn router(state: Arc<StandInState>) -> Router {
     Router::new()
         .route("/_fake/faults", get(get_faults).put(put_faults))
@@ -166,6 +169,9 @@ fn router(state: Arc<StandInState>) -> Router {
         .route("/_fake/lfs/{oid}", put(lfs_put))
         .route("/_fake/lfs/{oid}/verify", post(lfs_verify))
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults_layer))
+        // The Hub takes LFS objects of gigabytes and commits of megabytes; axum's default limit
+        // of 2 MB refused a large log segment's upload with 413.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
