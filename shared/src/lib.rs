@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod clock;
 pub mod config;
+pub mod explain;
 pub mod feedback;
 pub mod model;
 pub mod preprocess;
