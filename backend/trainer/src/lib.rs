@@ -4,7 +4,8 @@
 //!   directory) and [`bundle_writer`] (quantize, write `manifest.json` + `model.gguf` +
 //!   `tokenizer.json`);
 //! - a model at work: [`predict`] (over [`mapped_weights`]), [`eval`] (accuracy, macro recall,
-//!   macro F1), [`data`] (labelled datasets);
+//!   macro F1), [`data`] (labelled datasets), [`faithfulness`] (of `shared::explain`'s word
+//!   weights);
 //! - the loop: [`train`], [`monitor`], [`nightly`], [`registry`] (the model store);
 //! - the process: [`heap`] and [`threads`] (settings `main` applies), [`location`] (a local
 //!   path or a Hub repo).
@@ -16,6 +17,7 @@ pub mod bundle_writer;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;
+pub mod faithfulness;
 pub mod heap;
 pub mod import;
 pub mod location;

@@ -83,6 +83,45 @@ enum Command {
         batch_size: usize,
         texts: Vec<String>,
     },
+    /// Which words drove each prediction: every word's weight toward every label, by occlusion
+    /// on the model as it ships (docs/explain.md). Texts as arguments, or stdin one per line.
+    Explain {
+        /// A bundle directory (manifest.json) or a checkpoint directory.
+        #[arg(long)]
+        model: PathBuf,
+        /// One JSON object per line: {"text","method","label","scores","words":[{"word","start","end","weights"}]}.
+        #[arg(long)]
+        json: bool,
+        /// Preprocessing for checkpoint directories (bundles carry their own).
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+        texts: Vec<String>,
+    },
+    /// How faithful the explanations are: the predicted label's probability after deleting each
+    /// text's top-k words against k random words, k = 1..K, and the ratio of the two AOPCs
+    /// (docs/explain.md).
+    Faithfulness {
+        #[arg(long)]
+        model: PathBuf,
+        /// Texts: X_text.txt, a .jsonl of {text,label} or a .csv with text,label (labels unused).
+        #[arg(long)]
+        data: PathBuf,
+        /// How many texts, from the first.
+        #[arg(long, default_value_t = 500)]
+        limit: usize,
+        /// Largest number of words deleted.
+        #[arg(long, default_value_t = 5)]
+        max_k: usize,
+        /// Random deletions per text and k.
+        #[arg(long, default_value_t = 5)]
+        random_draws: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+    },
     /// Fine-tune a model (all weights) on labelled data; writes an HF-layout checkpoint to --out.
     Train {
         /// A bundle directory or an HF checkpoint directory to start from.
@@ -279,6 +318,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Eval { model, data, json, preprocess, batch_size } => {
             eval(&model, &data, json, preprocess, batch_size)
+        }
+        Command::Explain { model, json, preprocess, texts } => explain(&model, json, preprocess, texts),
+        Command::Faithfulness { model, data, limit, max_k, random_draws, seed, json, preprocess } => {
+            let opts = sentiment_trainer::faithfulness::Options { max_k, random_draws, seed };
+            faithfulness(&model, &data, limit, &opts, json, preprocess)
         }
         Command::Monitor { feedback, model, min_samples, tolerance, baseline } => {
             monitor(&feedback, &model, min_samples, tolerance, baseline)
@@ -522,6 +566,101 @@ fn predict(model: &Path, json: bool, preprocess: Preprocess, batch_size: usize, 
             writeln!(out, "{:<9} [{}]  {}", p.label, scores.join(", "), p.text)?;
         }
     }
+    Ok(())
+}
+
+/// An explanation as `explain --json` prints it: weights and scores keyed by label.
+fn explanation_json(text: &str, ex: &shared::explain::Explanation) -> serde_json::Value {
+    let by_label = |xs: &[f32]| -> serde_json::Map<String, serde_json::Value> {
+        ex.labels.iter().zip(xs).map(|(l, x)| (l.clone(), serde_json::json!(x))).collect()
+    };
+    let words: Vec<serde_json::Value> = ex
+        .words
+        .iter()
+        .map(|w| {
+            let mut o =
+                serde_json::json!({"word": w.word, "start": w.start, "end": w.end, "weights": by_label(&w.weights)});
+            if w.beyond_limit {
+                o["beyond_limit"] = true.into();
+            }
+            o
+        })
+        .collect();
+    serde_json::json!({"text": text, "method": ex.method, "label": ex.label, "scores": by_label(&ex.scores), "words": words})
+}
+
+fn explain(model: &Path, json: bool, preprocess: Preprocess, texts: Vec<String>) -> Result<()> {
+    let texts = if texts.is_empty() { stdin_texts()? } else { texts };
+    let predictor = Predictor::open(model, preprocess)?;
+    let mut out = std::io::stdout().lock();
+    for text in &texts {
+        let ex = shared::explain::explain(&predictor.encoder, &predictor.classifier, text)?;
+        if json {
+            writeln!(out, "{}", explanation_json(text, &ex))?;
+            continue;
+        }
+        let label = ex.labels.iter().position(|l| *l == ex.label).unwrap_or(0);
+        let scores: Vec<String> = ex.labels.iter().zip(&ex.scores).map(|(l, s)| format!("{l} {s:.3}")).collect();
+        writeln!(out, "{:<9} [{}]  {text}", ex.label, scores.join(", "))?;
+        for w in &ex.words {
+            let note = if w.beyond_limit { "  (past the model's token limit: not read)" } else { "" };
+            writeln!(out, "  {:+.4}  {}{note}", w.weights[label], w.word)?;
+        }
+    }
+    Ok(())
+}
+
+fn faithfulness(
+    model: &Path,
+    data: &Path,
+    limit: usize,
+    opts: &sentiment_trainer::faithfulness::Options,
+    json: bool,
+    preprocess: Preprocess,
+) -> Result<()> {
+    let predictor = Predictor::open(model, preprocess)?;
+    let mut examples = load_examples(data, predictor.labels())?;
+    examples.truncate(limit);
+    if examples.is_empty() {
+        bail!("{}: no texts", data.display());
+    }
+    let texts: Vec<String> = examples.into_iter().map(|e| e.text).collect();
+    let pb = bar(texts.len() as u64, "Explaining");
+    let t0 = std::time::Instant::now();
+    let report = sentiment_trainer::faithfulness::evaluate(
+        &texts,
+        opts,
+        |t| shared::explain::explain(&predictor.encoder, &predictor.classifier, t).map_err(anyhow::Error::from),
+        |ts| {
+            let preds = predictor.predict_many(ts, 32, |_| {})?;
+            let labels = predictor.labels();
+            Ok(preds.into_iter().map(|p| labels.iter().map(|l| p.scores[l]).collect()).collect())
+        },
+        |done| pb.set_position(done as u64),
+    )?;
+    pb.finish_and_clear();
+    let seconds = t0.elapsed().as_secs_f64();
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        v["model"] = model.display().to_string().into();
+        v["data"] = data.display().to_string().into();
+        v["seconds"] = seconds.into();
+        println!("{v}");
+        return Ok(());
+    }
+    println!(
+        "{} texts of {} ({} without words skipped), {} random draws per text and k, seed {}, {seconds:.0} s",
+        report.texts,
+        data.display(),
+        report.skipped,
+        opts.random_draws,
+        opts.seed
+    );
+    println!("k  drop, top-k words  drop, k random words");
+    for (k, (t, r)) in report.top.iter().zip(&report.random).enumerate() {
+        println!("{:<2} {t:>17.4}  {r:>20.4}", k + 1);
+    }
+    println!("AOPC: top-k {:.4}, random {:.4}, ratio {:.2}×", report.aopc_top, report.aopc_random, report.ratio);
     Ok(())
 }
 
