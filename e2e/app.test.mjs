@@ -14,7 +14,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, launchChromium } from './support.mjs';
+import { freePort, launchChromium, launchPersistentChromium } from './support.mjs';
 
 const env = (name) => {
   const v = process.env[name];
@@ -74,15 +74,43 @@ function nativePredict(bundle, texts, batchSize = 1) {
   return rows;
 }
 
+
+/** Native explanations: `sentiment-trainer explain --json`, one object per text. */
+function nativeExplain(bundle, texts) {
+  const out = execFileSync(TRAINER, ['explain', '--json', '--model', bundle, ...texts], { maxBuffer: 64 << 20 });
+  return out.toString().trim().split('\n').map((l) => JSON.parse(l));
+}
+
+/** The explanation on screen (inside `within`): every word with its weights per label. */
+async function shownExplanation(within) {
+  await within.locator('[data-testid="explanation"]').waitFor({ timeout: 60_000 });
+  return within.locator('[data-testid="explain-word"]').evaluateAll((marks) => marks.map((m) => ({
+    word: m.dataset.word,
+    weights: m.dataset.weights.split(',').map(Number),
+  })));
+}
+
+/** Compares the page's word weights with native ones at `tol`; returns the largest difference. */
+function assertSameExplanation(web, native, labels, what, tol = TOL) {
+  assert.deepEqual(web.map((w) => w.word), native.words.map((w) => w.word), `${what}: words`);
+  let worst = 0;
+  web.forEach((w, i) => labels.forEach((l, j) => {
+    const d = Math.abs(w.weights[j] - native.words[i].weights[l]);
+    worst = Math.max(worst, d);
+    assert.ok(d <= tol, `${what}: word ${i} (${w.word}) toward ${l}: web ${w.weights[j]} vs native ${native.words[i].weights[l]}`);
+  }));
+  return worst;
+}
+
 let port;
 let server = null;
 let serverLog = '';
 
-async function startServer(modelDir) {
+async function startServer(modelDir, dist = DIST) {
   const args = SERVER
-    ? ['--addr', `127.0.0.1:${port}`, '--static', DIST, '--data-dir', DATA_DIR, '--rate-limit', '0',
+    ? ['--addr', `127.0.0.1:${port}`, '--static', dist, '--data-dir', DATA_DIR, '--rate-limit', '0',
        ...(modelDir ? ['--model-dir', modelDir] : [])]
-    : [path.join(path.dirname(new URL(import.meta.url).pathname), 'serve.py'), String(port), DIST, modelDir || ''];
+    : [path.join(path.dirname(new URL(import.meta.url).pathname), 'serve.py'), String(port), dist, modelDir || ''];
   const proc = spawn(SERVER || 'python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.on('data', (d) => (serverLog += d));
   proc.stderr.on('data', (d) => (serverLog += d));
@@ -123,7 +151,8 @@ before(async () => {
   page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') console.log(`[page] ${m.text()}`); });
   page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
-  // Service workers do not exist here, so every bundle fetch by the worker shows up.
+  // The page's service worker leaves the bundle alone, so every bundle fetch by the worker
+  // shows up here.
   context.on('request', (r) => requests.push(r.url()));
 });
 
@@ -133,6 +162,7 @@ after(async () => {
 });
 
 const url = () => `http://127.0.0.1:${port}/`;
+const ROWS = '[data-testid="batch-table"] tbody tr[data-row]';
 const byTest = (id, on = page) => on.locator(`[data-testid="${id}"]`);
 const workerScripts = (on) => on.workers().map((w) => path.basename(new URL(w.url()).pathname));
 
@@ -140,13 +170,13 @@ async function openReady(on = page) {
   await on.goto(url());
   await on.waitForFunction(
     () => {
-      const s = document.querySelector('[data-testid="model-status"]')?.textContent;
+      const s = document.querySelector('[data-testid="model-status"]')?.dataset.status;
       return s === 'ready' || s === 'error';
     },
     null,
     { timeout: 90_000 },
   );
-  const status = await byTest('model-status', on).textContent();
+  const status = await byTest('model-status', on).getAttribute('data-status');
   if (status !== 'ready') {
     throw new Error(`model failed to load: ${await byTest('model-error', on).textContent()}`);
   }
@@ -170,10 +200,10 @@ async function analyse(text, { keyboard = false, on = page } = {}) {
     prev,
     { timeout: 30_000 },
   );
-  const label = await byTest('result-label', on).textContent();
+  const label = await byTest('result-label', on).getAttribute('data-label');
   const scores = {};
   for (const l of ['negative', 'neutral', 'positive']) {
-    scores[l] = Number(await byTest(`score-${l}`, on).textContent());
+    scores[l] = Number(await byTest(`score-${l}`, on).getAttribute('data-score'));
   }
   return { label, scores, request: await on.locator('.result').getAttribute('data-request') };
 }
@@ -200,7 +230,7 @@ test('the page analyses every fixture text as the native predictor does (q8_0 bu
       'the relaxed worker\'s kernel for this CPU (E2E_RELAXED_KERNEL overrides the expectation)');
   }
   assert.equal(await byTest('model-version').textContent(), v1);
-  assert.match(await byTest('model-origin').textContent(), /downloaded/);
+  assert.equal(await byTest('model-origin').getAttribute('data-origin'), 'network');
   const native = nativePredict(BUNDLE, ALL_TEXTS);
   // Every text is checked before failing, so a report shows all differences at once.
   const problems = [];
@@ -217,6 +247,29 @@ test('the page analyses every fixture text as the native predictor does (q8_0 bu
   await byTest('analyze-input').fill('   \n ');
   assert.equal(await byTest('analyze-run').isDisabled(), true, 'blank text cannot be analysed');
   assert.deepEqual(problems, [], `${problems.length} of ${ALL_TEXTS.length} texts differ from native`);
+});
+
+test('explain: the word weights of a post equal sentiment-trainer explain (q8_0 bundle)', async () => {
+  const labels = manifest(BUNDLE).labels;
+  // A post with a mention and a link (rewritten by the preprocessing), emoji and punctuation.
+  const text = RAW_EXTRA[0];
+  await analyse(text);
+  await byTest('explain-run').click();
+  const web = await shownExplanation(page.locator('.result'));
+  const native = nativeExplain(BUNDLE, [text])[0];
+  assert.equal(native.method, 'occlusion');
+  const worst = assertSameExplanation(web, native, labels, 'q8_0 post');
+  console.log(`# explain, q8_0 fixture: largest weight difference web vs native ${worst.toExponential(2)}`);
+  // Shown toward the predicted label first; each other label on demand.
+  const predicted = labels.indexOf(native.label);
+  assert.equal(await byTest('explain-label').inputValue(), String(predicted));
+  const other = (predicted + 1) % labels.length;
+  await byTest('explain-label').selectOption(String(other));
+  const top = await byTest('explain-top').first().textContent();
+  const strongest = native.words.reduce((a, w) => (Math.abs(w.weights[labels[other]]) > Math.abs(a.weights[labels[other]]) ? w : a));
+  assert.ok(top.includes(strongest.word), `top word toward ${labels[other]}: ${top} (native: ${strongest.word})`);
+  // The legend says the direction in words and underline styles, not in colour alone.
+  assert.match(await page.locator('.explain-legend').textContent(), /toward.*solid.*away from.*dashed/s);
 });
 
 test('a browser without Relaxed SIMD gets the simd128 worker, with the same answers', async () => {
@@ -246,7 +299,7 @@ test('a second visit starts from the Cache API without downloading the model', a
   const before = modelRequests('model.gguf');
   await openReady();
   assert.equal(modelRequests('model.gguf'), before, 'model.gguf fetched again');
-  assert.match(await byTest('model-origin').textContent(), /browser cache/);
+  assert.equal(await byTest('model-origin').getAttribute('data-origin'), 'cache');
 });
 
 test('feedback: a correction is stored exactly once; offline it waits and is delivered later', { skip: !SERVER && 'sentiment-server not built' }, async () => {
@@ -255,7 +308,7 @@ test('feedback: a correction is stored exactly once; offline it waits and is del
   await byTest('feedback-label-neutral').click();
   await page.locator('.feedback input[type=text]').fill('e2e note');
   await byTest('feedback-send').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="feedback-state"]')?.textContent === 'sent', null, { timeout: 15_000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid="feedback-state"]')?.dataset.state === 'sent', null, { timeout: 15_000 });
   const outbox = async () => JSON.parse(await page.evaluate(() => localStorage.getItem('sentiment-monitor.feedback-outbox.v1')));
   const id1 = (await outbox()).items.at(-1).submission.id;
   assert.match(id1, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -273,13 +326,13 @@ test('feedback: a correction is stored exactly once; offline it waits and is del
   await analyse(TEXTS[1]);
   await byTest('feedback-label-negative').click();
   await byTest('feedback-send').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="feedback-state"]')?.textContent === 'waiting', null, { timeout: 15_000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid="feedback-state"]')?.dataset.state === 'waiting', null, { timeout: 15_000 });
   const id2 = (await outbox()).items.at(-1).submission.id;
   assert.notEqual(id2, id1);
   assert.equal(storedRecords().filter((r) => r.id === id2).length, 0);
   // …and is delivered, once, when the server is back.
   await startServer(BUNDLE);
-  await page.waitForFunction(() => document.querySelector('[data-testid="feedback-state"]')?.textContent === 'sent', null, { timeout: 30_000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid="feedback-state"]')?.dataset.state === 'sent', null, { timeout: 30_000 });
   recs = storedRecords().filter((r) => r.id === id2);
   assert.equal(recs.length, 1, 'the retried record is stored once');
   assert.equal(recs[0].label, 'negative');
@@ -303,7 +356,7 @@ test('with the bundle no longer served the cached model still answers; a new man
   const beforeGguf = modelRequests('model.gguf');
   await openReady();
   assert.equal(await byTest('model-version').textContent(), v1);
-  assert.match(await byTest('model-notice').textContent(), /Offline/);
+  assert.equal(await byTest('model-notice').getAttribute('data-kind'), 'offline-model');
   assertSameAsNative(await analyse(TEXTS[2]), nativePredict(BUNDLE, [TEXTS[2]])[0], 'offline analysis', TOL_QUANTIZED);
 
   await stopServer();
@@ -311,7 +364,7 @@ test('with the bundle no longer served the cached model still answers; a new man
   await openReady();
   assert.equal(await byTest('model-version').textContent(), v2);
   assert.match(await byTest('model-notice').textContent(), new RegExp(`new model version.*${v2}.*was ${v1}`));
-  assert.match(await byTest('model-origin').textContent(), /downloaded/);
+  assert.equal(await byTest('model-origin').getAttribute('data-origin'), 'network');
   assert.equal(modelRequests('model.gguf'), beforeGguf + 1, 'the new weights are fetched once');
   assertSameAsNative(await analyse(TEXTS[3]), nativePredict(BUNDLE2, [TEXTS[3]])[0], 'new version analysis');
 
@@ -348,43 +401,53 @@ test('batch: a 1,000-line CSV with dates gives the table, the distribution and t
   await byTest('batch-run').click();
   await byTest('batch-distribution').waitFor({ timeout: 120_000 });
   await page.screenshot({ path: path.join(OUT, 'batch.png'), fullPage: true });
-  assert.match(await byTest('batch-progress').textContent(), /^1000 \/ 1000 done/);
+  assert.equal(await byTest('batch-done').getAttribute('data-rows'), '1000');
   let total = 0;
   for (const l of Object.keys(nativeCounts)) {
-    const n = Number((await byTest(`batch-count-${l}`).textContent()).split(' ')[0]);
+    const n = Number(await byTest(`batch-count-${l}`).getAttribute('data-count'));
     assert.equal(n, nativeCounts[l], `count of ${l}`);
     total += n;
   }
   assert.equal(total, 1000);
   const days = await page.$$eval('[data-testid="batch-chart"] rect[data-day]', (rs) => new Set(rs.map((r) => r.dataset.day)).size);
   assert.equal(days, 30);
-  assert.equal(await page.locator('[data-testid="batch-table"] tbody tr').count(), 1000);
-  // Every row's label is the native one (rows are in input order by default).
-  const labels = await page.$$eval('[data-testid="batch-table"] tbody tr td:nth-child(4)', (tds) => tds.map((t) => t.textContent));
+  assert.equal(await page.locator(ROWS).count(), 1000);
+  // The queue offers the least confident rows first.
+  const confidences = await page.$$eval(`${ROWS} td[data-confidence]`, (tds) => tds.map((t) => Number(t.dataset.confidence)));
+  assert.deepEqual(confidences, [...confidences].sort((a, b) => a - b), 'least confident first');
+  assert.ok(Math.abs(confidences[0] - Math.min(...native.map((p) => Math.max(...Object.values(p.scores))))) < 1e-4);
+  // In input order, every row's label is the native one.
+  await page.locator('th button.sort', { hasText: '#' }).click();
+  const labels = await page.$$eval(ROWS, (trs) => trs.map((t) => t.dataset.label));
   assert.deepEqual(labels, native.map((p) => p.label));
 
   // Filter and sort.
   const top = Object.entries(nativeCounts).sort((a, b) => b[1] - a[1])[0][0];
   await byTest('batch-filter').selectOption(top);
-  assert.equal(await page.locator('[data-testid="batch-table"] tbody tr').count(), nativeCounts[top]);
+  assert.equal(await page.locator(ROWS).count(), nativeCounts[top]);
+  await byTest('review-confidence').selectOption('0.6');
+  const unsure = await page.$$eval(`${ROWS} td[data-confidence]`, (tds) => tds.map((t) => Number(t.dataset.confidence)));
+  assert.equal(unsure.length, native.filter((p) => p.label === top && Math.max(...Object.values(p.scores)) < 0.6).length);
+  await byTest('review-confidence').selectOption('');
   await byTest('batch-filter').selectOption('');
   await page.locator('th button.sort', { hasText: 'negative' }).click();
   await page.locator('th button.sort', { hasText: 'negative' }).click(); // descending
-  const firstNeg = Number(await page.locator('[data-testid="batch-table"] tbody tr:first-child td:nth-child(5)').textContent());
+  const firstNeg = Number(await page.locator(`${ROWS}:first-child td:nth-child(6)`).textContent());
   const maxNeg = Math.max(...native.map((p) => p.scores.negative));
   assert.ok(Math.abs(firstNeg - maxNeg) < 1e-3, `sorted first ${firstNeg} vs max ${maxNeg}`);
 
   // Export.
   const [download] = await Promise.all([page.waitForEvent('download'), byTest('batch-export').click()]);
   const exported = fs.readFileSync(await download.path(), 'utf8');
-  assert.equal(exported.split('\n')[0], 'index,text,date,label,score_negative,score_neutral,score_positive');
+  assert.equal(exported.split('\n')[0], 'index,text,date,label,reviewed_label,score_negative,score_neutral,score_positive');
   const lines = exported.trim().split('\n');
   assert.equal(lines.length, 1001);
   // Every exported score matches native (the scores are the last three fields).
   lines.slice(1).forEach((line, i) => {
     const f = line.split(',');
     const [neg, neu, pos] = f.slice(-3).map(Number);
-    assert.equal(f[f.length - 4], native[i].label, `row ${i + 1} label`);
+    assert.equal(f[f.length - 5], native[i].label, `row ${i + 1} label`);
+    assert.equal(f[f.length - 4], '', `row ${i + 1} is not reviewed yet`);
     for (const [l, v] of [['negative', neg], ['neutral', neu], ['positive', pos]]) {
       assert.ok(Math.abs(v - native[i].scores[l]) <= TOL, `row ${i + 1} ${l}: ${v} vs ${native[i].scores[l]}`);
     }
@@ -393,6 +456,96 @@ test('batch: a 1,000-line CSV with dates gives the table, the distribution and t
   await page.setViewportSize({ width: 390, height: 844 }); // a phone
   await page.screenshot({ path: path.join(OUT, 'batch-phone.png'), fullPage: false });
   await page.setViewportSize({ width: 1100, height: 900 });
+});
+
+test('review queue: ten rows reviewed by keyboard are ten records stored once; the progress survives a reload', { skip: !SERVER && 'sentiment-server not built' }, async () => {
+  const v2 = manifest(BUNDLE2).version;
+  const labels = manifest(BUNDLE2).labels;
+  // Back to the queue's own order: least confident first.
+  await page.locator('th button.sort', { hasText: 'confidence' }).click();
+  const first = page.locator(ROWS).first();
+  await first.locator('td.text').click();
+  const activeRow = () => page.evaluate(() => document.activeElement?.closest('tr[data-row]')?.dataset.row);
+  const rowInfo = (i) => page.locator(`tr[data-row="${i}"]`).evaluate((tr) => ({ label: tr.dataset.label, text: tr.querySelector('td.text').textContent }));
+  // Labels by key, Enter for "right", arrows in between (one row skipped, then back to it).
+  const keys = ['1', 'Enter', '2', 'ArrowDown', '3', 'ArrowUp', 'ArrowUp', 'Enter', '2', '1', '3', 'Enter', '3'];
+  const expected = new Map();
+  for (const key of keys) {
+    const row = await activeRow();
+    assert.ok(row, `a row has the focus before ${key}`);
+    if (key === 'Enter') expected.set(row, (await rowInfo(row)).label);
+    else if (/^[1-3]$/.test(key)) expected.set(row, labels[Number(key) - 1]);
+    await page.keyboard.press(key);
+  }
+  assert.equal(expected.size, 10, `ten rows reviewed: ${[...expected.keys()]}`);
+  assert.equal(await byTest('review-progress').getAttribute('data-done'), '10');
+  assert.match(await byTest('review-progress').textContent(), /10 of 1000 reviewed/);
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="review-state"]')]
+    .filter((s) => s.dataset.state).every((s) => s.dataset.state === 'sent'), null, { timeout: 30_000 });
+  const reviews = JSON.parse(await page.evaluate(() => localStorage.getItem('sentiment-monitor.batch-reviews.v1')));
+  const records = storedRecords();
+  for (const [row, label] of expected) {
+    const review = reviews.by_row[row];
+    assert.equal(review.label, label, `row ${row}: the review's label`);
+    const stored = records.filter((r) => r.id === review.feedback_id);
+    assert.equal(stored.length, 1, `row ${row}: stored once`);
+    const info = await rowInfo(row);
+    assert.equal(stored[0].text, info.text);
+    assert.equal(stored[0].label, label);
+    assert.equal(stored[0].predicted, info.label);
+    assert.equal(stored[0].model_version, v2);
+  }
+  // The CSV and JSONL exports carry the reviews.
+  const [download] = await Promise.all([page.waitForEvent('download'), byTest('batch-export-jsonl').click()]);
+  const rows = fs.readFileSync(await download.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(rows.length, 1000);
+  for (const [row, label] of expected) assert.equal(rows[Number(row) - 1].reviewed_label, label);
+  assert.equal(rows.filter((r) => r.reviewed_label !== null).length, 10);
+  await page.screenshot({ path: path.join(OUT, 'review.png') });
+
+  // A reload keeps the results and the progress.
+  await openReady();
+  assert.equal(await byTest('review-progress').getAttribute('data-done'), '10');
+  assert.equal(await page.locator(`${ROWS}.reviewed`).count(), 10);
+  assert.ok(await byTest('batch-origin').isVisible(), 'the restored results say so');
+  // Changing one's mind sends a new record (a new id), never the same id with another body.
+  const [row, label] = [...expected][0];
+  const other = labels[(labels.indexOf(label) + 1) % labels.length];
+  await page.locator(`tr[data-row="${row}"] [data-testid="review-label-${other}"]`).click();
+  await page.waitForFunction((row) => document.querySelector(`tr[data-row="${row}"] [data-testid="review-state"]`)?.dataset.state === 'sent', row, { timeout: 30_000 });
+  const changed = JSON.parse(await page.evaluate(() => localStorage.getItem('sentiment-monitor.batch-reviews.v1'))).by_row[row];
+  assert.notEqual(changed.feedback_id, reviews.by_row[row].feedback_id);
+  assert.equal(storedRecords().filter((r) => r.id === changed.feedback_id && r.label === other).length, 1);
+  assert.equal(await byTest('review-progress').getAttribute('data-done'), '10');
+});
+
+test('explain: a batch row on request, with the weights of sentiment-trainer explain (f32 bundle)', async () => {
+  const labels = manifest(BUNDLE2).labels;
+  const row = page.locator(ROWS).nth(2);
+  const index = await row.getAttribute('data-row');
+  const text = await row.locator('td.text').textContent();
+  const native = nativeExplain(BUNDLE2, [text])[0];
+  const explainRow = async () => {
+    const prev = await page.evaluate(() => document.querySelector('tr.explain-row [data-testid="explanation"]')?.dataset.request ?? '');
+    await row.locator('[data-testid="row-explain"]').click();
+    await page.waitForFunction((prev) => {
+      const e = document.querySelector('tr.explain-row [data-testid="explanation"]');
+      return e && e.dataset.request !== prev;
+    }, prev, { timeout: 60_000 });
+    return Number(await page.locator('tr.explain-row [data-testid="explanation"]').getAttribute('data-workers'));
+  };
+  assert.equal(await explainRow(), 1, 'the first explanation runs in the main worker alone');
+  const worst = assertSameExplanation(await shownExplanation(page.locator('tr.explain-row')), native, labels, `row ${index}`);
+  console.log(`# explain, f32 fixture: largest weight difference web vs native ${worst.toExponential(2)}`);
+  // Meanwhile the helper worker started; once ready it takes half of the batches, and the
+  // merged halves are the same weights.
+  let workers = 1;
+  for (let i = 0; i < 20 && workers < 2; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    workers = await explainRow();
+  }
+  assert.equal(workers, 2, 'the helper worker shares the explanation');
+  assertSameExplanation(await shownExplanation(page.locator('tr.explain-row')), native, labels, `row ${index}, two workers`);
 });
 
 test('batch: cancel stops a long batch', async () => {
@@ -407,7 +560,186 @@ test('batch: cancel stops a long batch', async () => {
   console.log(`# filling the 1,000 long lines took ${Date.now() - t0} ms`);
   await byTest('batch-run').click();
   await byTest('batch-cancel').click();
-  await page.waitForFunction(() => /Cancelled after \d+ of 1000/.test(document.querySelector('[data-testid="batch-progress"]')?.textContent ?? ''), null, { timeout: 60_000 });
-  const done = Number((await byTest('batch-progress').textContent()).match(/after (\d+)/)[1]);
+  await page.waitForFunction(() => document.querySelector('[data-testid="batch-progress"]')?.dataset.state === 'cancelled', null, { timeout: 60_000 });
+  const done = Number(await byTest('batch-progress').getAttribute('data-done'));
   assert.ok(done < 1000, `cancelled after ${done}`);
+});
+
+/** The catalogue (frontend/src/i18n/catalogue.rs) as {key, en, it}, read independently of the app. */
+function catalogue() {
+  const src = fs.readFileSync(new URL('../frontend/src/i18n/catalogue.rs', import.meta.url), 'utf8');
+  const unescape = (t) => t.replace(/\\(.)/g, '$1');
+  const out = [];
+  for (const m of src.matchAll(/(\w+):\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)";/g)) {
+    out.push({ key: m[1], en: unescape(m[2]), it: unescape(m[3]) });
+  }
+  return out;
+}
+
+/** Every text the page shows (text nodes, placeholders, titles, ARIA labels), except user
+ *  content and identifiers, which the page marks translate="no". */
+function pageTexts() {
+  return page.evaluate(() => {
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (!n.parentElement || n.parentElement.closest('[translate="no"], script, style, noscript')) continue;
+      const t = n.textContent.trim();
+      if (t) out.push(t);
+    }
+    for (const el of document.querySelectorAll('[placeholder], [title], [aria-label]')) {
+      if (el.closest('[translate="no"]')) continue;
+      for (const a of ['placeholder', 'title', 'aria-label']) {
+        const v = el.getAttribute(a)?.trim();
+        if (v) out.push(v);
+      }
+    }
+    return out;
+  });
+}
+
+test('the page speaks Italian from one catalogue: switch to Italian and back', async () => {
+  const messages = catalogue();
+  assert.ok(messages.length > 100, `catalogue read: ${messages.length} messages`);
+  // Something of every panel on screen: a result with its explanation and feedback box, the
+  // batch results, the model panel.
+  await analyse(TEXTS[5]);
+  await byTest('explain-run').click();
+  await byTest('explanation').waitFor({ timeout: 60_000 });
+  const en = await pageTexts();
+  assert.ok(en.includes('Analyse a post'));
+  await byTest('lang-switch').selectOption('it');
+  await page.waitForFunction(() => document.documentElement.lang === 'it');
+  const it = await pageTexts();
+  assert.ok(it.includes('Analizza un post'), 'Italian headings');
+  const shownLabel = await byTest('result-label').getAttribute('data-label');
+  assert.equal(await byTest('result-label').textContent(), { negative: 'negativo', neutral: 'neutro', positive: 'positivo' }[shownLabel]);
+  // A text left unchanged is a number or symbol, or a message the catalogue writes the same in
+  // both languages: anything else was not taken from the catalogue.
+  const same = new Set(messages.filter((m) => m.en === m.it).map((m) => m.en));
+  const symbols = /^[\s\d.,:;%/×()+\-−–—#✓▲▼·…"'?!]*$/;
+  const unchanged = [...new Set(it.filter((t) => en.includes(t) && !symbols.test(t) && !same.has(t) && !/^(CSV|JSONL)$/.test(t)))];
+  assert.deepEqual(unchanged, [], 'texts that stayed English');
+  // And no English sentence of the catalogue is left anywhere (its literal parts).
+  for (const m of messages.filter((m) => m.en !== m.it)) {
+    for (const part of m.en.split(/\{[^}]*\}/).map((p) => p.trim()).filter((p) => p.length >= 12)) {
+      assert.ok(!it.some((t) => t.includes(part)), `English left in Italian: ${m.key} (${part})`);
+    }
+  }
+  await page.screenshot({ path: path.join(OUT, 'italian.png') });
+  // The choice is remembered.
+  await openReady();
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'it');
+  await byTest('lang-switch').selectOption('en');
+  await page.waitForFunction(() => document.documentElement.lang === 'en');
+  assert.ok((await pageTexts()).includes('Analyse a post'));
+});
+
+test('dark theme follows prefers-color-scheme, with readable contrast in both', async () => {
+  // WCAG relative luminance and contrast ratio of computed colours.
+  const contrast = () => page.evaluate(() => {
+    const rgb = (c) => c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+    const lum = (c) => {
+      const [r, g, b] = rgb(c).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+    const root = getComputedStyle(document.documentElement);
+    const panel = getComputedStyle(document.querySelector('.panel'));
+    const hint = getComputedStyle(document.querySelector('.hint'));
+    return { bg: lum(root.backgroundColor), text: ratio(root.color, root.backgroundColor),
+      panel: ratio(panel.color, panel.backgroundColor), hint: ratio(hint.color, panel.backgroundColor) };
+  });
+  await page.emulateMedia({ colorScheme: 'light' });
+  const light = await contrast();
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = await contrast();
+  try {
+    assert.ok(light.bg > 0.8 && dark.bg < 0.05, `light ${light.bg}, dark ${dark.bg}`);
+    for (const [name, c] of [['light', light], ['dark', dark]]) {
+      for (const k of ['text', 'panel', 'hint']) assert.ok(c[k] >= 4.5, `${name} ${k} contrast ${c[k].toFixed(2)}`);
+    }
+    await page.screenshot({ path: path.join(OUT, 'dark.png') });
+  } finally {
+    await page.emulateMedia({ colorScheme: null });
+  }
+});
+
+test('offline after the first visit: a reload without network opens the page and classifies', async () => {
+  await openReady();
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'COOP/COEP online');
+  const v2 = manifest(BUNDLE2).version;
+  // Without the HTTP cache, so the page can only come from the service worker's cache.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.clearBrowserCache');
+  await cdp.detach();
+  await context.setOffline(true);
+  try {
+    await openReady();
+    assert.equal(await page.evaluate(() => navigator.onLine), false);
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'COOP/COEP from the cache');
+    assert.equal(await byTest('model-version').textContent(), v2);
+    assert.equal(await byTest('model-notice').getAttribute('data-kind'), 'offline-model');
+    assertSameAsNative(await analyse(TEXTS[4]), nativePredict(BUNDLE2, [TEXTS[4]])[0], 'offline analysis');
+  } finally {
+    await context.setOffline(false);
+  }
+});
+
+test('installable: a browser profile finds the web app manifest and the service worker', async () => {
+  // Installability is not checked in private windows (the shared context is one), so in a
+  // profile on disk, as a user's is.
+  const dir = fs.mkdtempSync(path.join(OUT, 'profile-'));
+  const profile = await launchPersistentChromium(chromium, dir);
+  try {
+    const p = profile.pages()[0] || (await profile.newPage());
+    await openReady(p);
+    await p.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+    const cdp = await profile.newCDPSession(p);
+    const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+    assert.deepEqual(installabilityErrors, [], 'installability errors');
+    const { url: manifestUrl, errors } = await cdp.send('Page.getAppManifest');
+    assert.match(manifestUrl, /pwa\/manifest\.webmanifest$/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await profile.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a new deploy is picked up on the next online visit, announced, and then cached for offline', async () => {
+  const build = await page.evaluate(() => document.querySelector('meta[name="sentiment-build"]').content);
+  assert.match(build, /^[0-9a-f]{16}$/);
+  // The next deploy: this build under another id (index.html's meta and sw.js's BUILD).
+  const next = 'feedfacecafebeef';
+  const dist = path.join(OUT, 'dist-next');
+  fs.rmSync(dist, { recursive: true, force: true });
+  fs.cpSync(DIST, dist, { recursive: true });
+  for (const f of ['index.html', 'sw.js']) {
+    const file = path.join(dist, f);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replaceAll(build, next));
+  }
+  await stopServer();
+  await startServer(BUNDLE2, dist);
+  await openReady();
+  assert.equal(await byTest('model-notice').getAttribute('data-kind'), 'new-app');
+  assert.match(await byTest('model-notice').textContent(), new RegExp(`${next}.*${build}`));
+  // The new service worker caches the new build and, once active, drops the old one's cache.
+  const cacheNames = () => page.evaluate(() => caches.keys());
+  const swapped = (names) => names.includes(`sentiment-monitor-shell-${next}`) && !names.includes(`sentiment-monitor-shell-${build}`);
+  for (let i = 0; !swapped(await cacheNames()); i++) {
+    assert.ok(i < 300, `the new build did not replace the old one: ${await cacheNames()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.clearBrowserCache');
+  await cdp.detach();
+  await context.setOffline(true);
+  try {
+    await openReady();
+    assert.equal(await page.evaluate(() => document.querySelector('meta[name="sentiment-build"]').content), next);
+  } finally {
+    await context.setOffline(false);
+  }
 });

@@ -3,6 +3,11 @@
 //   - load: download + hash + build, and the worker's wasm memory once loaded;
 //   - latency: one tweet of ~32 tokens, 5 warm-up runs, median (and p90) of the next 50, as
 //     timed inside the worker (`elapsed_ms`, inference only) and round trip from the page;
+//   - explain: the same tweet's word weights (`shared::explain`: one forward row per word plus
+//     the tweet), 1 warm-up run, median (and p90) of the next EXPLAIN_RUNS, beside the plain
+//     prediction's median: in the one worker, and in the app page as a user gets it (the
+//     button, with the helper worker sharing the batches once it is ready; from the click to
+//     the highlighted text on screen), with both workers' wasm memory;
 //   - throughput: the first 256 TweetEval validation tweets as one batch request;
 //   - memory: the worker's wasm memory once loaded, after the single analyses and after the
 //     batch (it never shrinks, so each figure is the peak so far);
@@ -54,6 +59,7 @@ const { chromium } = require('playwright-core');
 const TWEET = '@united thanks for rebooking me so fast after the cancelled flight, the crew at the gate was great but the wifi on board never works!';
 const WARMUP = 5;
 const RUNS = 50;
+const EXPLAIN_RUNS = Number(process.env.BENCH_EXPLAIN_RUNS || 10);
 
 async function startServer(bundle) {
   const port = await freePort();
@@ -109,6 +115,14 @@ async function analyzeOnce({ tweet, id }) {
   self.bench.send({ type: 'analyze', id, text: tweet });
   const done = await self.bench.next('analyzed');
   return { inWorker: done.elapsed_ms, roundTrip: performance.now() - t0 };
+}
+
+/** Runs in the page after `driveWorker`: one explanation; its time in the worker and round trip. */
+async function explainOnce({ tweet, id }) {
+  const t0 = performance.now();
+  self.bench.send({ type: 'explain', id, text: tweet });
+  const done = await self.bench.next('explained');
+  return { inWorker: done.elapsed_ms, roundTrip: performance.now() - t0, rows: done.explanation.words.length + 1 };
 }
 
 /** Runs in the page after `driveWorker`: one batch request; its time in the worker. */
@@ -189,15 +203,57 @@ async function firstPrediction(context, url) {
   const app = await context.newPage();
   const t0 = Date.now();
   await app.goto(url);
-  await app.waitForFunction(() => document.querySelector('[data-testid="model-status"]')?.textContent === 'ready',
+  await app.waitForFunction(() => document.querySelector('[data-testid="model-status"]')?.dataset.status === 'ready',
     null, { timeout: 120_000 });
   await app.locator('[data-testid="analyze-input"]').fill(TWEET);
   await app.locator('[data-testid="analyze-run"]').click();
   await app.locator('[data-testid="result-label"]').waitFor({ timeout: 60_000 });
   const ms = Date.now() - t0;
-  const origin = await app.locator('[data-testid="model-origin"]').textContent();
+  const origin = app.locator('[data-testid="model-origin"]');
+  const fromCache = (await origin.getAttribute('data-origin')) === 'cache';
+  const loadMs = Number(((await origin.textContent()).match(/(\d+) ms/) || [])[1]);
   await app.close();
-  return { ms, fromCache: /browser cache/.test(origin), loadMs: Number((origin.match(/in (\d+) ms/) || [])[1]) };
+  return { ms, fromCache, loadMs };
+}
+
+/** Explanations in the app page: the helper worker starts on the first one (which the main
+ *  worker runs alone); once the helper is ready, EXPLAIN_RUNS explanations from the click to the
+ *  explanation on screen. Also each worker's wasm memory. */
+async function explainInPage(context, url) {
+  const app = await context.newPage();
+  try {
+    await app.goto(url);
+    await app.waitForFunction(() => document.querySelector('[data-testid="model-status"]')?.dataset.status === 'ready',
+      null, { timeout: 120_000 });
+    await app.locator('[data-testid="analyze-input"]').fill(TWEET);
+    await app.locator('[data-testid="analyze-run"]').click();
+    await app.locator('[data-testid="result-label"]').waitFor({ timeout: 60_000 });
+    const once = async () => {
+      const prev = await app.evaluate(() => document.querySelector('[data-testid="explanation"]')?.dataset.request ?? '');
+      const t0 = Date.now();
+      await app.locator('[data-testid="explain-run"]').click();
+      await app.waitForFunction((prev) => {
+        const e = document.querySelector('[data-testid="explanation"]');
+        return e && e.dataset.request !== prev;
+      }, prev, { timeout: 120_000 });
+      const ms = Date.now() - t0;
+      const workers = Number(await app.locator('[data-testid="explanation"]').getAttribute('data-workers'));
+      return { ms, workers };
+    };
+    const first = await once();
+    // The helper loads meanwhile; explain until it shares the work (or give up: one worker).
+    let warm = first;
+    for (let i = 0; i < 10 && warm.workers < 2; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      warm = await once();
+    }
+    const runs = [];
+    for (let i = 0; i < EXPLAIN_RUNS; i++) runs.push(await once());
+    const memories = await Promise.all(app.workers().map((w) => w.evaluate(() => wasm_bindgen.wasm_memory_bytes())));
+    return { firstMs: first.ms, workers: runs[0]?.workers ?? 1, ms: runs.map((r) => r.ms), memoryMb: memories.map((m) => m / 1e6) };
+  } finally {
+    await app.close();
+  }
 }
 
 /** Warm start in a fresh profile on disk: a first visit (download), then the median of five,
@@ -267,11 +323,18 @@ try {
       const worker = page.workers().find((w) => w.url().endsWith(`/${WORKER}`));
       const memory = () => worker.evaluate(() => wasm_bindgen.wasm_memory_bytes());
       const singleMemory = await memory();
+      const explained = [];
+      for (let i = 0; i <= EXPLAIN_RUNS; i++) {
+        const t = await page.evaluate(explainOnce, { tweet: TWEET, id: 1e5 + i });
+        if (i > 0) explained.push(t);
+      }
+      const explainMemory = await memory();
       const batchMs = await page.evaluate(runBatch, BATCH);
       const peakMemory = await memory();
       await page.close();
       // Warm start: the app page, weights already in the Cache API, until a result is shown.
       const privateStart = await firstPrediction(context, server.url);
+      const pageExplain = EXPLAIN_RUNS > 0 ? await explainInPage(context, server.url) : null;
       await context.close();
       const profileStart = await profileWarmStart(server.url);
       const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
@@ -286,6 +349,16 @@ try {
         latency_ms_median: median(inWorker),
         latency_ms_p90: p90(inWorker),
         round_trip_ms_median: median(roundTrip),
+        explain_rows: explained[0]?.rows ?? null,
+        explain_ms_median: explained.length ? median(explained.map((e) => e.inWorker)) : null,
+        explain_ms_p90: explained.length ? p90(explained.map((e) => e.inWorker)) : null,
+        explain_round_trip_ms_median: explained.length ? median(explained.map((e) => e.roundTrip)) : null,
+        wasm_memory_mb_after_explain: explainMemory / 1e6,
+        page_explain_first_ms: pageExplain?.firstMs ?? null,
+        page_explain_workers: pageExplain?.workers ?? null,
+        page_explain_ms_median: pageExplain ? median(pageExplain.ms) : null,
+        page_explain_ms_p90: pageExplain ? p90(pageExplain.ms) : null,
+        page_explain_worker_memory_mb: pageExplain?.memoryMb ?? null,
         peer_latency_ms_median: ort ? median(peerTimes) : null,
         latency_over_peer: ort ? median(inWorker) / median(peerTimes) : null,
         batch_texts: BATCH.length,
@@ -317,6 +390,13 @@ console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const peer = r.peer_latency_ms_median === null ? '– | –' : `${f(r.peer_latency_ms_median)} | ${f(r.latency_over_peer, 2)}×`;
   console.log(`| ${r.bundle} (${r.quantization}; ${r.worker.replace('_loader.js', '')}, ${r.kernel}) | ${f(r.bundle_mb)} | ${f(r.latency_ms_median)} / ${f(r.latency_ms_p90)} | ${peer} | ${f(r.batch_texts_per_s)} | ${f(r.wasm_memory_mb_loaded)} / ${f(r.wasm_memory_mb_after_single)} / ${f(r.wasm_memory_mb_peak)} | ${f(r.memory_over_bundle, 2)}× | ${r.warm_start_ms} (${r.warm_start_worker_load_ms}; ${r.warm_start_min_ms}–${r.warm_start_max_ms}) | ${r.warm_start_private_ms} (${r.warm_start_private_worker_load_ms}) |`);
+}
+console.log('\n| bundle | plain prediction ms (median) | explain, one worker: ms (median / p90) | forward rows | explain / plain | wasm MB after | explain in the page, click to screen: ms (median / p90; workers) | first explain in the page ms | workers\' wasm MB |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of rows.filter((r) => r.explain_ms_median !== null)) {
+  const page = r.page_explain_ms_median === null ? '– | – | –'
+    : `${f(r.page_explain_ms_median, 0)} / ${f(r.page_explain_ms_p90, 0)}; ${r.page_explain_workers} | ${r.page_explain_first_ms} | ${r.page_explain_worker_memory_mb.map((m) => f(m)).join(' + ')}`;
+  console.log(`| ${r.bundle} (${r.quantization}, ${r.kernel}) | ${f(r.latency_ms_median)} | ${f(r.explain_ms_median)} / ${f(r.explain_ms_p90)} | ${r.explain_rows} | ${f(r.explain_ms_median / r.latency_ms_median)}× | ${f(r.wasm_memory_mb_after_explain)} | ${page} |`);
 }
 if (peers.length) {
   console.log('\n| peer | model | ONNX MB | timed in turns with | latency ms (median / p90) |');

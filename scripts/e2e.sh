@@ -3,7 +3,9 @@
 # two fixture bundles with the native trainer, then runs e2e/*.test.mjs with `node --test`.
 # The test serves dist/ and the bundle through sentiment-server (or, if it does not build,
 # through e2e/serve.py, and the feedback tests skip), and compares every answer with
-# `sentiment-trainer predict`. Outputs (screenshots, batch CSV, server data) go to target/e2e/.
+# `sentiment-trainer predict` and every explanation with `sentiment-trainer explain`; it also
+# reviews batch rows by keyboard, goes offline (the service worker), switches to Italian and
+# back, and checks the dark theme. Outputs (screenshots, exports, server data) go to target/e2e/.
 #
 # Usage: scripts/e2e.sh [--no-build]   (--no-build reuses an existing dist/)
 set -euo pipefail
@@ -55,4 +57,4 @@ stage bundle-v2 "$T" import --from fixtures/tiny-roberta-bpe --quant f32 --versi
 export E2E_DIST=$PWD/dist E2E_BUNDLE=$PWD/$OUT/bundle E2E_BUNDLE2=$PWD/$OUT/bundle-v2
 export E2E_TRAINER=$T E2E_SERVER=$SERVER E2E_OUT=$PWD/$OUT WEB_TOOLS=$PWD/target/web-tools
 stage browser node --test --test-concurrency=1 e2e/
-echo "==> [e2e] screenshots: $OUT/batch.png $OUT/batch-phone.png"
+echo "==> [e2e] screenshots: $OUT/{batch,batch-phone,review,italian,dark}.png"

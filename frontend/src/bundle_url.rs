@@ -22,6 +22,18 @@ pub fn expand_hub_repo(spec: &str) -> String {
     }
 }
 
+/// A manifest's source as the page shows it: a Hub repo id as it is; a local checkpoint by its
+/// folder's name only (an import from a directory records its path on the machine that made
+/// the bundle, which the page's users have no business seeing).
+pub fn source_name(repo_id: &str) -> String {
+    let s = repo_id.trim();
+    let local = s.starts_with('/') || s.starts_with('.') || s.contains('\\') || s.split('/').count() > 2;
+    match local {
+        true => s.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or(s).to_string(),
+        false => s.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +47,16 @@ mod tests {
         assert_eq!(expand_hub_repo("acme/sentiment"), "https://huggingface.co/acme/sentiment/resolve/main/");
         assert_eq!(expand_hub_repo("/model/"), "/model/");
         assert_eq!(expand_hub_repo("https://x.y/a/b"), "https://x.y/a/b");
+    }
+
+    #[test]
+    fn local_sources_show_their_folder_name_only() {
+        assert_eq!(
+            source_name("cardiffnlp/twitter-roberta-base-sentiment-latest"),
+            "cardiffnlp/twitter-roberta-base-sentiment-latest"
+        );
+        assert_eq!(source_name("/work/main/fixtures/tiny-roberta-bpe"), "tiny-roberta-bpe");
+        assert_eq!(source_name("./runs/ft/"), "ft");
+        assert_eq!(source_name("C:\\models\\minilm"), "minilm");
     }
 }

@@ -4,6 +4,7 @@
 use crate::protocol::Prediction;
 use candle_core::Device;
 use shared::bundle::BundleError;
+use shared::explain::{Explanation, Occlusion};
 use shared::model::{argmax, softmax, Classifier, ModelError};
 use shared::tokenize::{TextEncoder, TokenizeError};
 use shared::Manifest;
@@ -54,6 +55,21 @@ impl Engine {
 
     pub fn encode_all(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, EngineError> {
         Ok(self.encoder.encode_all(texts)?)
+    }
+
+    /// The forward rows of part `part` of `parts` of `text`'s explanation (`shared::explain`),
+    /// to run with [`Engine::explain_step`].
+    pub fn occlusion(&self, text: &str, part: usize, parts: usize) -> Result<Occlusion, EngineError> {
+        Ok(Occlusion::part(&self.encoder, text, part, parts)?)
+    }
+
+    /// Runs the next batch of an explanation's rows.
+    pub fn explain_step(&self, run: &mut Occlusion) -> Result<(), EngineError> {
+        Ok(run.step(&self.encoder, &self.classifier)?)
+    }
+
+    pub fn explanation(&self, run: Occlusion) -> Explanation {
+        run.finish(&self.manifest.labels)
     }
 
     /// One padded forward pass over already-tokenized texts.

@@ -3,8 +3,10 @@
 //! waiting, to be retried with the same id — the server treats the id as an idempotency key,
 //! so a retry after a lost response cannot create a second record.
 
+use crate::protocol::Prediction;
 use serde::{Deserialize, Serialize};
 use shared::FeedbackSubmission;
+use std::collections::BTreeMap;
 
 /// The local-storage key of the outbox (bump the suffix if the stored shape changes).
 pub const STORAGE_KEY: &str = "sentiment-monitor.feedback-outbox.v1";
@@ -15,6 +17,28 @@ pub fn uuid_v4(mut b: [u8; 16]) -> String {
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// The record for "`label` is right for `text`", given the prediction the user saw (from the
+/// single-post form and the review queue alike). The id is set by the outbox's owner when it
+/// queues the record.
+pub fn submission(
+    text: &str,
+    prediction: &Prediction,
+    labels: &[String],
+    model_version: &str,
+    label: &str,
+    note: Option<String>,
+) -> FeedbackSubmission {
+    FeedbackSubmission {
+        id: String::new(),
+        text: text.to_string(),
+        predicted: prediction.label.clone(),
+        scores: labels.iter().cloned().zip(prediction.scores.iter().cloned()).collect::<BTreeMap<_, _>>(),
+        label: label.to_string(),
+        model_version: model_version.to_string(),
+        note: note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

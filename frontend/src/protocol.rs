@@ -2,6 +2,7 @@
 //! `postMessage` (plain strings keep both sides independent of structured-clone quirks).
 
 use serde::{Deserialize, Serialize};
+use shared::explain::Explanation;
 use shared::Manifest;
 
 /// Page → worker.
@@ -20,12 +21,26 @@ pub enum Request {
         id: u64,
         texts: Vec<String>,
     },
-    /// Stop batch `id` after the chunk in progress.
+    /// Which words drove the prediction for `text` (`shared::explain`): part `part` of
+    /// `parts` (the page may share an explanation between two workers).
+    Explain {
+        id: u64,
+        text: String,
+        #[serde(default)]
+        part: usize,
+        #[serde(default = "one")]
+        parts: usize,
+    },
+    /// Stop batch or explanation `id` after the forward pass in progress.
     Cancel {
         id: u64,
     },
     /// Drop every cached model file; the next load downloads again.
     ClearCache,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Worker → page.
@@ -60,6 +75,21 @@ pub enum Event {
     BatchCancelled {
         id: u64,
         done: usize,
+    },
+    /// Forward rows of explanation `id` run so far (one per word, plus the text).
+    ExplainProgress {
+        id: u64,
+        done: usize,
+        total: usize,
+    },
+    /// The weights of this worker's part (all of them when it ran the whole explanation).
+    Explained {
+        id: u64,
+        explanation: Explanation,
+        elapsed_ms: f64,
+    },
+    ExplainCancelled {
+        id: u64,
     },
     CacheCleared {
         removed: usize,

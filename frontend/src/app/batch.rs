@@ -1,27 +1,96 @@
 //! Many texts: paste lines or open a CSV/JSONL export, pick the columns, run in the worker with
-//! progress and cancel, then explore the results (table, distribution, daily trend, export).
+//! progress and cancel, then explore the results (distribution, daily trend) and review them
+//! (`review`). The last results and their review survive a reload (local storage).
 
-use super::model::{BatchRun, Model, Status};
-use crate::batch::input::{Entry, InputFormat, Table};
-use crate::batch::results::{daily_shares, distribution, sort_rows, to_csv, BatchRow, DayShare, SortKey};
+use super::i18n::{tr, use_i18n, I18n};
+use super::model::{describe, BatchRun, Model, Status};
+use super::review::ReviewQueue;
+use crate::batch::input::{Entry, InputError, InputFormat, Table};
+use crate::batch::results::{daily_shares, distribution, BatchRow, DayShare};
 use crate::browser::js_error_text;
+use crate::i18n::Msg;
+use crate::review::{SavedResults, RESULTS_KEY, REVIEWS_KEY};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-/// Rows drawn in the table at once; the export always has every row.
-const TABLE_LIMIT: usize = 1_000;
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// The results of the last batch, from local storage.
+fn saved_results() -> Option<SavedResults> {
+    let json = storage()?.get_item(RESULTS_KEY).ok()??;
+    serde_json::from_str(&json).ok()
+}
+
+/// Keeps `results` for the next visit; false when local storage refused them (too large).
+fn save_results(results: &SavedResults) -> bool {
+    let Some(s) = storage() else { return false };
+    let _ = s.remove_item(REVIEWS_KEY);
+    match s.set_item(RESULTS_KEY, &serde_json::to_string(results).expect("results serialize")) {
+        Ok(()) => true,
+        Err(_) => {
+            let _ = s.remove_item(RESULTS_KEY);
+            false
+        }
+    }
+}
+
+fn forget_results() {
+    if let Some(s) = storage() {
+        let _ = s.remove_item(RESULTS_KEY);
+        let _ = s.remove_item(REVIEWS_KEY);
+    }
+}
+
+/// A batch id: random, so a stored review never attaches to other results.
+fn new_batch_id() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("crypto.getRandomValues is available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where the results on screen came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// This visit's batch, kept for a reload.
+    Fresh { kept: bool },
+    /// The last visit's.
+    Restored,
+}
+
+fn input_error_text(i: I18n, e: &InputError) -> String {
+    match e {
+        InputError::Empty => i.t(Msg::InputEmpty).to_string(),
+        InputError::UnclosedQuote { line } => i.f(Msg::InputUnclosedQuote, &[("line", &line.to_string())]),
+        InputError::Json { line, detail } => i.f(Msg::InputJson, &[("line", &line.to_string()), ("detail", detail)]),
+        InputError::NotObject { line } => i.f(Msg::InputNotObject, &[("line", &line.to_string())]),
+        InputError::NoColumn(c) => i.f(Msg::InputNoColumn, &[("column", c)]),
+        InputError::EmptyText { row } => i.f(Msg::InputEmptyText, &[("row", &row.to_string())]),
+    }
+}
+
+/// A problem with the batch input, kept as data so it is shown in the current language.
+#[derive(Debug, Clone, PartialEq)]
+enum InputProblem {
+    Parse(InputError),
+    NoTextColumn,
+    Nothing,
+    FileUnreadable { name: String, detail: String },
+}
 
 #[component]
 pub fn BatchPanel() -> impl IntoView {
     let model = expect_context::<Model>();
+    let i = use_i18n();
     let raw = RwSignal::new(String::new());
     let file_name = RwSignal::new(None::<String>);
     let format = RwSignal::new(InputFormat::Auto);
     let text_col = RwSignal::new(None::<String>);
     let date_col = RwSignal::new(None::<String>);
-    let input_error = RwSignal::new(None::<String>);
+    let input_error = RwSignal::new(None::<InputProblem>);
     let textarea = NodeRef::<leptos::html::Textarea>::new();
     // Whether the textarea has changed since `raw` last read it (see `on_input`).
     let stale = StoredValue::new(false);
@@ -44,15 +113,43 @@ pub fn BatchPanel() -> impl IntoView {
             set_timeout(take_input, std::time::Duration::ZERO);
         }
     };
-    // The entries of the batch being run or shown (predictions come back in this order).
-    let entries = RwSignal::new(Vec::<Entry>::new());
+    // The entries of the batch being run (predictions come back in this order).
+    let entries = StoredValue::new(Vec::<Entry>::new());
+    // The results on screen: this visit's last batch, or the last visit's.
+    let restored = saved_results();
+    let origin = RwSignal::new(restored.as_ref().map(|_| Origin::Restored));
+    let results = RwSignal::new(restored);
+
+    // A finished batch becomes the results (and is kept for a reload).
+    Effect::new(move |_| {
+        if let BatchRun::Done { predictions, elapsed_ms, .. } = model.batch.get() {
+            let Some(info) = model.info.get_untracked() else { return };
+            let rows: Vec<BatchRow> = entries
+                .get_value()
+                .into_iter()
+                .zip(predictions)
+                .enumerate()
+                .map(|(n, (e, p))| BatchRow::new(n + 1, e, p))
+                .collect();
+            let r = SavedResults {
+                batch_id: new_batch_id(),
+                model_version: info.manifest.version.clone(),
+                labels: info.manifest.labels.clone(),
+                rows,
+                elapsed_ms,
+            };
+            let kept = save_results(&r);
+            origin.set(Some(Origin::Fresh { kept }));
+            results.set(Some(r));
+        }
+    });
 
     let table = Memo::new(move |_| {
         let r = raw.get();
         if r.trim().is_empty() {
             return Ok(Table::default());
         }
-        file_name.with(|f| Table::parse(&r, format.get(), f.as_deref())).map_err(|e| e.to_string())
+        file_name.with(|f| Table::parse(&r, format.get(), f.as_deref()))
     });
     // New input → the guessed columns, unless the user's choice still exists.
     Effect::new(move |_| {
@@ -78,7 +175,9 @@ pub fn BatchPanel() -> impl IntoView {
                     stale.set_value(false);
                     raw.set(t.as_string().unwrap_or_default());
                 }
-                Err(e) => input_error.set(Some(format!("Could not read {}: {}", file.name(), js_error_text(&e)))),
+                Err(e) => {
+                    input_error.set(Some(InputProblem::FileUnreadable { name: file.name(), detail: js_error_text(&e) }))
+                }
             }
         });
     };
@@ -87,66 +186,81 @@ pub fn BatchPanel() -> impl IntoView {
     let ready = move || model.status.with(|s| *s == Status::Ready);
     let run = move |_| {
         take_input();
-        let Ok(t) = table.get_untracked() else { return };
+        let t = match table.get_untracked() {
+            Ok(t) => t,
+            Err(e) => return input_error.set(Some(InputProblem::Parse(e))),
+        };
         let Some(tc) = text_col.get_untracked() else {
-            input_error.set(Some("Pick the column that holds the text.".into()));
-            return;
+            return input_error.set(Some(InputProblem::NoTextColumn));
         };
         match t.entries(&tc, date_col.get_untracked().as_deref()) {
-            Ok(e) if e.is_empty() => input_error.set(Some("There is nothing to analyse.".into())),
+            Ok(e) if e.is_empty() => input_error.set(Some(InputProblem::Nothing)),
             Ok(e) => {
                 input_error.set(None);
                 let texts = e.iter().map(|x| x.text.clone()).collect();
-                entries.set(e);
+                entries.set_value(e);
                 model.run_batch(texts);
             }
-            Err(e) => input_error.set(Some(e.to_string())),
+            Err(e) => input_error.set(Some(InputProblem::Parse(e))),
+        }
+    };
+    let problem_text = move |p: &InputProblem| match p {
+        InputProblem::Parse(e) => input_error_text(i, e),
+        InputProblem::NoTextColumn => i.t(Msg::InputPickTextColumn).to_string(),
+        InputProblem::Nothing => i.t(Msg::InputNothing).to_string(),
+        InputProblem::FileUnreadable { name, detail } => {
+            i.f(Msg::InputFileUnreadable, &[("file", name), ("detail", detail)])
         }
     };
 
     let columns = move || table.with(|t| t.as_ref().map(|t| t.columns.clone()).unwrap_or_default());
     let summary = move || match table.get() {
         Ok(t) if t.rows.is_empty() => String::new(),
-        Ok(t) => format!("{} rows, columns: {}", t.rows.len(), t.columns.join(", ")),
-        Err(e) => e,
+        Ok(t) => i.f(Msg::InputSummary, &[("rows", &t.rows.len().to_string()), ("columns", &t.columns.join(", "))]),
+        Err(e) => input_error_text(i, &e),
+    };
+    let clear = move |_| {
+        forget_results();
+        results.set(None);
+        origin.set(None);
     };
 
     view! {
         <section class="panel" aria-labelledby="batch-title">
-            <h2 id="batch-title">"Analyse many posts"</h2>
-            <label for="batch-input">"Paste one post per line, or CSV/JSONL with a header"</label>
+            <h2 id="batch-title">{tr(Msg::BatchTitle)}</h2>
+            <label for="batch-input">{tr(Msg::BatchInputLabel)}</label>
             <textarea id="batch-input" data-testid="batch-input" rows="5" node_ref=textarea
                 prop:value=move || raw.get()
                 on:input=on_input
             ></textarea>
             <div class="batch-controls">
-                <label>"…or open a file "
+                <label>{tr(Msg::BatchOpenFile)}" "
                     <input type="file" accept=".csv,.jsonl,.ndjson,.json,.txt,text/csv,text/plain" data-testid="batch-file" on:change=on_file />
                 </label>
-                <label>"Format "
+                <label>{tr(Msg::BatchFormat)}" "
                     <select on:change=move |ev| format.set(match event_target_value(&ev).as_str() {
                         "lines" => InputFormat::Lines, "csv" => InputFormat::Csv, "jsonl" => InputFormat::Jsonl, _ => InputFormat::Auto,
                     })>
-                        <option value="auto">"auto"</option>
-                        <option value="lines">"lines"</option>
+                        <option value="auto">{tr(Msg::FormatAuto)}</option>
+                        <option value="lines">{tr(Msg::FormatLines)}</option>
                         <option value="csv">"CSV"</option>
                         <option value="jsonl">"JSONL"</option>
                     </select>
                 </label>
-                <label>"Text column "
-                    <select data-testid="batch-text-column" on:change=move |ev| text_col.set(Some(event_target_value(&ev)))>
+                <label>{tr(Msg::BatchTextColumn)}" "
+                    <select data-testid="batch-text-column" translate="no" on:change=move |ev| text_col.set(Some(event_target_value(&ev)))>
                         {move || columns().into_iter().map(|c| {
                             let sel = text_col.get().as_deref() == Some(c.as_str());
                             view! { <option value=c.clone() selected=sel>{c.clone()}</option> }
                         }).collect_view()}
                     </select>
                 </label>
-                <label>"Date column "
-                    <select data-testid="batch-date-column" on:change=move |ev| {
+                <label>{tr(Msg::BatchDateColumn)}" "
+                    <select data-testid="batch-date-column" translate="no" on:change=move |ev| {
                         let v = event_target_value(&ev);
                         date_col.set(Some(v).filter(|v| !v.is_empty()))
                     }>
-                        <option value="" selected=move || date_col.get().is_none()>"(none)"</option>
+                        <option value="" selected=move || date_col.get().is_none()>{tr(Msg::NoDateColumn)}</option>
                         {move || columns().into_iter().map(|c| {
                             let sel = date_col.get().as_deref() == Some(c.as_str());
                             view! { <option value=c.clone() selected=sel>{c.clone()}</option> }
@@ -158,22 +272,27 @@ pub fn BatchPanel() -> impl IntoView {
             <div class="actions">
                 <button type="button" class="primary" data-testid="batch-run"
                     disabled=move || !ready() || running() || table.with(|t| t.as_ref().map(|t| t.rows.is_empty()).unwrap_or(true))
-                    on:click=run>"Analyse all"</button>
+                    on:click=run>{tr(Msg::AnalyseAll)}</button>
                 <Show when=running>
-                    <button type="button" data-testid="batch-cancel" on:click=move |_| model.cancel_batch()>"Cancel"</button>
+                    <button type="button" data-testid="batch-cancel" on:click=move |_| model.cancel_batch()>{tr(Msg::Cancel)}</button>
                 </Show>
             </div>
-            {move || input_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-            <BatchStatus entries />
+            {move || input_error.get().map(|e| view! { <p class="error" role="alert">{move || problem_text(&e)}</p> })}
+            <BatchStatus />
+            {move || (!running()).then(|| results.get().map(|r| view! {
+                <BatchResults results=r origin=origin.get_untracked() on_clear=clear />
+            }))}
         </section>
     }
 }
 
+/// Progress, cancel and failure of the batch in the worker.
 #[component]
-fn BatchStatus(entries: RwSignal<Vec<Entry>>) -> impl IntoView {
+fn BatchStatus() -> impl IntoView {
     let model = expect_context::<Model>();
+    let i = use_i18n();
     move || match model.batch.get() {
-        BatchRun::Idle => ().into_any(),
+        BatchRun::Idle | BatchRun::Done { .. } => ().into_any(),
         BatchRun::Running { done, total, .. } => view! {
             <div class="progress" data-testid="batch-progress" aria-live="polite">
                 <progress max=total.max(1) value=done></progress>
@@ -182,49 +301,71 @@ fn BatchStatus(entries: RwSignal<Vec<Entry>>) -> impl IntoView {
         }
         .into_any(),
         BatchRun::Cancelled { done, total } => view! {
-            <p class="notice" data-testid="batch-progress">{format!("Cancelled after {done} of {total}.")}</p>
+            <p class="notice" data-testid="batch-progress" data-state="cancelled" data-done=done.to_string()>
+                {move || i.f(Msg::BatchCancelled, &[("done", &done.to_string()), ("total", &total.to_string())])}
+            </p>
         }
         .into_any(),
-        BatchRun::Failed(msg) => view! { <p class="error" role="alert">{msg}</p> }.into_any(),
-        BatchRun::Done { predictions, elapsed_ms, .. } => {
-            let labels = model.info.get_untracked().map(|i| i.manifest.labels).unwrap_or_default();
-            let rows: Vec<BatchRow> = entries
-                .get_untracked()
-                .into_iter()
-                .zip(predictions)
-                .enumerate()
-                .map(|(i, (e, p))| BatchRow::new(i + 1, e, p))
-                .collect();
-            let n = rows.len();
-            view! {
-                <div class="batch-results">
-                    <p class="notice" data-testid="batch-progress">
-                        {format!("{n} / {n} done in {:.1} s ({:.0} texts/s)", elapsed_ms / 1000.0, n as f64 / (elapsed_ms / 1000.0).max(1e-6))}
-                    </p>
-                    <Distribution labels=labels.clone() counts=distribution(&rows, &labels) />
-                    <DailyChart labels=labels.clone() days=daily_shares(&rows, &labels) />
-                    <ResultsTable labels rows />
-                </div>
-            }
-            .into_any()
+        BatchRun::Failed(problem) => {
+            view! { <p class="error" role="alert">{move || describe(i, &problem)}</p> }.into_any()
         }
     }
 }
 
 #[component]
+fn BatchResults(
+    results: SavedResults,
+    origin: Option<Origin>,
+    on_clear: impl Fn(()) + Copy + 'static,
+) -> impl IntoView {
+    let i = use_i18n();
+    let n = results.rows.len();
+    let elapsed_ms = results.elapsed_ms;
+    let labels = results.labels.clone();
+    let counts = distribution(&results.rows, &labels);
+    let days = daily_shares(&results.rows, &labels);
+    let version = results.model_version.clone();
+    let origin_note = move || match origin {
+        Some(Origin::Restored) => Some(i.f(Msg::BatchRestored, &[("version", &version)])),
+        Some(Origin::Fresh { kept: false }) => Some(i.t(Msg::BatchNotKept).to_string()),
+        _ => None,
+    };
+    view! {
+        <div class="batch-results">
+            <p class="notice" data-testid="batch-done" data-rows=n.to_string()>
+                {move || i.f(Msg::BatchDone, &[
+                    ("n", &n.to_string()),
+                    ("seconds", &i.num(elapsed_ms / 1000.0, 1)),
+                    ("rate", &i.num(n as f64 / (elapsed_ms / 1000.0).max(1e-6), 0)),
+                ])}
+                " "<button type="button" class="link" data-testid="batch-clear" on:click=move |_| on_clear(())>{tr(Msg::BatchClear)}</button>
+            </p>
+            {move || origin_note().map(|t| view! { <p class="hint" data-testid="batch-origin">{t}</p> })}
+            <Distribution labels=labels.clone() counts />
+            <DailyChart labels=labels.clone() days />
+            <ReviewQueue results />
+        </div>
+    }
+}
+
+#[component]
 fn Distribution(labels: Vec<String>, counts: Vec<usize>) -> impl IntoView {
+    let i = use_i18n();
     let total: usize = counts.iter().sum::<usize>().max(1);
     view! {
         <figure class="distribution" data-testid="batch-distribution">
-            <figcaption>"Label distribution"</figcaption>
+            <figcaption>{tr(Msg::LabelDistribution)}</figcaption>
             <ul class="scores">
                 {labels.into_iter().zip(counts).map(|(l, c)| {
                     let share = c as f64 / total as f64;
+                    let name = l.clone();
                     view! {
                         <li>
-                            <span class="score-name">{l.clone()}</span>
+                            <span class="score-name">{move || i.label(&name)}</span>
                             <span class="bar"><span class=format!("fill label-{l}") style:width=format!("{:.2}%", share * 100.0)></span></span>
-                            <span class="score-value" data-testid=format!("batch-count-{l}")>{format!("{c} ({:.1}%)", share * 100.0)}</span>
+                            <span class="score-value" data-testid=format!("batch-count-{l}") data-count=c.to_string()>
+                                {move || format!("{c} ({})", i.percent(share, 1))}
+                            </span>
                         </li>
                     }
                 }).collect_view()}
@@ -236,8 +377,9 @@ fn Distribution(labels: Vec<String>, counts: Vec<usize>) -> impl IntoView {
 /// The daily share of each label as stacked columns: the reputation over time.
 #[component]
 fn DailyChart(labels: Vec<String>, days: Vec<DayShare>) -> impl IntoView {
+    let i = use_i18n();
     if days.is_empty() {
-        return view! { <p class="hint">"No date column (or no parsable dates): no trend chart."</p> }.into_any();
+        return view! { <p class="hint">{tr(Msg::NoTrendChart)}</p> }.into_any();
     }
     const W: f64 = 640.0;
     const H: f64 = 220.0;
@@ -250,10 +392,13 @@ fn DailyChart(labels: Vec<String>, days: Vec<DayShare>) -> impl IntoView {
     let first = days.first().map(|d| d.day.clone()).unwrap_or_default();
     let last = days.last().map(|d| d.day.clone()).unwrap_or_default();
     let n_days = days.len();
-    let aria = format!("Daily share of labels from {first} to {last}");
+    let aria = {
+        let (first, last) = (first.clone(), last.clone());
+        move || i.f(Msg::ChartAria, &[("first", &first), ("last", &last)])
+    };
     let mut rects = Vec::new();
-    for (i, d) in days.iter().enumerate() {
-        let x = LEFT + i as f64 * step + (step - bar_w) / 2.0;
+    for (n, d) in days.iter().enumerate() {
+        let x = LEFT + n as f64 * step + (step - bar_w) / 2.0;
         let mut y = 8.0 + plot_h;
         for (li, l) in labels.iter().enumerate() {
             let h = d.share(li) * plot_h;
@@ -264,11 +409,16 @@ fn DailyChart(labels: Vec<String>, days: Vec<DayShare>) -> impl IntoView {
             });
         }
     }
-    let legend =
-        labels.iter().map(|l| view! { <span class=format!("legend label-{l}")>{l.clone()}</span> }).collect_view();
+    let legend = labels
+        .iter()
+        .map(|l| {
+            let name = l.clone();
+            view! { <span class=format!("legend label-{l}")>{move || i.label(&name)}</span> }
+        })
+        .collect_view();
     view! {
         <figure class="chart" data-testid="batch-chart">
-            <figcaption>{format!("Daily share of each label ({n_days} days)")} " " {legend}</figcaption>
+            <figcaption>{move || i.f(Msg::ChartTitle, &[("days", &n_days.to_string())])} " " {legend}</figcaption>
             <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=aria preserveAspectRatio="none">
                 <line x1=LEFT y1="8" x2=LEFT y2=8.0 + plot_h class="axis" />
                 <line x1=LEFT y1=8.0 + plot_h / 2.0 x2=W - 4.0 y2=8.0 + plot_h / 2.0 class="grid" />
@@ -284,89 +434,12 @@ fn DailyChart(labels: Vec<String>, days: Vec<DayShare>) -> impl IntoView {
     .into_any()
 }
 
-#[component]
-fn ResultsTable(labels: Vec<String>, rows: Vec<BatchRow>) -> impl IntoView {
-    let all = StoredValue::new(rows);
-    let sort = RwSignal::new((SortKey::Index, false));
-    let filter = RwSignal::new(String::new());
-    let labels_sv = StoredValue::new(labels.clone());
-    let visible = Memo::new(move |_| {
-        let f = filter.get();
-        let (key, desc) = sort.get();
-        let mut rows: Vec<BatchRow> =
-            all.with_value(|r| r.iter().filter(|r| f.is_empty() || r.label == f).cloned().collect());
-        sort_rows(&mut rows, key, desc);
-        rows
-    });
-    let header = move |name: String, key: SortKey| {
-        let aria = move || match sort.get() {
-            (k, false) if k == key => "ascending",
-            (k, true) if k == key => "descending",
-            _ => "none",
-        };
-        view! {
-            <th aria-sort=aria>
-                <button type="button" class="sort" on:click=move |_| sort.update(|s| *s = (key, s.0 == key && !s.1))>
-                    {name}
-                    {move || match aria() { "ascending" => " ▲", "descending" => " ▼", _ => "" }}
-                </button>
-            </th>
-        }
-    };
-    let export = move |_| {
-        let csv = all.with_value(|r| labels_sv.with_value(|l| to_csv(r, l)));
-        if let Err(e) = download("sentiment-results.csv", &csv) {
-            web_sys::console::error_1(&e.into());
-        }
-    };
-    let total = all.with_value(|r| r.len());
-    view! {
-        <div class="table-tools">
-            <label>"Show "
-                <select data-testid="batch-filter" on:change=move |ev| filter.set(event_target_value(&ev))>
-                    <option value="">"all labels"</option>
-                    {labels.iter().map(|l| view! { <option value=l.clone()>{l.clone()}</option> }).collect_view()}
-                </select>
-            </label>
-            <span class="hint">{move || {
-                let n = visible.with(|v| v.len());
-                if n > TABLE_LIMIT { format!("showing {TABLE_LIMIT} of {n} (the export has all {total})") } else { format!("{n} of {total} rows") }
-            }}</span>
-            <button type="button" data-testid="batch-export" on:click=export>"Export CSV"</button>
-        </div>
-        <div class="table-wrap">
-            <table data-testid="batch-table">
-                <thead>
-                    <tr>
-                        {header("#".into(), SortKey::Index)}
-                        {header("text".into(), SortKey::Text)}
-                        {header("date".into(), SortKey::Date)}
-                        {header("label".into(), SortKey::Label)}
-                        {labels.iter().enumerate().map(|(i, l)| header(l.clone(), SortKey::Score(i))).collect_view()}
-                    </tr>
-                </thead>
-                <tbody>
-                    {move || visible.with(|rows| rows.iter().take(TABLE_LIMIT).map(|r| view! {
-                        <tr>
-                            <td class="num">{r.index}</td>
-                            <td class="text">{r.text.clone()}</td>
-                            <td>{r.date.clone().unwrap_or_default()}</td>
-                            <td><span class=format!("label label-{}", r.label)>{r.label.clone()}</span></td>
-                            {r.scores.iter().map(|s| view! { <td class="num">{format!("{s:.3}")}</td> }).collect_view()}
-                        </tr>
-                    }).collect_view())}
-                </tbody>
-            </table>
-        </div>
-    }
-}
-
 /// Saves `content` as a file through a temporary object URL.
-fn download(name: &str, content: &str) -> Result<(), String> {
+pub fn download(name: &str, mime: &str, content: &str) -> Result<(), String> {
     let err = |e: wasm_bindgen::JsValue| js_error_text(&e);
     let parts = js_sys::Array::of1(&content.into());
     let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type("text/csv;charset=utf-8");
+    opts.set_type(mime);
     let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(err)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(err)?;
     let doc = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;

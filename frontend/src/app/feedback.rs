@@ -1,14 +1,15 @@
 //! Feedback: the outbox kept in local storage, its sender (first try at once, then a retry
 //! every few seconds and when the browser comes back online), and the box under a result.
 
+use super::i18n::{tr, use_i18n, I18n};
 use crate::browser::sleep;
-use crate::outbox::{error_text, Delivery, Outbox, Outcome, STORAGE_KEY};
+use crate::i18n::Msg;
+use crate::outbox::{error_text, submission, Delivery, Outbox, Outcome, STORAGE_KEY};
 use crate::protocol::Prediction;
 use crate::UNSURE_THRESHOLD;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::FeedbackSubmission;
-use std::collections::BTreeMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -108,30 +109,34 @@ async fn post(url: &str, sub: &FeedbackSubmission) -> Outcome {
     }
 }
 
+/// The delivery state of a record as a machine word (`data-state`) and a sentence (tracked).
+pub fn delivery_text(i: I18n, d: Option<&Delivery>) -> (&'static str, String) {
+    match d {
+        None => ("", String::new()),
+        Some(Delivery::Waiting { attempts: 0, .. }) => ("sending", i.t(Msg::FeedbackSending).to_string()),
+        Some(Delivery::Waiting { last_error, .. }) => {
+            ("waiting", i.f(Msg::FeedbackWaiting, &[("detail", last_error.as_deref().unwrap_or_default())]))
+        }
+        Some(Delivery::Sent) => ("sent", i.t(Msg::FeedbackSent).to_string()),
+        Some(Delivery::Failed { reason }) => ("failed", i.f(Msg::FeedbackFailed, &[("detail", reason)])),
+    }
+}
+
 /// "Was this right?" under one result. Re-created for every result, so its state is per text.
 #[component]
 pub fn FeedbackBox(text: String, prediction: Prediction, labels: Vec<String>, model_version: String) -> impl IntoView {
     let fb = expect_context::<Feedback>();
+    let i = use_i18n();
     let chosen = RwSignal::new(None::<String>);
     let note = RwSignal::new(String::new());
     let sent_id = RwSignal::new(None::<String>);
     let unsure = prediction.top_score() < UNSURE_THRESHOLD;
 
-    let submission = {
-        let (text, prediction, labels) = (text.clone(), prediction.clone(), labels.clone());
-        move |label: String| FeedbackSubmission {
-            id: String::new(),
-            text: text.clone(),
-            predicted: prediction.label.clone(),
-            scores: labels.iter().cloned().zip(prediction.scores.iter().cloned()).collect::<BTreeMap<_, _>>(),
-            label,
-            model_version: model_version.clone(),
-            note: Some(note.get_untracked().trim().to_string()).filter(|n| !n.is_empty()),
-        }
-    };
-    let submission = StoredValue::new(submission);
+    let context = StoredValue::new((text, prediction.clone(), labels.clone(), model_version));
     let send = move |label: String| {
-        let sub = submission.with_value(|make| make(label));
+        let sub = context.with_value(|(text, prediction, labels, version)| {
+            submission(text, prediction, labels, version, &label, Some(note.get_untracked()))
+        });
         sent_id.set(Some(fb.submit(sub)));
     };
     let predicted = prediction.label.clone();
@@ -139,38 +144,25 @@ pub fn FeedbackBox(text: String, prediction: Prediction, labels: Vec<String>, mo
         let id = sent_id.get()?;
         fb.outbox.with(|o| o.get(&id).map(|i| i.delivery.clone()))
     };
-    let state_word = move || match state() {
-        None => "",
-        Some(Delivery::Waiting { attempts: 0, .. }) => "sending",
-        Some(d) => d.word(),
-    };
-    let state_text = move || match state() {
-        None => String::new(),
-        Some(Delivery::Waiting { attempts: 0, .. }) => "Sending…".into(),
-        Some(Delivery::Waiting { last_error, .. }) => format!(
-            "Waiting: the feedback server is unreachable ({}). Kept on this device and retried automatically.",
-            last_error.unwrap_or_default()
-        ),
-        Some(Delivery::Sent) => "Sent — thank you!".into(),
-        Some(Delivery::Failed { reason }) => format!("Failed: the server refused it ({reason})."),
-    };
+    let shown = move || delivery_text(i, state().as_ref());
 
     view! {
         <section class="feedback" class:insistent=unsure aria-labelledby="feedback-title">
-            <h3 id="feedback-title">
-                {if unsure {
-                    "The model is unsure — which label is right? Your answer improves it."
-                } else {
-                    "Was this right?"
-                }}
-            </h3>
+            <h3 id="feedback-title">{move || i.t(if unsure { Msg::FeedbackUnsure } else { Msg::FeedbackQuestion })}</h3>
             <Show
                 when=move || sent_id.get().is_none()
                 fallback=move || view! {
                     <p class="feedback-state" aria-live="polite">
-                        <span data-testid="feedback-state" class=move || format!("state-{}", state_word())>{state_word}</span>
+                        <span data-testid="feedback-state" data-state=move || shown().0 class=move || format!("state-{}", shown().0)>
+                            {move || i.t(match shown().0 {
+                                "sending" => Msg::StateSending,
+                                "waiting" => Msg::StateWaiting,
+                                "sent" => Msg::StateSent,
+                                _ => Msg::StateFailed,
+                            })}
+                        </span>
                         " "
-                        <span class="state-text">{state_text}</span>
+                        <span class="state-text">{move || shown().1}</span>
                     </p>
                 }
             >
@@ -178,12 +170,13 @@ pub fn FeedbackBox(text: String, prediction: Prediction, labels: Vec<String>, mo
                     <button type="button" class="right" data-testid="feedback-right" on:click={
                         let p = predicted.clone();
                         move |_| send(p.clone())
-                    }>"✓ Right"</button>
-                    <span class="or">"or it is:"</span>
+                    }>{tr(Msg::FeedbackRight)}</button>
+                    <span class="or">{tr(Msg::FeedbackOrItIs)}</span>
                     {labels.iter().map(|l| {
                         let lc = l.clone();
                         let pressed = move || chosen.get().as_deref() == Some(lc.as_str());
                         let lv = l.clone();
+                        let name = l.clone();
                         view! {
                             <button
                                 type="button"
@@ -191,19 +184,19 @@ pub fn FeedbackBox(text: String, prediction: Prediction, labels: Vec<String>, mo
                                 data-testid=format!("feedback-label-{l}")
                                 aria-pressed=move || if pressed() { "true" } else { "false" }
                                 on:click=move |_| chosen.set(Some(lv.clone()))
-                            >{l.clone()}</button>
+                            >{move || i.label(&name)}</button>
                         }
                     }).collect_view()}
                 </div>
                 <label class="note">
-                    "Note (optional)"
+                    {tr(Msg::FeedbackNote)}
                     <input type="text" maxlength="1000" prop:value=move || note.get()
                         on:input=move |ev| note.set(event_target_value(&ev)) />
                 </label>
                 <button type="button" class="primary" data-testid="feedback-send"
                     disabled=move || chosen.get().is_none()
                     on:click=move |_| if let Some(l) = chosen.get_untracked() { send(l) }
-                >"Send correction"</button>
+                >{tr(Msg::FeedbackSend)}</button>
             </Show>
         </section>
     }
@@ -213,11 +206,12 @@ pub fn FeedbackBox(text: String, prediction: Prediction, labels: Vec<String>, mo
 #[component]
 pub fn OutboxBadge() -> impl IntoView {
     let fb = expect_context::<Feedback>();
+    let i = use_i18n();
     let waiting = move || fb.outbox.with(|o| o.waiting());
     view! {
         <Show when=move || { waiting() > 0 }>
-            <span class="badge" title="Feedback kept on this device until the server is reachable">
-                {move || format!("{} feedback waiting", waiting())}
+            <span class="badge" title=tr(Msg::OutboxBadgeTitle)>
+                {move || i.f(Msg::OutboxBadge, &[("n", &waiting().to_string())])}
             </span>
         </Show>
     }

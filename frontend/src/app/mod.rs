@@ -1,13 +1,20 @@
-//! The page: components read the [`model::Model`] and [`feedback::Feedback`] handles from
-//! context; neither ever blocks on the model (it runs in the worker).
+//! The page: components read the [`model::Model`], [`feedback::Feedback`] and [`i18n::I18n`]
+//! handles from context; none ever blocks on the model (it runs in the worker).
 
 mod analyze;
 mod batch;
 mod config;
+mod explain;
 mod feedback;
+mod helper;
+mod i18n;
 mod model;
 mod model_panel;
+mod review;
+mod update;
 
+use crate::i18n::Msg;
+use i18n::tr;
 use leptos::prelude::*;
 
 pub fn mount() {
@@ -16,13 +23,18 @@ pub fn mount() {
 
 #[component]
 fn App() -> impl IntoView {
+    provide_context(i18n::I18n::start());
     let config = config::Config::from_page();
-    provide_context(model::Model::start(config.bundle_url.clone()));
+    let model = model::Model::start(config.bundle_url.clone());
+    provide_context(model);
     provide_context(feedback::Feedback::start(config.feedback_url()));
+    update::announce_new_build(model);
     view! {
         <header class="top">
-            <h1>"Sentiment Monitor"</h1>
+            <h1>{tr(Msg::AppName)}</h1>
             <feedback::OutboxBadge />
+            <span class="spacer"></span>
+            <i18n::LanguageSwitch />
         </header>
         <main>
             <model_panel::StatusBar />
@@ -30,6 +42,6 @@ fn App() -> impl IntoView {
             <batch::BatchPanel />
             <model_panel::ModelPanel />
         </main>
-        <footer><p>"Texts are analysed on this device. Only feedback you send leaves it."</p></footer>
+        <footer><p>{tr(Msg::FooterPrivacy)}</p></footer>
     }
 }

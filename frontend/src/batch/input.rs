@@ -14,7 +14,7 @@ pub enum InputFormat {
     Jsonl,
 }
 
-#[derive(Debug, Error, PartialEq)]
+#[derive(Debug, Clone, Error, PartialEq)]
 pub enum InputError {
     #[error("the input is empty")]
     Empty,

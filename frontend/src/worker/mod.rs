@@ -102,6 +102,7 @@ fn handle(req: Request) {
             }
         }
         Request::Batch { id, texts } => spawn_local(run_batch(id, texts)),
+        Request::Explain { id, text, part, parts } => spawn_local(run_explain(id, text, part, parts)),
         Request::Cancel { id } => STATE.with(|s| {
             s.borrow_mut().cancelled.insert(id);
         }),
@@ -151,4 +152,40 @@ async fn run_batch(id: u64, texts: Vec<String>) {
     take_cancel(id);
     let predictions = out.into_iter().map(|p| p.expect("every text is in one chunk")).collect();
     post(&Event::BatchDone { id, predictions, elapsed_ms: now_ms() - t0 });
+}
+
+/// Explains one text (or this worker's part of it) a batch of rows at a time, yielding now and
+/// then so a `Cancel` (or an analysis) gets through during a long text's explanation.
+async fn run_explain(id: u64, text: String, part: usize, parts: usize) {
+    let Some(engine) = engine() else {
+        return fail(Some(id), FailureKind::NotReady, "the model is not loaded yet");
+    };
+    if part >= parts {
+        return fail(Some(id), FailureKind::Protocol, format!("part {part} of {parts}"));
+    }
+    let t0 = now_ms();
+    let mut run = match engine.occlusion(&text, part, parts) {
+        Ok(run) => run,
+        Err(e) => return fail(Some(id), FailureKind::Inference, e.to_string()),
+    };
+    let total = run.rows();
+    post(&Event::ExplainProgress { id, done: 0, total });
+    // A yield costs a few milliseconds (timers are clamped), so only every ~100 ms of work:
+    // a post of 32 tokens is explained in a handful of batches.
+    let mut last_yield = now_ms();
+    while !run.is_finished() {
+        if now_ms() - last_yield > 100.0 {
+            sleep(0).await;
+            last_yield = now_ms();
+            if take_cancel(id) {
+                return post(&Event::ExplainCancelled { id });
+            }
+            post(&Event::ExplainProgress { id, done: run.done(), total });
+        }
+        if let Err(e) = engine.explain_step(&mut run) {
+            return fail(Some(id), FailureKind::Inference, e.to_string());
+        }
+    }
+    take_cancel(id);
+    post(&Event::Explained { id, explanation: engine.explanation(run), elapsed_ms: now_ms() - t0 });
 }
