@@ -16,22 +16,22 @@ try {
   const page = await browser.newPage();
   const byTest = (id) => page.locator(`[data-testid="${id}"]`);
   await page.goto(url);
-  await page.waitForFunction(() => document.querySelector('[data-testid="model-status"]')?.textContent === 'ready',
+  await page.waitForFunction(() => document.querySelector('[data-testid="model-status"]')?.dataset.status === 'ready',
     null, { timeout: 120_000 });
   const text = `run.sh smoke test ${Date.now()}: the delivery was late again`;
   await byTest('analyze-input').fill(text);
   await byTest('analyze-run').click();
   await byTest('result-label').waitFor({ timeout: 30_000 });
-  const predicted = (await byTest('result-label').textContent()).trim().toLowerCase();
+  const predicted = await byTest('result-label').getAttribute('data-label');
   const scores = {};
-  for (const l of ['negative', 'neutral', 'positive']) scores[l] = Number(await byTest(`score-${l}`).textContent());
+  for (const l of ['negative', 'neutral', 'positive']) scores[l] = Number(await byTest(`score-${l}`).getAttribute('data-score'));
   const sum = Object.values(scores).reduce((a, b) => a + b, 0);
   assert.ok(Math.abs(sum - 1) < 1e-3, `scores sum to 1: ${JSON.stringify(scores)}`);
   // Correct it to a label other than the predicted one.
   const corrected = ['negative', 'neutral', 'positive'].find((l) => l !== predicted);
   await byTest(`feedback-label-${corrected}`).click();
   await byTest('feedback-send').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="feedback-state"]')?.textContent === 'sent',
+  await page.waitForFunction(() => document.querySelector('[data-testid="feedback-state"]')?.dataset.state === 'sent',
     null, { timeout: 30_000 });
   const seg = path.join(dataDir, 'segments');
   const records = fs.readdirSync(seg).flatMap((f) => fs.readFileSync(path.join(seg, f), 'utf8').split('\n'))
