@@ -23,7 +23,7 @@ if [[ "${1:-}" != "--no-build" ]]; then
   cargo fetch
   trunk build --release
 fi
-cargo build --release -p backend --bin sentiment-trainer --bin sentiment-server
+cargo build --release -p sentiment-trainer -p sentiment-server
 BUNDLE=$MODEL
 if [[ ! -f "$MODEL/manifest.json" ]]; then
   BUNDLE=$OUT/bundle

@@ -27,11 +27,10 @@ pub fn expand_hub_repo(spec: &str) -> String {
 /// the bundle, which the page's users have no business seeing).
 pub fn source_name(repo_id: &str) -> String {
     let s = repo_id.trim();
-    let local = s.starts_with('/') || s.starts_with('.') || s.contains('\\') || s.split('/').count() > 2;
-    match local {
-        true => s.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or(s).to_string(),
-        false => s.to_string(),
+    if s.parse::<shared::RepoId>().is_ok() {
+        return s.to_string();
     }
+    s.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or(s).to_string()
 }
 
 #[cfg(test)]

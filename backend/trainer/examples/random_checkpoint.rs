@@ -10,8 +10,8 @@
 //! ```
 
 use anyhow::{Context, Result};
-use sentiment_trainer::train::state::write_hf_checkpoint;
 use candle_core::{Device, Tensor};
+use sentiment_trainer::train::state::write_hf_checkpoint;
 use shared::config::ModelConfig;
 use shared::model::weights::{expected_shapes, SplitMix64};
 use shared::tokenize::{build_tokenizer, TextEncoder, TokenizerFiles};

@@ -4,8 +4,8 @@
 
 mod common;
 
-use sentiment_trainer::predict::Predictor;
 use common::fixture;
+use sentiment_trainer::predict::Predictor;
 use shared::explain::{delete_words, explain, merge, words, Occlusion};
 use shared::Preprocess;
 
