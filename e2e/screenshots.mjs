@@ -44,7 +44,7 @@ for (let i = 0; ; i++) {
 
 const browser = await launchChromium(chromium);
 try {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, deviceScaleFactor: 1, locale: 'en-GB' });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1, locale: 'en-GB' });
   const page = await context.newPage();
   const byTest = (id) => page.locator(`[data-testid="${id}"]`);
   await page.goto(url);
@@ -70,9 +70,10 @@ try {
   await byTest('review-queue').waitFor({ timeout: 120_000 });
   await page.locator('[data-testid="batch-table"] tbody tr[data-row]').first().locator('td.text').click();
   for (const key of ['Enter', '3', '1', 'Enter']) await page.keyboard.press(key);
-  const row = page.locator('[data-testid="batch-table"] tbody tr[data-row]').nth(4);
+  const row = page.locator('[data-testid="batch-table"] tbody tr[data-row]').nth(1);
   await row.locator('[data-testid="row-explain"]').click();
   await page.locator('tr.explain-row [data-testid="explanation"]').waitFor({ timeout: 60_000 });
+  await page.evaluate(() => { document.querySelector('.table-wrap').scrollTop = 0; });
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="review-state"]')]
     .filter((s) => s.dataset.state).every((s) => s.dataset.state === 'sent'), null, { timeout: 30_000 });
   await page.locator('[data-testid="review-queue"]').screenshot({ path: path.join(OUT, 'screenshot-review.png') });
@@ -81,10 +82,14 @@ try {
   // The dark theme, on the explained post.
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.evaluate(() => window.scrollTo(0, 0));
+  await byTest('explain-run').click();
+  await page.locator('.result [data-testid="explanation"]').waitFor({ timeout: 60_000 });
   await page.screenshot({ path: path.join(OUT, 'screenshot-dark.png') });
   console.log(`screenshots in ${OUT}`);
 } finally {
   await browser.close();
+  const exited = new Promise((r) => server.on('exit', r));
   server.kill('SIGTERM');
+  await exited;
   fs.rmSync(data, { recursive: true, force: true });
 }
