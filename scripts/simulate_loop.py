@@ -9,7 +9,9 @@ the server's /api/feedback, and `sentiment-trainer nightly` runs on the server's
 One night, one client flips 30 % of the labels. The simulation writes report.md / report.json:
 per night, the monitor's figures and decision, what was promoted or rejected and why, and each
 champion's accuracy on the gold set and the shifted data. It fails (exit 1) if the loop breaks
-its promises: no promotion at all, or a promotion that loses more than 0.5 pp on the gold set.
+its promises: no promotion at all, or a promotion that loses more than 0.5 pp on the gold set;
+and if the shifted domain stops reproducing issue 30: on a promoting night, the plain fine-tune
+(last epoch, no blending: the old recipe) must lose more than 0.5 pp on gold.
 
 Usage: scripts/simulate-loop.sh (builds the binaries, then runs this).
 """
@@ -21,7 +23,7 @@ DATA = ROOT / "fixtures" / "synthetic-sentiment"
 OUT = Path(os.environ.get("SIM_OUT", ROOT / "target" / "simulation"))
 TRAINER = os.environ.get("TRAINER", str(ROOT / "target" / "release" / "sentiment-trainer"))
 SERVER = os.environ.get("SERVER", str(ROOT / "target" / "release" / "sentiment-server"))
-CHUNK = 250
+CHUNK = 500
 FLIP_NIGHT = 4          # the night one client lies
 FLIP_SHARE = 0.30
 MAX_GOLD_LOSS = 0.005
@@ -52,13 +54,14 @@ def main():
 
     print("==> champion: the tiny RoBERTa fine-tuned on the base domain")
     sh(TRAINER, "train", "--base", ROOT / "fixtures" / "tiny-roberta-bpe", "--data", DATA / "base-train.jsonl",
-       "--out", OUT / "base-checkpoint", "--epochs", "3", "--lr", "2e-3", "--batch-size", "16", "--preprocess", "none")
+       "--out", OUT / "base-checkpoint", "--epochs", "10", "--lr", "2e-3", "--batch-size", "16", "--preprocess", "none")
     sh(TRAINER, "import", "--from", OUT / "base-checkpoint", "--quant", "q8_0", "--preprocess", "none",
        "--version", "v1-base", "--out", OUT / "v1-base")
     sh(TRAINER, "publish", "--bundle", OUT / "v1-base", "--to", store, "--checkpoint", OUT / "base-checkpoint")
     (OUT / "nightly.toml").write_text(f"""registry = "store"
 feedback = "server-data"
 gold_test = "{gold}"
+guard_set = "{DATA / 'guard.jsonl'}"
 replay_data = "{DATA / 'base-train.jsonl'}"
 report_dir = "nightly-reports"
 [monitor]
@@ -94,6 +97,15 @@ def champion_figures(store, gold, shifted):
     return {"version": m["version"], "gold_macro_recall": g["macro_recall"], "gold_accuracy": g["accuracy"],
             "shifted_accuracy": s["accuracy"], "shifted_macro_recall": s["macro_recall"]}
 
+def plain_fine_tune_gold(gold):
+    """Gold macro recall of the night's plain fine-tune (its last epoch, mixing weight 1: what the
+    recipe before issue 30 would have shipped), quantized as the champion is."""
+    run = sorted((OUT / "nightly-work").glob("run-*"))[-1]
+    out = OUT / f"plain-{run.name}"
+    sh(TRAINER, "import", "--from", run / "fine-tune", "--quant", "q8_0", "--preprocess", "none",
+       "--version", f"plain-{run.name}", "--out", out)
+    return evaluate(out, gold)["macro_recall"]
+
 def run_nights(base, store, gold, shifted, reports):
     posts = jsonl(shifted)
     labels = ["negative", "neutral", "positive"]
@@ -121,8 +133,10 @@ def run_nights(base, store, gold, shifted, reports):
             sys.exit(f"night {night}: nightly failed: {r.stderr.strip() or r.stdout.strip()}")
         rep = json.load(open(new[-1]))
         after = champion_figures(store, gold, shifted)
+        plain = plain_fine_tune_gold(gold) if rep["outcome"] == "promoted" else None
         nights.append({"night": night, "posts": len(chunk), "flipped": flipped, "champion_before": before,
-                       "champion_after": after, "report": rep, "report_file": str(new[-1].relative_to(OUT))})
+                       "champion_after": after, "plain_fine_tune_gold_macro_recall": plain,
+                       "report": rep, "report_file": str(new[-1].relative_to(OUT))})
         m = rep.get("monitor") or {}
         print(f"night {night}: {version} agreement {m.get('accuracy')} n={m.get('n')} → {rep['outcome']}: {rep['reason'][:120]}")
         before = after
@@ -137,8 +151,8 @@ def write_report(nights):
              f"domain in chunks of {CHUNK} posts, all labelled; night {FLIP_NIGHT}: one client flips "
              f"{int(FLIP_SHARE * 100)} % of the labels. Accuracy figures are the served champion's, measured",
              "after each night with `sentiment-trainer eval` (gold: fixed base-domain test set).", "",
-             "| night | champion | feedback n | agreement (95 % CI) | monitor | outcome | new champion | gold macro recall | shifted accuracy |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| night | champion | feedback n | agreement (95 % CI) | monitor | outcome | new champion | gold macro recall | shifted accuracy | plain fine-tune's gold macro recall |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for n in nights:
         r, m = n["report"], n["report"].get("monitor") or {}
         ci = f"{pct(m.get('accuracy'))} ({pct(m.get('ci_low'))}–{pct(m.get('ci_high'))})" if m.get("n") else "—"
@@ -146,7 +160,8 @@ def write_report(nights):
         lines.append(f"| {n['night']}{' (30 % flipped)' if n['flipped'] else ''} | {b['version']} | {m.get('n', '—')} | {ci} | "
                      f"{m.get('decision', '—')} | {r['outcome']} | {r.get('new_champion') or '—'} | "
                      f"{pct(b['gold_macro_recall'])} → {pct(a['gold_macro_recall'])} | "
-                     f"{pct(b['shifted_accuracy'])} → {pct(a['shifted_accuracy'])} |")
+                     f"{pct(b['shifted_accuracy'])} → {pct(a['shifted_accuracy'])} | "
+                     f"{pct(n['plain_fine_tune_gold_macro_recall'])} |")
     lines += ["", "## Why", ""]
     for n in nights:
         lines.append(f"- night {n['night']}: **{n['report']['outcome']}** — {n['report']['reason']} "
@@ -161,6 +176,17 @@ def write_report(nights):
         sys.exit("the loop never promoted a challenger")
     if worse:
         sys.exit(f"promotions lost more than {MAX_GOLD_LOSS * 100} pp on gold: nights {[n['night'] for n in worse]}")
+    # Issue 30: the shifted domain must make a plain fine-tune forget the base domain, as real
+    # drift does, so that a recipe that cannot adapt without forgetting fails here too.
+    old_recipe_fails = [n for n in promoted if n["plain_fine_tune_gold_macro_recall"]
+                        < n["champion_before"]["gold_macro_recall"] - MAX_GOLD_LOSS]
+    for n in promoted:
+        print(f"night {n['night']}: the plain fine-tune's gold macro recall "
+              f"{pct(n['plain_fine_tune_gold_macro_recall'])} against the champion's "
+              f"{pct(n['champion_before']['gold_macro_recall'])}; the promoted blend's {pct(n['champion_after']['gold_macro_recall'])}")
+    if not old_recipe_fails:
+        sys.exit("no promoting night where the plain fine-tune would have lost more than "
+                 f"{MAX_GOLD_LOSS * 100} pp on gold: the shifted domain no longer reproduces issue 30")
     print(f"\n{len(promoted)} promotion(s), none worse on gold; report: {OUT / 'report.md'}")
 
 if __name__ == "__main__":

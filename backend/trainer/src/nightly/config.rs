@@ -48,6 +48,9 @@ pub struct NightlyConfig {
     pub feedback: String,
     /// The fixed gold test set (TweetEval pair, JSONL or CSV); never trained on.
     pub gold_test: PathBuf,
+    /// Base-domain data that is not the gold set (e.g. TweetEval validation): the night's
+    /// choices (mixing weight, epoch) must not lose more than `select.max_guard_loss` on it.
+    pub guard_set: Option<PathBuf>,
     /// The base model's training data, replayed so the model does not forget.
     pub replay_data: Option<PathBuf>,
     /// Scratch space: fetched champion, training output, candidate bundle.
@@ -69,6 +72,8 @@ pub struct NightlyConfig {
     pub gate: GateConfig,
     #[serde(default)]
     pub train: TrainConfig,
+    #[serde(default)]
+    pub select: SelectConfig,
 }
 
 fn default_work_dir() -> PathBuf {
@@ -102,11 +107,38 @@ impl Default for MonitorConfig {
 pub struct SplitConfig {
     /// Share of the feedback (by a hash of the record id) kept out of training to judge it.
     pub holdout_fraction: f64,
+    /// Share of the feedback kept out of training (and out of the holdout) to choose among
+    /// candidates on.
+    pub validation_fraction: f64,
 }
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        SplitConfig { holdout_fraction: 0.2 }
+        SplitConfig { holdout_fraction: 0.2, validation_fraction: 0.15 }
+    }
+}
+
+/// How the challenger is chosen among the fine-tune's candidates (`nightly::select`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelectConfig {
+    /// WiSE-FT weights of the fine-tune tried against the champion (1, the plain fine-tune, is
+    /// always tried), for each epoch's checkpoint.
+    pub mixing_weights: Vec<f64>,
+    /// A candidate may lose at most this much on the guard set against the champion.
+    pub max_guard_loss: f64,
+    pub guard_metric: Metric,
+    pub validation_metric: Metric,
+}
+
+impl Default for SelectConfig {
+    fn default() -> Self {
+        SelectConfig {
+            mixing_weights: vec![0.25, 0.5, 0.75, 1.0],
+            max_guard_loss: 0.0025,
+            guard_metric: Metric::MacroRecall,
+            validation_metric: Metric::Accuracy,
+        }
     }
 }
 
@@ -119,8 +151,12 @@ pub struct GateConfig {
     pub max_gold_loss: f64,
     pub holdout_metric: Metric,
     pub gold_metric: Metric,
-    /// Fewest holdout records to judge a challenger at all.
+    /// Fewest holdout texts to judge a challenger at all (see `gate`: below 136, even a 2 pp
+    /// gain with no losses is not significant).
     pub min_holdout: usize,
+    /// The holdout gain must be at least this many standard errors from none (McNemar's z;
+    /// 1.645 is one-sided 95 %). 0 turns the test off.
+    pub min_holdout_z: f64,
 }
 
 impl Default for GateConfig {
@@ -130,7 +166,8 @@ impl Default for GateConfig {
             max_gold_loss: 0.005,
             holdout_metric: Metric::Accuracy,
             gold_metric: Metric::MacroRecall,
-            min_holdout: 30,
+            min_holdout: 150,
+            min_holdout_z: 1.645,
         }
     }
 }
@@ -148,6 +185,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Replay examples per feedback example.
     pub replay_ratio: f64,
+    /// L2-SP strength pulling the weights toward the champion's (0: off).
+    pub l2sp: f64,
     /// Saves the training state every N steps, so a killed run can be resumed.
     pub checkpoint_every: u64,
 }
@@ -165,6 +204,7 @@ impl Default for TrainConfig {
             max_grad_norm: t.max_grad_norm,
             seed: t.seed,
             replay_ratio: 1.0,
+            l2sp: 0.0,
             checkpoint_every: 200,
         }
     }
@@ -185,7 +225,7 @@ impl NightlyConfig {
         rel(&mut c.gold_test);
         rel(&mut c.work_dir);
         rel(&mut c.report_dir);
-        if let Some(p) = c.replay_data.as_mut() {
+        for p in [c.replay_data.as_mut(), c.guard_set.as_mut()].into_iter().flatten() {
             rel(p);
         }
         // A relative local registry or feedback dir is relative to the file too; Hub ids stay.
@@ -194,8 +234,17 @@ impl NightlyConfig {
                 *loc = base.join(&*loc).display().to_string();
             }
         }
-        if !(0.0..1.0).contains(&c.split.holdout_fraction) || c.split.holdout_fraction == 0.0 {
-            return Err(invalid(format!("split.holdout_fraction must be in (0, 1), got {}", c.split.holdout_fraction)));
+        let (h, v) = (c.split.holdout_fraction, c.split.validation_fraction);
+        if !(h > 0.0 && v >= 0.0 && h + v < 1.0) {
+            return Err(invalid(format!(
+                "split.holdout_fraction must be above 0, split.validation_fraction at least 0, and together below 1; got {h} and {v}"
+            )));
+        }
+        if let Some(w) = c.select.mixing_weights.iter().find(|w| !(**w > 0.0 && **w <= 1.0)) {
+            return Err(invalid(format!("select.mixing_weights must be in (0, 1], got {w}")));
+        }
+        if c.select.max_guard_loss < 0.0 || c.train.l2sp < 0.0 {
+            return Err(invalid("select.max_guard_loss and train.l2sp must not be negative".into()));
         }
         if c.keep_runs == 0 {
             return Err(invalid("keep_runs must be at least 1 (the current run's folder)".into()));
@@ -219,6 +268,17 @@ mod tests {
         let c = NightlyConfig::from_file(&path);
         std::fs::remove_file(&path).unwrap();
         c
+    }
+
+    #[test]
+    fn the_split_and_the_selection_are_checked() {
+        let c = parse("guard_set = \"val_text.txt\"").unwrap();
+        assert!(c.guard_set.unwrap().ends_with("val_text.txt") && c.split.validation_fraction > 0.0);
+        let err = parse("[split]\nholdout_fraction = 0.5\nvalidation_fraction = 0.5").unwrap_err().to_string();
+        assert!(err.contains("together below 1"), "{err}");
+        let err = parse("[select]\nmixing_weights = [0.0, 0.5]").unwrap_err().to_string();
+        assert!(err.contains("mixing_weights must be in (0, 1]"), "{err}");
+        assert!(parse("[train]\nl2sp = -1").is_err());
     }
 
     #[test]

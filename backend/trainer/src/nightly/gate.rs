@@ -1,5 +1,14 @@
 //! The promotion gate: a challenger replaces the champion only if it is clearly better where
 //! the users said the champion was wrong **and** not worse on the fixed gold test set.
+//!
+//! "Clearly better" is two conditions on the feedback holdout: a gain of at least
+//! `min_holdout_gain`, and a gain that chance does not explain. Both models judge the same
+//! holdout texts, so only the texts where exactly one of them is right tell them apart: `b`
+//! where only the challenger is, `c` where only the champion is. Under "no difference" each such
+//! text is a coin flip, and `z = (b − c) / √(b + c)` (McNemar's test, normal form) must reach
+//! `min_holdout_z` (1.645: one-sided 95 %). The same arithmetic sets `min_holdout`: a 2 pp gain
+//! with no losses is `b = 0.02·n`, `c = 0`, `z = √(0.02·n)`, which reaches 1.645 only from
+//! n = 136 texts; the default minimum is 150.
 
 use super::config::GateConfig;
 use crate::eval::EvalReport;
@@ -12,6 +21,41 @@ pub struct Evaluations {
     pub challenger_gold: EvalReport,
     pub champion_holdout: EvalReport,
     pub challenger_holdout: EvalReport,
+    pub holdout_pairs: Discordant,
+}
+
+/// Holdout texts on which exactly one model is right.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Discordant {
+    /// Only the challenger is right.
+    pub challenger_only: u64,
+    /// Only the champion is right.
+    pub champion_only: u64,
+}
+
+impl Discordant {
+    /// From each model's predicted label and the true one, text by text.
+    pub fn count(truth: &[usize], champion: &[usize], challenger: &[usize]) -> Self {
+        let mut d = Discordant::default();
+        for ((t, a), b) in truth.iter().zip(champion).zip(challenger) {
+            match (a == t, b == t) {
+                (false, true) => d.challenger_only += 1,
+                (true, false) => d.champion_only += 1,
+                _ => {}
+            }
+        }
+        d
+    }
+
+    /// McNemar's z: how many standard errors the challenger's gain is from no difference.
+    pub fn z(&self) -> f64 {
+        let (b, c) = (self.challenger_only as f64, self.champion_only as f64);
+        if b + c == 0.0 {
+            0.0
+        } else {
+            (b - c) / (b + c).sqrt()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -22,6 +66,8 @@ pub struct GateResult {
     pub holdout_gain: f64,
     /// Champion minus challenger, on the gold metric (positive = the challenger is worse).
     pub gold_loss: f64,
+    /// McNemar's z of the holdout gain (`Discordant::z`).
+    pub holdout_z: f64,
 }
 
 pub fn judge(e: &Evaluations, g: &GateConfig) -> GateResult {
@@ -29,15 +75,20 @@ pub fn judge(e: &Evaluations, g: &GateConfig) -> GateResult {
     let holdout_gain = hm.of(&e.challenger_holdout) - hm.of(&e.champion_holdout);
     let gold_loss = gm.of(&e.champion_gold) - gm.of(&e.challenger_gold);
     let pp = |x: f64| x * 100.0;
-    let gain_ok = holdout_gain >= g.min_holdout_gain - 1e-12;
+    let holdout_z = e.holdout_pairs.z();
+    let gain_ok = holdout_gain >= g.min_holdout_gain - 1e-12 && holdout_z >= g.min_holdout_z;
     let gold_ok = gold_loss <= g.max_gold_loss + 1e-12;
     let gain_text = format!(
-        "feedback holdout {} {:+.2} pp ({:.2} % → {:.2} %, need ≥ +{:.2} pp)",
+        "feedback holdout {} {:+.2} pp ({:.2} % → {:.2} %, need ≥ +{:.2} pp), z {:.2} ({} texts only the challenger gets right, {} only the champion; need ≥ {:.2})",
         hm.name(),
         pp(holdout_gain),
         pp(hm.of(&e.champion_holdout)),
         pp(hm.of(&e.challenger_holdout)),
-        pp(g.min_holdout_gain)
+        pp(g.min_holdout_gain),
+        holdout_z,
+        e.holdout_pairs.challenger_only,
+        e.holdout_pairs.champion_only,
+        g.min_holdout_z
     );
     let gold_text = format!(
         "gold {} {:+.2} pp ({:.2} % → {:.2} %, may lose ≤ {:.2} pp)",
@@ -53,7 +104,7 @@ pub fn judge(e: &Evaluations, g: &GateConfig) -> GateResult {
         (true, false) => format!("worse on the gold set: {gold_text}; {gain_text}"),
         (false, false) => format!("not better on feedback and worse on gold: {gain_text}; {gold_text}"),
     };
-    GateResult { promote: gain_ok && gold_ok, reason, holdout_gain, gold_loss }
+    GateResult { promote: gain_ok && gold_ok, reason, holdout_gain, gold_loss, holdout_z }
 }
 
 #[cfg(test)]
@@ -75,18 +126,38 @@ mod tests {
             gold_metric: super::super::config::Metric::Accuracy,
             ..Default::default()
         };
+        // The challenger is right on every text the champion gets right, and on ch − 50 more.
         let e = |ch: usize, cg: usize| Evaluations {
             champion_gold: report(700, 1000),
             challenger_gold: report(cg, 1000),
             champion_holdout: report(50, 100),
             challenger_holdout: report(ch, 100),
+            holdout_pairs: Discordant { challenger_only: ch as u64 - 50, champion_only: 0 },
         };
-        assert!(judge(&e(52, 700), &g).promote); // +2 pp, gold equal
+        assert!(judge(&e(53, 700), &g).promote); // +3 pp, z = √3, gold equal
         assert!(judge(&e(60, 695), &g).promote); // gold -0.5 pp: allowed
         let r = judge(&e(60, 694), &g); // gold -0.6 pp
         assert!(!r.promote && r.reason.contains("worse on the gold set"), "{}", r.reason);
         let r = judge(&e(51, 720), &g); // +1 pp only
         assert!(!r.promote && r.reason.contains("not better on feedback"), "{}", r.reason);
         assert!((judge(&e(51, 720), &g).gold_loss + 0.02).abs() < 1e-12);
+        // +2 pp with no loss on 100 texts is z = √2 = 1.41: chance explains it.
+        let r = judge(&e(52, 700), &g);
+        assert!(!r.promote && r.reason.contains("z 1.41"), "{}", r.reason);
+        // The same +2 pp made of 12 wins and 10 losses: z = 0.43.
+        let mut mixed = e(52, 700);
+        mixed.holdout_pairs = Discordant { challenger_only: 12, champion_only: 10 };
+        assert!(!judge(&mixed, &g).promote);
+    }
+
+    #[test]
+    fn discordant_pairs_count_texts_where_exactly_one_model_is_right() {
+        let truth = [0, 1, 2, 0, 1, 2];
+        let champion = [0, 1, 0, 1, 1, 0];
+        let challenger = [0, 2, 2, 0, 1, 2];
+        let d = Discordant::count(&truth, &champion, &challenger);
+        assert_eq!(d, Discordant { challenger_only: 3, champion_only: 1 });
+        assert!((d.z() - 1.0).abs() < 1e-12);
+        assert_eq!(Discordant::default().z(), 0.0);
     }
 }

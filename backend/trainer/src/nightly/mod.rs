@@ -1,27 +1,34 @@
-//! `sentiment-trainer nightly`: pull feedback → monitor → (if needed) fine-tune a challenger
-//! from the champion on the feedback plus a replay sample of the base training data → quantize
-//! it → evaluate champion and challenger on the fixed gold test set and the feedback holdout →
-//! promote (publish + registry) only through the gate. Every run ends in a report.
+//! `sentiment-trainer nightly`: pull feedback → monitor → (if needed) fine-tune from the
+//! champion on the feedback plus a replay sample of the base training data → choose the
+//! challenger among the epochs and their blends with the champion on the guard set and the
+//! feedback validation split (`select`) → quantize it → evaluate champion and challenger on the
+//! fixed gold test set and the feedback holdout → promote (publish + registry) only through the
+//! gate. Every run ends in a report.
 
 pub mod config;
 pub mod feedback_data;
 pub mod gate;
 pub mod report;
+pub mod screen;
+pub mod select;
 
 use crate::bundle_writer::{write_bundle, write_durably, BundleInfo, CalibrationTexts, CALIBRATION_TEXTS};
 use crate::checkpoint::{Checkpoint, LoadOptions};
 use crate::data::{load_examples, Example};
 use crate::monitor::{assess, manifest_reference, read_feedback, Thresholds};
 use crate::predict::Predictor;
-use crate::registry::{fetch_version, open_store, publish, PublishOptions, Registry};
+use crate::registry::{fetch_version, open_store, publish, PublishOptions, Registry, RegistryError};
+use crate::train::run::load_base;
+use crate::train::state::write_hf_checkpoint;
 use crate::train::{Progress, TrainOptions};
 pub use config::NightlyConfig;
 use feedback_data::LabelledText;
 use gate::Evaluations;
 pub use report::{NightlyReport, Outcome};
+use select::CandidateSource;
 use serde_json::json;
 use shared::bundle::{Manifest, MANIFEST_FILE};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 /// Anything that stops a run; the report records it as `failed`.
@@ -50,6 +57,16 @@ pub fn run(cfg: &NightlyConfig, opts: &NightlyOptions, on_step: impl FnMut(&Prog
         report.reason = msg.replace('\n', " ");
     }
     report.finished_at = shared::Clock::system().now_rfc3339();
+    // Into the model store too, where the monitor view reads it; a failure here is reported,
+    // not fatal: the run's outcome stands and the local report is still written.
+    let published = open_store(&cfg.registry).map_err(RegistryError::from).and_then(|store| report.publish_to(&*store));
+    match published {
+        Ok(path) => report.store_report = Some(path),
+        Err(e) => {
+            tracing::warn!("could not publish the report into the model store: {e}");
+            report.store_report_error = Some(e.to_string());
+        }
+    }
     report
 }
 
@@ -109,8 +126,12 @@ fn run_inner(
     let manifest = Manifest::from_json(&manifest_bytes)?;
     let labels = manifest.labels.clone();
 
-    // 1. Monitor.
-    let set = read_feedback(&cfg.feedback)?;
+    // 1. Screen the feedback, then monitor.
+    let mut set = read_feedback(&cfg.feedback)?;
+    let versions: BTreeSet<&str> = registry.versions.iter().map(|v| v.version.as_str()).collect();
+    let (kept, screening) = screen::screen(std::mem::take(&mut set.records), &versions);
+    set.records = kept;
+    report.screening = Some(screening);
     let (recorded, reference_mix) = manifest_reference(&manifest.metrics);
     let baseline = recorded.or(cfg.monitor.baseline).ok_or(crate::monitor::MonitorError::NoBaseline)?;
     let t = Thresholds { min_samples: cfg.monitor.min_samples, tolerance: cfg.monitor.tolerance, ..Default::default() };
@@ -123,8 +144,18 @@ fn run_inner(
         return Ok(());
     }
 
-    // 2. Training and holdout sets from all feedback (every version's corrections count).
-    let data = feedback_data::build(&set.records, &labels, cfg.split.holdout_fraction);
+    // 2. Training, validation and holdout sets from all feedback (every version's corrections
+    //    count).
+    let gold = load_examples(&cfg.gold_test, &labels)?;
+    if gold.is_empty() {
+        return Err(format!("{}: the gold test set is empty", cfg.gold_test.display()).into());
+    }
+    let guard = match &cfg.guard_set {
+        Some(p) => load_examples(p, &labels)?,
+        None => Vec::new(),
+    };
+    let protected: HashSet<String> = gold.iter().chain(&guard).map(|e| feedback_data::normalise(&e.text)).collect();
+    let data = feedback_data::build(&set.records, &labels, &cfg.split, &protected);
     let enough = data.holdout.len() >= cfg.gate.min_holdout && !data.train.is_empty();
     let (train_n, holdout_n) = (data.train.len(), data.holdout.len());
     let data = report.data.insert(data);
@@ -142,12 +173,13 @@ fn run_inner(
     let train_path = run_dir.join("feedback-train.jsonl");
     let train_jsonl = feedback_data::to_jsonl(&data.train);
     write_durably(&train_path, train_jsonl.as_bytes())?;
+    write_durably(&run_dir.join("feedback-validation.jsonl"), feedback_data::to_jsonl(&data.validation).as_bytes())?;
     write_durably(&run_dir.join("feedback-holdout.jsonl"), feedback_data::to_jsonl(&data.holdout).as_bytes())?;
 
-    // 3. Fine-tune the challenger from the champion's float checkpoint when it has one.
+    // 3. Fine-tune from the champion's float checkpoint when it has one, keeping every epoch.
     let base = fetched.checkpoint.clone().unwrap_or_else(|| fetched.bundle.clone());
     let tc = &cfg.train;
-    let mut to = TrainOptions::new(base, vec![train_path], run_dir.join("challenger-checkpoint"));
+    let mut to = TrainOptions::new(base.clone(), vec![train_path], run_dir.join("fine-tune"));
     to.replay = cfg.replay_data.clone();
     to.replay_ratio = tc.replay_ratio;
     to.epochs = tc.epochs;
@@ -157,6 +189,8 @@ fn run_inner(
     to.warmup = tc.warmup;
     to.weight_decay = tc.weight_decay;
     to.max_grad_norm = tc.max_grad_norm;
+    to.l2sp = tc.l2sp;
+    to.keep_epoch_checkpoints = true;
     to.seed = tc.seed;
     to.checkpoint_every = tc.checkpoint_every;
     to.preprocess = manifest.preprocessing;
@@ -164,18 +198,48 @@ fn run_inner(
     let replayed = summary.replay_examples;
     report.training = Some(summary);
 
-    // 4. Quantize it as the champion is quantized: the gate judges exactly what would ship.
-    let ck = Checkpoint::load(&to.out, &LoadOptions { preprocess: manifest.preprocessing, ..Default::default() })?;
+    // 4. Choose the challenger among the epochs and their blends with the champion, on the guard
+    //    set and the feedback validation split; then quantize it as the champion is quantized:
+    //    the gate judges exactly what would ship.
+    let validation = label_examples(&data.validation, &labels);
+    let champion_float = load_base(&base, None, manifest.preprocessing)?;
+    let epochs = to.epoch_checkpoints();
+    let source = CandidateSource {
+        config: &champion_float.config,
+        encoder: &champion_float.encoder,
+        champion: &champion_float.tensors,
+        epochs: &epochs,
+    };
+    let (selection, chosen) = select::evaluate_and_choose(&source, &guard, &validation, &cfg.select, |what| {
+        tracing::info!("scoring {what} on the guard set and the feedback validation split")
+    })?;
+    let challenger_checkpoint = run_dir.join("challenger-checkpoint");
+    write_hf_checkpoint(
+        &challenger_checkpoint,
+        &champion_float.config,
+        &chosen.into_iter().collect(),
+        &champion_float.encoder,
+    )?;
+    drop(champion_float);
+    let picked = selection.chosen().clone();
+    report.selection = Some(selection);
+    let ck = Checkpoint::load(
+        &challenger_checkpoint,
+        &LoadOptions { preprocess: manifest.preprocessing, ..Default::default() },
+    )?;
     let lineage = json!({
         "base_version": champion.version,
         "feedback": {
             "source": cfg.feedback, "records": data.records, "unique_texts": data.unique_texts,
-            "train_examples": data.train.len(), "holdout_examples": data.holdout.len(),
+            "train_examples": data.train.len(), "validation_examples": data.validation.len(),
+            "holdout_examples": data.holdout.len(),
             "train_sha256": shared::sha256_hex(train_jsonl.as_bytes()),
         },
         "replay": { "data": cfg.replay_data.as_ref().map(|p| p.display().to_string()), "examples": replayed },
         "gold_test": cfg.gold_test.display().to_string(),
+        "guard_set": cfg.guard_set.as_ref().map(|p| p.display().to_string()),
         "train": cfg.train,
+        "selection": { "epoch": picked.epoch, "mixing_weight": picked.mixing_weight, "select": cfg.select },
     });
     // Calibrated on what it was trained on (never the gold set or the holdout it is judged on).
     let mut calibration_texts: Vec<String> = data.train.iter().map(|t| t.text.clone()).collect();
@@ -199,18 +263,18 @@ fn run_inner(
     report.challenger = Some(challenger.version.clone());
 
     // 5. Evaluate both on the gold set and the feedback holdout.
-    let gold = load_examples(&cfg.gold_test, &labels)?;
-    if gold.is_empty() {
-        return Err(format!("{}: the gold test set is empty", cfg.gold_test.display()).into());
-    }
     let holdout = label_examples(&data.holdout, &labels);
+    let truth: Vec<usize> = holdout.iter().map(|e| e.label).collect();
     let score = |dir: &Path| -> Result<_, RunError> {
         let p = Predictor::open_bundle(dir)?;
-        Ok((p.evaluate(&gold, 32, |_| {})?, p.evaluate(&holdout, 32, |_| {})?))
+        let on_holdout = p.predicted_labels(&holdout, 32, |_| {})?;
+        let holdout_report = crate::eval::EvalReport::new(&labels, &truth, &on_holdout);
+        Ok((p.evaluate(&gold, 32, |_| {})?, holdout_report, on_holdout))
     };
-    let (champion_gold, champion_holdout) = score(&fetched.bundle)?;
-    let (challenger_gold, challenger_holdout) = score(&challenger_dir)?;
-    let evals = Evaluations { champion_gold, challenger_gold, champion_holdout, challenger_holdout };
+    let (champion_gold, champion_holdout, champion_predicted) = score(&fetched.bundle)?;
+    let (challenger_gold, challenger_holdout, challenger_predicted) = score(&challenger_dir)?;
+    let holdout_pairs = gate::Discordant::count(&truth, &champion_predicted, &challenger_predicted);
+    let evals = Evaluations { champion_gold, challenger_gold, champion_holdout, challenger_holdout, holdout_pairs };
     let verdict = gate::judge(&evals, &cfg.gate);
     report.reason = verdict.reason.clone();
     let promote = verdict.promote;
@@ -227,13 +291,20 @@ fn run_inner(
     let figures = |r: &crate::eval::EvalReport| json!({"n": r.n, "accuracy": r.accuracy, "macro_recall": r.macro_recall, "macro_f1": r.macro_f1});
     challenger.metrics.insert("gold".into(), figures(&evals.challenger_gold));
     challenger.metrics.insert("feedback_holdout".into(), figures(&evals.challenger_holdout));
+    if cfg.guard_set.is_some() {
+        challenger.metrics.insert("guard".into(), json!(picked.guard));
+    }
     // What the monitor expects this model to score on future feedback: its holdout agreement.
     challenger.metrics.insert("agreement_baseline".into(), json!(evals.challenger_holdout.accuracy));
     challenger.metrics.insert("label_mix".into(), json!(mix(&all, &labels)));
     write_durably(&challenger_dir.join(MANIFEST_FILE), challenger.to_json().as_bytes())?;
     let reason = report.reason.clone();
     let at = shared::Clock::system().now_rfc3339();
-    publish(&*store, &challenger_dir, &PublishOptions { checkpoint: Some(&to.out), champion: true, reason, at })?;
+    publish(
+        &*store,
+        &challenger_dir,
+        &PublishOptions { checkpoint: Some(&challenger_checkpoint), champion: true, reason, at },
+    )?;
     report.evaluations = Some(evals);
     report.new_champion = Some(challenger.version.clone());
     report.outcome = Outcome::Promoted;

@@ -3,12 +3,14 @@
 //! `train` run around it (HF-layout output, resumable checkpoints, metrics and a plot).
 
 pub mod batches;
+pub mod interpolate;
 pub mod optim;
 pub mod plot;
 pub mod run;
 pub mod state;
 pub mod step;
 
+pub use interpolate::interpolate;
 pub use run::{train, Progress, TrainOptions, TrainSummary};
 pub use step::{StepStats, Trainable};
 

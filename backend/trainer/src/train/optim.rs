@@ -27,6 +27,8 @@ pub struct Param {
     pub weight_decay: f64,
     m: Vec<f32>,
     v: Vec<f32>,
+    /// The starting point L2-SP pulls toward (`AdamW::anchor_to_current`), if any.
+    anchor: Option<Vec<f32>>,
 }
 
 impl Param {
@@ -61,6 +63,9 @@ pub struct AdamW {
     pub config: AdamWConfig,
     pub params: Vec<Param>,
     pub step: u64,
+    /// L2-SP strength (Li et al. 2018): `l2sp·(θ − θ₀)` joins every gradient, θ₀ being the
+    /// weights at `anchor_to_current`, as if `l2sp/2·‖θ − θ₀‖²` were added to the loss.
+    pub l2sp: f64,
 }
 
 impl AdamW {
@@ -71,10 +76,20 @@ impl AdamW {
             .map(|(name, var)| {
                 let n = var.elem_count();
                 let weight_decay = if decays(&name) { weight_decay } else { 0.0 };
-                Param { name, var, weight_decay, m: vec![0.0; n], v: vec![0.0; n] }
+                Param { name, var, weight_decay, m: vec![0.0; n], v: vec![0.0; n], anchor: None }
             })
             .collect();
-        Ok(AdamW { config, params, step: 0 })
+        Ok(AdamW { config, params, step: 0, l2sp: 0.0 })
+    }
+
+    /// Pulls every later update toward the current weights with strength `l2sp` (L2-SP); 0
+    /// turns the pull off. Keeps a copy of the weights (one more model's worth of memory).
+    pub fn anchor_to_current(&mut self, l2sp: f64) -> Result<()> {
+        self.l2sp = l2sp;
+        for p in &mut self.params {
+            p.anchor = if l2sp > 0.0 { Some(p.var.as_tensor().flatten_all()?.to_vec1::<f32>()?) } else { None };
+        }
+        Ok(())
     }
 
     /// One update with learning rate `lr` from the (already clipped) gradients, in the order of
@@ -97,6 +112,8 @@ impl AdamW {
             with_f32_slice(g, p.var.shape(), |grad| {
                 let kernel = AdamWKernel {
                     grad,
+                    anchor: p.anchor.as_deref(),
+                    l2sp: self.l2sp as f32,
                     m: RefCell::new(&mut p.m),
                     v: RefCell::new(&mut p.v),
                     scale: grad_scale as f32,
@@ -136,9 +153,12 @@ fn with_f32_slice<R>(t: &Tensor, shape: &Shape, f: impl FnOnce(&[f32]) -> Result
 
 /// PyTorch's single-tensor AdamW step, element by element in f32 and in torch's operation order:
 /// `p *= 1 - lr*wd; m.lerp_(g, 1-b1); v = v*b2 + (1-b2)*g*g;
-/// p.addcdiv_(m, sqrt(v)/sqrt(bc2) + eps, -lr/bc1)`.
+/// p.addcdiv_(m, sqrt(v)/sqrt(bc2) + eps, -lr/bc1)`. With an anchor, `g` is the (clipped)
+/// gradient plus `l2sp·(p − anchor)`.
 struct AdamWKernel<'a> {
     grad: &'a [f32],
+    anchor: Option<&'a [f32]>,
+    l2sp: f32,
     m: RefCell<&'a mut [f32]>,
     v: RefCell<&'a mut [f32]>,
     scale: f32,
@@ -164,12 +184,28 @@ impl InplaceOp1 for AdamWKernel<'_> {
         if theta.len() != self.grad.len() || m.len() != theta.len() || v.len() != theta.len() {
             bail!("adamw: {} values, {} gradients, {}/{} moments", theta.len(), self.grad.len(), m.len(), v.len())
         }
-        for (((p, &g), m), v) in theta.iter_mut().zip(self.grad).zip(m.iter_mut()).zip(v.iter_mut()) {
-            let g = g * self.scale;
+        let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
             *m += (g - *m) * self.one_minus_beta1;
             *v = *v * self.beta2 + g * g * self.one_minus_beta2;
             let denom = v.sqrt() / self.bc2_sqrt + self.eps;
             *p = *p * self.decay - *m / denom * self.step_size;
+        };
+        let moments = m.iter_mut().zip(v.iter_mut());
+        match self.anchor {
+            None => {
+                for ((p, &g), (m, v)) in theta.iter_mut().zip(self.grad).zip(moments) {
+                    update(p, g * self.scale, m, v);
+                }
+            }
+            Some(anchor) => {
+                if anchor.len() != theta.len() {
+                    bail!("adamw: {} values, {} anchor values", theta.len(), anchor.len())
+                }
+                for (((p, &g), (m, v)), &a) in theta.iter_mut().zip(self.grad).zip(moments).zip(anchor) {
+                    let g = g * self.scale + self.l2sp * (*p - a);
+                    update(p, g, m, v);
+                }
+            }
         }
         Ok(())
     }
@@ -256,6 +292,28 @@ mod tests {
         }
         let got = var.as_tensor().to_vec1::<f32>()?[0] as f64;
         assert!((got - p).abs() < 1e-6, "{got} vs {p}");
+        Ok(())
+    }
+
+    /// L2-SP adds `l2sp·(θ − θ₀)` to the gradient: with a zero data gradient the weight moves
+    /// back toward its anchor; two steps match the formula written out by hand.
+    #[test]
+    fn l2sp_pulls_toward_the_anchor() -> Result<()> {
+        let var = Var::from_slice(&[1.0f32], 1, &Device::Cpu)?;
+        let mut opt = AdamW::new(AdamWConfig::default(), vec![("w.bias".into(), var.clone())], 0.0)?;
+        opt.anchor_to_current(0.5)?;
+        var.set(&Tensor::from_slice(&[3.0f32], 1, &Device::Cpu)?)?;
+        let (lr, b1, b2, eps, l2sp, anchor) = (0.1f64, 0.9f64, 0.999f64, 1e-8f64, 0.5f64, 1.0f64);
+        let (mut p, mut m, mut v) = (3.0f64, 0.0f64, 0.0f64);
+        for (t, data_grad) in [(1, 0.0f64), (2, 0.2f64)] {
+            opt.update(&[Some(Tensor::from_slice(&[data_grad as f32], 1, &Device::Cpu)?)], lr)?;
+            let g = data_grad + l2sp * (p - anchor);
+            m = b1 * m + (1.0 - b1) * g;
+            v = b2 * v + (1.0 - b2) * g * g;
+            p -= lr * (m / (1.0 - b1.powi(t))) / ((v / (1.0 - b2.powi(t))).sqrt() + eps);
+        }
+        let got = var.as_tensor().to_vec1::<f32>()?[0] as f64;
+        assert!((got - p).abs() < 1e-6 && got < 3.0, "{got} vs {p}");
         Ok(())
     }
 }

@@ -51,6 +51,10 @@ pub struct TrainOptions {
     pub seed: u64,
     pub weight_decay: f64,
     pub max_grad_norm: f64,
+    /// L2-SP strength: pulls the weights toward the base's (0: off). See `AdamW::l2sp`.
+    pub l2sp: f64,
+    /// Also keep each earlier epoch's HF checkpoint, in `out/epoch-<n>` (the last is `out`).
+    pub keep_epoch_checkpoints: bool,
     /// Also save the training state every N steps (0: only at epoch ends).
     pub checkpoint_every: u64,
     pub resume: bool,
@@ -77,11 +81,20 @@ impl TrainOptions {
             seed: 0,
             weight_decay: 0.01,
             max_grad_norm: 1.0,
+            l2sp: 0.0,
+            keep_epoch_checkpoints: false,
             checkpoint_every: 0,
             resume: false,
             init_head: None,
             preprocess: Preprocess::default(),
         }
+    }
+
+    /// The HF checkpoint after each epoch (1-based), oldest first: `out/epoch-<n>` for the
+    /// earlier ones when `keep_epoch_checkpoints`, and `out` for the last.
+    pub fn epoch_checkpoints(&self) -> Vec<(usize, PathBuf)> {
+        let earlier = if self.keep_epoch_checkpoints { 1..self.epochs } else { self.epochs..self.epochs };
+        earlier.map(|e| (e, self.out.join(format!("epoch-{e}")))).chain([(self.epochs, self.out.clone())]).collect()
     }
 }
 
@@ -175,7 +188,7 @@ fn fingerprint(opts: &TrainOptions, ids: &[Vec<u32>], labels: &[u32]) -> String 
     let fixed = serde_json::json!({
         "epochs": opts.epochs, "lr": opts.lr, "batch_size": opts.batch_size, "max_len": opts.max_len,
         "warmup": opts.warmup, "seed": opts.seed, "weight_decay": opts.weight_decay,
-        "max_grad_norm": opts.max_grad_norm, "replay_ratio": opts.replay_ratio,
+        "max_grad_norm": opts.max_grad_norm, "replay_ratio": opts.replay_ratio, "l2sp": opts.l2sp,
     });
     h.update(fixed.to_string().as_bytes());
     for (seq, label) in ids.iter().zip(labels) {
@@ -297,6 +310,8 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
 
     std::fs::create_dir_all(&opts.out).map_err(|source| TrainError::Io { path: opts.out.clone(), source })?;
     let mut model = Trainable::new(base.config.clone(), base.tensors, opts.weight_decay)?;
+    // Anchored to the base before a resumed state replaces the weights.
+    model.optimizer.anchor_to_current(opts.l2sp)?;
     let mut start = 0;
     if opts.resume {
         if let Some((state, tensors)) = read_state(&opts.out)? {
@@ -359,6 +374,10 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
             eval_report = Some(report);
         }
         write_hf_checkpoint(&opts.out, model.config(), &model.tensors(), &base.encoder)?;
+        if opts.keep_epoch_checkpoints && epoch + 1 < opts.epochs {
+            let dir = opts.out.join(format!("epoch-{}", epoch + 1));
+            write_hf_checkpoint(&dir, model.config(), &model.tensors(), &base.encoder)?;
+        }
         save_state(&opts.out, &model.optimizer, &state_at(done))?;
     }
     if start >= total {
