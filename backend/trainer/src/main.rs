@@ -354,6 +354,7 @@ fn run(cli: Cli) -> Result<()> {
                 champion: !no_champion,
                 reason: "published by hand".into(),
                 at: Clock::system().now_rfc3339(),
+                kind: sentiment_trainer::registry::ChangeKind::Published,
             };
             let registry = sentiment_trainer::registry::publish(&*store, &bundle, &opts)?;
             let manifest = bundle.join(shared::bundle::MANIFEST_FILE);

@@ -16,7 +16,7 @@ use sentiment_trainer::nightly::config::NightlyConfig;
 use sentiment_trainer::nightly::{run, NightlyOptions, Outcome};
 use sentiment_trainer::predict::Predictor;
 use sentiment_trainer::registry::store::LocalStore;
-use sentiment_trainer::registry::{publish, rollback, PublishOptions, Registry, RegistryError};
+use sentiment_trainer::registry::{publish, rollback, ChangeKind, PublishOptions, Registry, RegistryError};
 use sentiment_trainer::train::{train, TrainOptions};
 use shared::bundle::{Source, MANIFEST_FILE, MODEL_FILE};
 use shared::model::Quantization;
@@ -59,12 +59,16 @@ fn champion(dir: &Path, version: &str) -> (PathBuf, PathBuf) {
 }
 
 fn bundle(ck: &Path, out: &Path, version: &str, quantization: Quantization) -> PathBuf {
+    bundle_of(ck, out, version, quantization, None)
+}
+
+fn bundle_of(ck: &Path, out: &Path, version: &str, quantization: Quantization, parent: Option<&str>) -> PathBuf {
     let ck = Checkpoint::load(ck, &LoadOptions { preprocess: Preprocess::None, ..Default::default() }).unwrap();
     let info = BundleInfo {
         source: Source { repo_id: "tests/tiny".into(), revision: None },
         quantization,
         version: Some(version.into()),
-        parent_version: None,
+        parent_version: parent.map(String::from),
         created_at: "2026-11-28T00:00:00.000Z".into(),
         metrics: Default::default(),
         lineage: None,
@@ -82,6 +86,18 @@ fn gold_macro_recall(bundle: &Path) -> f64 {
 /// Feedback records for `texts` (text, true label) as the server stores them, with the model's
 /// real predictions; `flip(i)` says whether record `i`'s label is rotated by a lying client.
 fn feedback(model: &Path, texts: &[(String, String)], version: &str, flip: impl Fn(usize) -> bool) -> String {
+    feedback_at(model, texts, version, flip, "2026-11-28T01:00:00.000Z", 1)
+}
+
+/// `feedback` received at `at`, with record ids counting from `first_id`.
+fn feedback_at(
+    model: &Path,
+    texts: &[(String, String)],
+    version: &str,
+    flip: impl Fn(usize) -> bool,
+    at: &str,
+    first_id: usize,
+) -> String {
     let p = Predictor::open_bundle(model).unwrap();
     let preds = p.predict_many(&texts.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), 64, |_| {}).unwrap();
     let l = labels();
@@ -93,9 +109,9 @@ fn feedback(model: &Path, texts: &[(String, String)], version: &str, flip: impl 
             pred.scores.iter().map(|(k, v)| (k.clone(), *v as f64)).collect();
         out.push_str(
             &serde_json::json!({
-                "id": format!("00000000-0000-4000-8000-{:012}", i + 1), "text": text, "predicted": pred.label,
+                "id": format!("00000000-0000-4000-8000-{:012}", i + first_id), "text": text, "predicted": pred.label,
                 "scores": scores, "label": label, "model_version": version,
-                "received_at": "2026-11-28T01:00:00.000Z",
+                "received_at": at,
             })
             .to_string(),
         );
@@ -154,7 +170,13 @@ fn publish_and_rollback_keep_the_registry_and_the_served_root_consistent() {
     let (v1, ck) = champion(&dir, "v1");
     let v2 = bundle(&ck, &dir.join("v2"), "v2", Quantization::F16);
     let store = LocalStore { root: dir.join("store") };
-    let opts = |champion| PublishOptions { checkpoint: Some(&ck), champion, reason: "test".into(), at: "t".into() };
+    let opts = |champion| PublishOptions {
+        checkpoint: Some(&ck),
+        champion,
+        reason: "test".into(),
+        at: "t".into(),
+        kind: ChangeKind::Published,
+    };
 
     publish(&store, &v1, &opts(true)).unwrap();
     let r = publish(&store, &v2, &opts(false)).unwrap();
@@ -198,8 +220,18 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
     let gold_v1 = gold_macro_recall(&v1);
     let store_dir = dir.join("store");
     let store = LocalStore { root: store_dir.clone() };
-    publish(&store, &v1, &PublishOptions { checkpoint: Some(&ck), champion: true, reason: "t".into(), at: "t".into() })
-        .unwrap();
+    publish(
+        &store,
+        &v1,
+        &PublishOptions {
+            checkpoint: Some(&ck),
+            champion: true,
+            reason: "t".into(),
+            at: "t".into(),
+            kind: ChangeKind::Published,
+        },
+    )
+    .unwrap();
 
     // 30 % of the records (one client's) have rotated labels: on shifted posts and on posts like
     // the gold set's, so learning them would hurt exactly where the gold set looks.
@@ -236,6 +268,74 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Issue 33.3: a promoted champion that users agree with less than they would with its parent,
+/// on the feedback received since its promotion, is rolled back; the next night does not
+/// promote a challenger trained on the same feedback.
+#[test]
+fn a_worse_promoted_champion_is_rolled_back_and_not_promoted_again() {
+    let dir = tmp("guard");
+    let (v1, ck) = champion(&dir, "v1");
+    // v2: the same tiny RoBERTa after a single epoch of the base domain, published as if the
+    // loop had promoted it over v1: much worse on base-domain posts.
+    let weak = dir.join("weak-checkpoint");
+    let mut o =
+        TrainOptions::new(root().join("fixtures/tiny-roberta-bpe"), vec![data("base-train.jsonl")], weak.clone());
+    o.lr = 2e-3;
+    o.batch_size = 16;
+    o.preprocess = Preprocess::None;
+    train(&o, |_| {}).unwrap();
+    let v2 = bundle_of(&weak, &dir.join("v2"), "v2", Quantization::Q8_0, Some("v1"));
+    let store_dir = dir.join("store");
+    let store = LocalStore { root: store_dir.clone() };
+    for (bundle, checkpoint, at, kind) in [
+        (&v1, &ck, "2026-11-27T00:00:00.000Z", ChangeKind::Published),
+        (&v2, &weak, "2026-11-28T00:00:00.000Z", ChangeKind::Promoted),
+    ] {
+        let opts =
+            PublishOptions { checkpoint: Some(checkpoint), champion: true, reason: "t".into(), at: at.into(), kind };
+        publish(&store, bundle, &opts).unwrap();
+    }
+
+    // Before the promotion, v1 served shifted posts it reads poorly (what made the loop retrain);
+    // after it, v2 served base-domain posts and users disagreed with it far more than with v1.
+    let fb = dir.join("feedback");
+    std::fs::create_dir_all(&fb).unwrap();
+    let before = feedback_at(&v1, &texts("shifted.jsonl", 0, 300), "v1", |_| false, "2026-11-27T12:00:00.000Z", 1);
+    let after = feedback_at(&v2, &texts("guard.jsonl", 0, 400), "v2", |_| false, "2026-11-28T01:00:00.000Z", 1001);
+    std::fs::write(fb.join("a.jsonl"), before + &after).unwrap();
+    let cfg = NightlyConfig::from_file(&config(&dir, store_dir.to_str().unwrap(), fb.to_str().unwrap())).unwrap();
+
+    let report = run(&cfg, &NightlyOptions::default(), |_| {});
+    assert_eq!(report.outcome, Outcome::RolledBack, "{}", report.reason);
+    let guard = report.promotion_guard.as_ref().unwrap();
+    let (c, p) = (guard.champion_agreement.unwrap(), guard.parent_agreement.unwrap());
+    assert!(c.n == 400 && c.ci_high < p.ci_low, "{}", guard.reason);
+    let registry = Registry::load(&store).unwrap();
+    assert_eq!(registry.champion.as_deref(), Some("v1"));
+    let last = registry.history.last().unwrap();
+    assert_eq!(
+        (last.kind, last.from.as_deref(), last.reason.as_str()),
+        (ChangeKind::Rollback, Some("v2"), report.reason.as_str())
+    );
+    assert_eq!(read_json(&store_dir.join(MANIFEST_FILE))["version"], "v1");
+
+    // The next night: v1's own feedback still says retrain, but nothing arrived since the
+    // rollback, so nothing is trained or promoted, even when forced; the report says why.
+    for force_retrain in [false, true] {
+        let report = run(&cfg, &NightlyOptions { force_retrain }, |_| {});
+        assert_eq!(report.monitor.as_ref().unwrap().decision, "retrain", "{}", report.reason);
+        assert_eq!(report.outcome, Outcome::Hold, "{}", report.reason);
+        assert!(
+            report.reason.contains("v2 was rolled back") && report.reason.contains("new feedback"),
+            "{}",
+            report.reason
+        );
+        assert!(report.training.is_none());
+    }
+    assert_eq!(Registry::load(&store).unwrap(), registry);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// A q4k champion's challenger is quantized as q4k too, calibrated with GPTQ on its own training
 /// data, and its manifest says so.
 #[test]
@@ -245,8 +345,18 @@ fn a_q4k_challenger_is_calibrated_on_its_training_data() {
     let v1 = bundle(&ck, &dir.join("v1"), "v1", Quantization::Q4K);
     let store_dir = dir.join("store");
     let store = LocalStore { root: store_dir.clone() };
-    publish(&store, &v1, &PublishOptions { checkpoint: Some(&ck), champion: true, reason: "t".into(), at: "t".into() })
-        .unwrap();
+    publish(
+        &store,
+        &v1,
+        &PublishOptions {
+            checkpoint: Some(&ck),
+            champion: true,
+            reason: "t".into(),
+            at: "t".into(),
+            kind: ChangeKind::Published,
+        },
+    )
+    .unwrap();
     let fb = dir.join("feedback");
     std::fs::create_dir_all(&fb).unwrap();
     std::fs::write(fb.join("a.jsonl"), feedback(&v1, &texts("shifted.jsonl", 0, 200), "v1", |_| false)).unwrap();

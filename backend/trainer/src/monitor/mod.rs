@@ -25,17 +25,20 @@ pub enum MonitorError {
     NoBaseline,
 }
 
-/// The decision rule's knobs. Defaults: 200 records, 2 pp tolerance, 95 % (z = 1.96).
+/// The decision rule's knobs. Defaults: 200 records, 2 pp tolerance, 95 % (z = 1.96), a drift
+/// alert from PSI 0.25 (the usual "significant shift" level).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Thresholds {
     pub min_samples: u64,
     pub tolerance: f64,
     pub z: f64,
+    /// PSI of the label mix above which drift is reported (0: never).
+    pub psi_alert: f64,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { min_samples: 200, tolerance: 0.02, z: 1.96 }
+        Thresholds { min_samples: 200, tolerance: 0.02, z: 1.96, psi_alert: 0.25 }
     }
 }
 
@@ -152,6 +155,10 @@ pub struct Decision {
     pub reference_mix: Option<BTreeMap<String, f64>>,
     /// Population stability index of `label_mix` against `reference_mix` (> 0.25: a large shift).
     pub psi: Option<f64>,
+    /// `psi` is above `psi_threshold`: the label mix has drifted. With the agreement interval
+    /// below the baseline (tolerance aside), that alone is a reason to retrain.
+    pub psi_alert: bool,
+    pub psi_threshold: f64,
     pub records_total: u64,
     pub records_other_versions: u64,
     pub duplicates: u64,
@@ -222,11 +229,26 @@ pub fn assess(
     for r in &mine {
         *label_mix.entry(r.submission.label.clone()).or_default() += 1.0 / n as f64;
     }
-    let (retrain, reason, ci) = decide(agree, n, baseline, t);
+    let (mut retrain, mut reason, ci) = decide(agree, n, baseline, t);
     let psi = match (&reference_mix, n > 0) {
         (Some(q), true) => Some(psi(&label_mix, q)),
         _ => None,
     };
+    let psi_alert = t.psi_alert > 0.0 && psi.is_some_and(|p| p > t.psi_alert);
+    if psi_alert && !retrain && n >= t.min_samples {
+        let psi = psi.expect("alert implies psi");
+        let [lo, hi] = ci.expect("n > 0 here");
+        if hi < baseline {
+            retrain = true;
+            reason = format!(
+                "the label mix has drifted (PSI {psi:.3} above {:.3}) and agreement on submitted feedback {:.3} (95 % CI {lo:.3}-{hi:.3}) is below baseline {baseline:.3}",
+                t.psi_alert,
+                agree as f64 / n as f64
+            );
+        } else {
+            reason = format!("{reason}; the label mix has drifted (PSI {psi:.3} above {:.3})", t.psi_alert);
+        }
+    }
     Decision {
         n,
         accuracy: (n > 0).then(|| agree as f64 / n as f64),
@@ -242,6 +264,8 @@ pub fn assess(
         label_mix,
         reference_mix,
         psi,
+        psi_alert,
+        psi_threshold: t.psi_alert,
         records_total: set.records.len() as u64,
         records_other_versions: set.records.len() as u64 - n,
         duplicates: set.duplicates,
@@ -278,7 +302,7 @@ mod tests {
 
     #[test]
     fn retrains_only_with_enough_records_and_a_clearly_lower_upper_bound() {
-        let t = Thresholds { min_samples: 100, tolerance: 0.02, z: 1.96 };
+        let t = Thresholds { min_samples: 100, tolerance: 0.02, ..Default::default() };
         // 60 % agreement on 99 records: clearly bad, but too few.
         assert!(!decide(59, 99, 0.8, &t).0);
         // 60 % on 200: Wilson upper bound 0.664 < 0.78 → retrain.
@@ -296,6 +320,37 @@ mod tests {
         let hi = wilson_interval(150, 200, 1.96).unwrap()[1];
         assert!(!decide(150, 200, hi + 0.0199, &t).0);
         assert!(decide(150, 200, hi + 0.0201, &t).0);
+    }
+
+    /// A drifted label mix is reported, and with agreement below baseline (but not below it by
+    /// the tolerance) it is what makes the monitor say retrain.
+    #[test]
+    fn a_label_mix_drift_alerts_and_retrains_only_below_baseline() {
+        let records = |agree: usize| -> String {
+            (0..300)
+                .map(|i| {
+                    let label = if i % 10 < 8 { "negative" } else { "positive" };
+                    let predicted = if i < agree { label } else { "neutral" };
+                    rec(&format!("00000000-0000-4000-8000-{i:012}"), label, predicted, "v1")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let even = BTreeMap::from([("negative".into(), 0.34), ("neutral".into(), 0.33), ("positive".into(), 0.33)]);
+        let t = Thresholds::default();
+        // 75 % on 300 (69.8–79.6 %) against a baseline of 0.8: not below it by the tolerance, so
+        // without a reference mix the monitor holds.
+        let below = parse_shards([records(225).as_bytes()]);
+        let d = assess(&below, "v1", &labels(), 0.8, None, &t);
+        assert_eq!((d.decision.as_str(), d.psi_alert), ("hold", false));
+        let d = assess(&below, "v1", &labels(), 0.8, Some(even.clone()), &t);
+        assert!(d.psi.unwrap() > 0.25 && d.psi_alert);
+        assert_eq!(d.decision, "retrain", "{}", d.reason);
+        assert!(d.reason.contains("label mix has drifted"), "{}", d.reason);
+        // 90 % agreement: the drift is reported, the model still does its job: hold.
+        let d = assess(&parse_shards([records(270).as_bytes()]), "v1", &labels(), 0.8, Some(even), &t);
+        assert_eq!((d.decision.as_str(), d.psi_alert), ("hold", true));
+        assert!(d.reason.contains("PSI"), "{}", d.reason);
     }
 
     #[test]

@@ -74,6 +74,22 @@ pub struct NightlyConfig {
     pub train: TrainConfig,
     #[serde(default)]
     pub select: SelectConfig,
+    #[serde(default)]
+    pub promotion_guard: PromotionGuardConfig,
+}
+
+/// Watching a promoted champion against its parent (`nightly::promotion_guard`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromotionGuardConfig {
+    /// Fewest feedback records since the promotion before the guard judges.
+    pub min_samples: u64,
+}
+
+impl Default for PromotionGuardConfig {
+    fn default() -> Self {
+        PromotionGuardConfig { min_samples: 200 }
+    }
 }
 
 fn default_work_dir() -> PathBuf {
@@ -93,12 +109,16 @@ pub struct MonitorConfig {
     pub tolerance: f64,
     /// Used when the champion's manifest records no `agreement_baseline`.
     pub baseline: Option<f64>,
+    /// PSI of the feedback's label mix against the champion's training mix above which the
+    /// report raises a drift alert; with the agreement interval below baseline, it is a reason
+    /// to retrain. 0 turns the alert off.
+    pub psi_alert: f64,
 }
 
 impl Default for MonitorConfig {
     fn default() -> Self {
         let t = crate::monitor::Thresholds::default();
-        MonitorConfig { min_samples: t.min_samples, tolerance: t.tolerance, baseline: None }
+        MonitorConfig { min_samples: t.min_samples, tolerance: t.tolerance, baseline: None, psi_alert: t.psi_alert }
     }
 }
 

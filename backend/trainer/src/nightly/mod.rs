@@ -8,6 +8,7 @@
 pub mod config;
 pub mod feedback_data;
 pub mod gate;
+pub mod promotion_guard;
 pub mod report;
 pub mod screen;
 pub mod select;
@@ -17,17 +18,21 @@ use crate::checkpoint::{Checkpoint, LoadOptions};
 use crate::data::{load_examples, Example};
 use crate::monitor::{assess, manifest_reference, read_feedback, Thresholds};
 use crate::predict::Predictor;
-use crate::registry::{fetch_version, open_store, publish, PublishOptions, Registry, RegistryError};
+use crate::registry::{
+    fetch_version, open_store, publish, rollback, ChangeKind, PublishOptions, Registry, RegistryError,
+};
 use crate::train::run::load_base;
 use crate::train::state::write_hf_checkpoint;
 use crate::train::{Progress, TrainOptions};
 pub use config::NightlyConfig;
 use feedback_data::LabelledText;
 use gate::Evaluations;
+use promotion_guard::{GuardCheck, GuardDecision};
 pub use report::{NightlyReport, Outcome};
 use select::CandidateSource;
 use serde_json::json;
 use shared::bundle::{Manifest, MANIFEST_FILE};
+use shared::feedback::parse_timestamp_millis;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
@@ -106,6 +111,37 @@ fn mix(texts: &[&LabelledText], labels: &[String]) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Runs the promotion guard when the champion got there by a promotion of this loop and its
+/// parent is in the registry; fetches the parent only when there are enough records to judge.
+fn guard_champion(
+    cfg: &NightlyConfig,
+    store: &dyn crate::registry::ModelStore,
+    registry: &Registry,
+    champion: &crate::registry::VersionEntry,
+    records: &[shared::FeedbackRecord],
+    run_dir: &Path,
+) -> Result<Option<GuardCheck>, RunError> {
+    let Some(change) = registry.last_change_to(&champion.version).filter(|c| c.kind == ChangeKind::Promoted) else {
+        return Ok(None);
+    };
+    let Some(parent) = champion.parent_version.as_deref().and_then(|p| registry.get(p)) else { return Ok(None) };
+    let since = promotion_guard::since_promotion(records, &champion.version, &change.at);
+    let check = promotion_guard::check(
+        &champion.version,
+        &parent.version,
+        &change.at,
+        &since,
+        &cfg.promotion_guard,
+        |texts| -> Result<Vec<String>, RunError> {
+            tracing::info!("running the parent {} on {} posts for the promotion guard", parent.version, texts.len());
+            let fetched = fetch_version(store, parent, &run_dir.join("parent"))?;
+            let p = Predictor::open_bundle(&fetched.bundle)?;
+            Ok(p.predict_many(texts, 32, |_| {})?.into_iter().map(|p| p.label).collect())
+        },
+    )?;
+    Ok(Some(check))
+}
+
 fn run_inner(
     cfg: &NightlyConfig,
     opts: &NightlyOptions,
@@ -126,15 +162,35 @@ fn run_inner(
     let manifest = Manifest::from_json(&manifest_bytes)?;
     let labels = manifest.labels.clone();
 
-    // 1. Screen the feedback, then monitor.
+    // 1. Screen the feedback.
     let mut set = read_feedback(&cfg.feedback)?;
     let versions: BTreeSet<&str> = registry.versions.iter().map(|v| v.version.as_str()).collect();
     let (kept, screening) = screen::screen(std::mem::take(&mut set.records), &versions);
     set.records = kept;
     report.screening = Some(screening);
+
+    // 2. The promotion guard: a champion this loop promoted is watched against its parent.
+    if let Some(check) = guard_champion(cfg, &*store, &registry, &champion, &set.records, &run_dir)? {
+        let rollback_to = (check.decision == GuardDecision::Rollback).then(|| check.parent.clone());
+        report.reason = check.reason.clone();
+        report.promotion_guard = Some(check);
+        if let Some(parent) = rollback_to {
+            rollback(&*store, &parent, &report.reason, &shared::Clock::system().now_rfc3339())?;
+            report.new_champion = Some(parent);
+            report.outcome = Outcome::RolledBack;
+            return Ok(());
+        }
+    }
+
+    // 3. Monitor.
     let (recorded, reference_mix) = manifest_reference(&manifest.metrics);
     let baseline = recorded.or(cfg.monitor.baseline).ok_or(crate::monitor::MonitorError::NoBaseline)?;
-    let t = Thresholds { min_samples: cfg.monitor.min_samples, tolerance: cfg.monitor.tolerance, ..Default::default() };
+    let t = Thresholds {
+        min_samples: cfg.monitor.min_samples,
+        tolerance: cfg.monitor.tolerance,
+        psi_alert: cfg.monitor.psi_alert,
+        ..Default::default()
+    };
     let decision = assess(&set, &champion.version, &labels, baseline, reference_mix, &t);
     let retrain = decision.decision == "retrain";
     report.reason = decision.reason.clone();
@@ -143,8 +199,20 @@ fn run_inner(
         report.outcome = Outcome::Hold;
         return Ok(());
     }
+    // After a rollback, a challenger trained on the same feedback would learn what the rolled
+    // back version learned: wait for feedback that arrived since.
+    if let Some((version, at)) = registry.rolled_back().max_by_key(|(_, at)| parse_timestamp_millis(at)) {
+        let since = parse_timestamp_millis(at);
+        if !set.records.iter().any(|r| parse_timestamp_millis(&r.received_at) > since) {
+            report.outcome = Outcome::Hold;
+            report.reason = format!(
+                "{version} was rolled back at {at} and no feedback has arrived since; a challenger trained now would learn from the same feedback, so the run waits for new feedback"
+            );
+            return Ok(());
+        }
+    }
 
-    // 2. Training, validation and holdout sets from all feedback (every version's corrections
+    // 4. Training, validation and holdout sets from all feedback (every version's corrections
     //    count).
     let gold = load_examples(&cfg.gold_test, &labels)?;
     if gold.is_empty() {
@@ -176,7 +244,7 @@ fn run_inner(
     write_durably(&run_dir.join("feedback-validation.jsonl"), feedback_data::to_jsonl(&data.validation).as_bytes())?;
     write_durably(&run_dir.join("feedback-holdout.jsonl"), feedback_data::to_jsonl(&data.holdout).as_bytes())?;
 
-    // 3. Fine-tune from the champion's float checkpoint when it has one, keeping every epoch.
+    // 5. Fine-tune from the champion's float checkpoint when it has one, keeping every epoch.
     let base = fetched.checkpoint.clone().unwrap_or_else(|| fetched.bundle.clone());
     let tc = &cfg.train;
     let mut to = TrainOptions::new(base.clone(), vec![train_path], run_dir.join("fine-tune"));
@@ -198,7 +266,7 @@ fn run_inner(
     let replayed = summary.replay_examples;
     report.training = Some(summary);
 
-    // 4. Choose the challenger among the epochs and their blends with the champion, on the guard
+    // 6. Choose the challenger among the epochs and their blends with the champion, on the guard
     //    set and the feedback validation split; then quantize it as the champion is quantized:
     //    the gate judges exactly what would ship.
     let validation = label_examples(&data.validation, &labels);
@@ -261,8 +329,16 @@ fn run_inner(
     let mut challenger = write_bundle(&ck, info, &challenger_dir, |_, _, _| {})?;
     drop(ck);
     report.challenger = Some(challenger.version.clone());
+    let same_model = registry.rolled_back().find(|(v, _)| {
+        registry.get(v).is_some_and(|e| e.model_sha256 == challenger.files[shared::bundle::MODEL_FILE].sha256)
+    });
+    if let Some((version, at)) = same_model {
+        report.outcome = Outcome::Rejected;
+        report.reason = format!("the challenger is the very model of {version}, rolled back at {at}");
+        return Ok(());
+    }
 
-    // 5. Evaluate both on the gold set and the feedback holdout.
+    // 7. Evaluate both on the gold set and the feedback holdout.
     let holdout = label_examples(&data.holdout, &labels);
     let truth: Vec<usize> = holdout.iter().map(|e| e.label).collect();
     let score = |dir: &Path| -> Result<_, RunError> {
@@ -286,7 +362,7 @@ fn run_inner(
         return Ok(());
     }
 
-    // 6. Promote: the figures go into the manifest, the bundle and its checkpoint to the store.
+    // 8. Promote: the figures go into the manifest, the bundle and its checkpoint to the store.
     let all: Vec<&LabelledText> = data.train.iter().chain(&data.holdout).collect();
     let figures = |r: &crate::eval::EvalReport| json!({"n": r.n, "accuracy": r.accuracy, "macro_recall": r.macro_recall, "macro_f1": r.macro_f1});
     challenger.metrics.insert("gold".into(), figures(&evals.challenger_gold));
@@ -303,7 +379,13 @@ fn run_inner(
     publish(
         &*store,
         &challenger_dir,
-        &PublishOptions { checkpoint: Some(&challenger_checkpoint), champion: true, reason, at },
+        &PublishOptions {
+            checkpoint: Some(&challenger_checkpoint),
+            champion: true,
+            reason,
+            at,
+            kind: ChangeKind::Promoted,
+        },
     )?;
     report.evaluations = Some(evals);
     report.new_champion = Some(challenger.version.clone());

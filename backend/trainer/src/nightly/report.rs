@@ -3,6 +3,7 @@
 use super::config::NightlyConfig;
 use super::feedback_data::FeedbackData;
 use super::gate::{Evaluations, GateResult};
+use super::promotion_guard::GuardCheck;
 use super::screen::Screening;
 use super::select::Selection;
 use crate::eval::EvalReport;
@@ -23,6 +24,9 @@ pub enum Outcome {
     Promoted,
     /// A challenger was not trained (too little feedback) or did not pass the gate.
     Rejected,
+    /// The promotion guard restored the champion's parent.
+    #[serde(rename = "rolled_back")]
+    RolledBack,
     /// Something went wrong; `reason` says what.
     Failed,
 }
@@ -48,6 +52,7 @@ pub struct NightlyReport {
     pub champion: Option<String>,
     pub forced: bool,
     pub screening: Option<Screening>,
+    pub promotion_guard: Option<GuardCheck>,
     pub monitor: Option<Decision>,
     pub data: Option<FeedbackData>,
     pub training: Option<TrainSummary>,
@@ -88,6 +93,7 @@ impl NightlyReport {
             champion: None,
             forced,
             screening: None,
+            promotion_guard: None,
             monitor: None,
             data: None,
             training: None,
@@ -200,6 +206,10 @@ impl NightlyReport {
             }
             _ => {}
         }
+        if let Some(g) = &self.promotion_guard {
+            let _ = writeln!(s, "\n## Promotion guard\n");
+            let _ = writeln!(s, "{}.", g.reason);
+        }
         if let Some(m) = &self.monitor {
             let pct = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{:.1} %", v * 100.0));
             let _ = writeln!(s, "\n## Monitor ({})\n", m.metric);
@@ -220,7 +230,11 @@ impl NightlyReport {
                 let _ = writeln!(
                     s,
                     "\nLabel mix shift (PSI): {psi:.3}{}",
-                    if psi > 0.25 { " — a large shift" } else { "" }
+                    if m.psi_alert {
+                        format!(" — **drift alert** (above {:.2}): the feedback's labels are spread very differently from what the champion was trained on", m.psi_threshold)
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }

@@ -63,13 +63,28 @@ pub struct VersionEntry {
     pub lineage: Option<serde_json::Value>,
 }
 
-/// A change of champion (publish or rollback), kept for the audit trail.
+/// What made a version champion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// `publish` by hand (also what entries written before kinds existed read as).
+    #[default]
+    Published,
+    /// `nightly` promoted a challenger through the gate.
+    Promoted,
+    /// An earlier version was restored: by `rollback`, or by `nightly`'s promotion guard.
+    Rollback,
+}
+
+/// A change of champion (publish, promotion or rollback), kept for the audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChampionChange {
     pub at: String,
     pub from: Option<String>,
     pub to: String,
     pub reason: String,
+    #[serde(default)]
+    pub kind: ChangeKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +126,19 @@ impl Registry {
 
     pub fn get(&self, version: &str) -> Option<&VersionEntry> {
         self.versions.iter().find(|v| v.version == version)
+    }
+
+    /// The change that made `version` champion most recently.
+    pub fn last_change_to(&self, version: &str) -> Option<&ChampionChange> {
+        self.history.iter().rev().find(|c| c.to == version)
+    }
+
+    /// Versions that were champion once and rolled back, with when.
+    pub fn rolled_back(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.history
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Rollback)
+            .filter_map(|c| c.from.as_deref().map(|from| (from, c.at.as_str())))
     }
 
     pub fn champion_entry(&self, location: &str) -> Result<&VersionEntry, RegistryError> {
@@ -191,6 +219,8 @@ pub struct PublishOptions<'a> {
     pub reason: String,
     /// RFC 3339 time of publication.
     pub at: String,
+    /// Recorded in the history when the version becomes champion.
+    pub kind: ChangeKind,
 }
 
 /// Publishes a bundle directory into the store and updates `registry.json` in the same change.
@@ -244,6 +274,7 @@ pub fn publish(store: &dyn ModelStore, bundle_dir: &Path, opts: &PublishOptions)
             from: registry.champion.clone(),
             to: m.version.clone(),
             reason: opts.reason.clone(),
+            kind: opts.kind,
         });
         registry.champion = Some(m.version.clone());
         files.extend(root_files(&bundle.files));
@@ -285,6 +316,7 @@ pub fn rollback(store: &dyn ModelStore, version: &str, reason: &str, at: &str) -
         from: registry.champion.clone(),
         to: version.to_string(),
         reason: reason.to_string(),
+        kind: ChangeKind::Rollback,
     });
     registry.champion = Some(version.to_string());
     files.push(registry.to_file());
