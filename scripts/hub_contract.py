@@ -70,6 +70,28 @@ check(lfs == ["data/py/blob.bin"], f"list_repo_tree marks LFS files -> {lfs}")
 sizes = {t.path: t.size for t in tree}
 check(sizes["data/py/blob.bin"] == 3000 and sizes["data/py/00000001.jsonl"] == len(small), "tree sizes")
 
+
+def set_faults(**changes):
+    """Changes the stand-in's faults (its control endpoint, not part of the Hub API)."""
+    import urllib.request
+    faults = json.load(urllib.request.urlopen(endpoint + "/_fake/faults"))
+    faults.update(changes)
+    req = urllib.request.Request(endpoint + "/_fake/faults", data=json.dumps(faults).encode(), method="PUT",
+                                 headers={"content-type": "application/json"})
+    urllib.request.urlopen(req).close()
+
+
+# The Hub lists trees in pages (a cursor, and a Link header naming the next page): with two
+# entries a page, the official client must still see every entry exactly once.
+set_faults(tree_page_size=2)
+paged = [t.path for t in api.list_repo_tree(repo, path_in_repo="data/py", repo_type="dataset", recursive=True)]
+check(sorted(paged) == want and len(paged) == len(set(paged)),
+      f"list_repo_tree follows the stand-in's pages (2 entries a page) -> {len(paged)} entries")
+paged_root = [t.path for t in api.list_repo_tree(repo, repo_type="dataset", recursive=True)]
+check(sorted(p for p in paged_root if "." in p.rsplit("/", 1)[-1]) == want,
+      f"and from the root, with directories -> {len(paged_root)} entries")
+set_faults(tree_page_size=0)
+
 with tempfile.TemporaryDirectory() as cache:
     p = hf_hub_download(repo, "data/py/00000001.jsonl", repo_type="dataset", cache_dir=cache)
     check(open(p, "rb").read() == small, "hf_hub_download (regular) returns the bytes")

@@ -1,6 +1,7 @@
 //! A local stand-in for the Hub's HTTP API (repos of any type): `revision` (repo info),
-//! `preupload`, NDJSON `commit`, LFS batch (basic transfer), `tree` listing and `resolve` (GET
-//! and HEAD). It keeps files in memory and can fail on purpose: 5xx on chosen commits, a commit
+//! `preupload`, NDJSON `commit`, LFS batch (basic transfer), `tree` listing in pages (as the Hub:
+//! a `cursor` query parameter and a `Link: <...>; rel="next"` header) and `resolve` (GET and
+//! HEAD). It keeps files in memory and can fail on purpose: 5xx on chosen commits, a commit
 //! that is applied but whose answer is lost, refused connections and hanging requests.
 //! `scripts/hub-contract.sh` checks it against the official Python client.
 //!
@@ -39,6 +40,11 @@ pub struct Faults {
     /// Answer every file download (`resolve`, GET and HEAD) with 500: shows what a client takes
     /// from its cache.
     pub fail_downloads: bool,
+    /// Entries per page of a tree listing (0 = the Hub's 1,000).
+    pub tree_page_size: usize,
+    /// With `down`: come back up by itself after this many ms (a script cannot reach the control
+    /// endpoint while new connections are refused).
+    pub down_for_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +67,8 @@ struct StandInState {
     faults: Mutex<Faults>,
     commit_requests: AtomicU64,
     commits_applied: AtomicU64,
+    /// Largest commit applied: (files added or deleted, request body bytes).
+    largest_commit: Mutex<(usize, usize)>,
     addr: Mutex<Option<SocketAddr>>,
 }
 
@@ -111,6 +119,11 @@ impl HubStandIn {
     /// Creates an empty repo (`"datasets/owner/name"`); writes to a missing repo get 404 like on the Hub.
     pub fn create_repo(&self, repo_key: &str) {
         self.state.repos.lock().expect("lock").entry(repo_key.to_owned()).or_default();
+    }
+
+    /// The largest commit applied so far: (files, request body bytes).
+    pub fn largest_commit(&self) -> (usize, usize) {
+        *self.state.largest_commit.lock().expect("lock")
     }
 
     /// (commit requests received, commits applied).
@@ -194,6 +207,15 @@ async fn get_faults(State(st): State<Arc<StandInState>>) -> Json<Faults> {
 }
 
 async fn put_faults(State(st): State<Arc<StandInState>>, Json(f): Json<Faults>) -> StatusCode {
+    if f.down && f.down_for_ms > 0 {
+        let (st, after) = (st.clone(), Duration::from_millis(f.down_for_ms));
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let mut faults = st.faults.lock().expect("lock");
+            faults.down = false;
+            faults.down_for_ms = 0;
+        });
+    }
     *st.faults.lock().expect("lock") = f;
     StatusCode::NO_CONTENT
 }
@@ -347,6 +369,11 @@ async fn commit(
         return hub_error(StatusCode::BAD_REQUEST, "commit needs a summary");
     }
     let key = repo_key(&rtype, &owner, &name);
+    {
+        let mut largest = st.largest_commit.lock().expect("lock");
+        let this = (adds.len() + deletes.len(), body.len());
+        *largest = (largest.0.max(this.0), largest.1.max(this.1));
+    }
     let oid = {
         let mut repos = st.repos.lock().expect("lock");
         let Some(repo) = repos.get_mut(&key) else {
@@ -413,20 +440,30 @@ fn head_or_initial(repo: &RepoState) -> String {
 struct TreeQuery {
     #[serde(default)]
     recursive: Option<String>,
+    /// Where the previous page ended (opaque to clients: base64 of the last path it listed).
+    #[serde(default)]
+    cursor: Option<String>,
 }
+
+/// The Hub's page size for tree listings without `expand`.
+const HUB_TREE_PAGE: usize = 1000;
 
 async fn tree_root(
     st: State<Arc<StandInState>>,
     Path((rtype, owner, name, rev)): Path<(String, String, String, String)>,
     q: Query<TreeQuery>,
+    uri: axum::http::Uri,
 ) -> Response {
-    tree(st, Path((rtype, owner, name, rev, String::new())), q).await
+    tree(st, Path((rtype, owner, name, rev, String::new())), q, uri).await
 }
 
+/// One page of a tree listing, entries sorted by path; the next page starts after the cursor's
+/// path, so files added or removed between pages (a compaction) never make an entry repeat.
 async fn tree(
     State(st): State<Arc<StandInState>>,
     Path((rtype, owner, name, _rev, path)): Path<(String, String, String, String, String)>,
     Query(q): Query<TreeQuery>,
+    uri: axum::http::Uri,
 ) -> Response {
     if let Some(r) = check_type(&rtype) {
         return r;
@@ -461,10 +498,42 @@ async fn tree(
     if !path.is_empty() && entries.is_empty() && dirs.is_empty() {
         return hub_error(StatusCode::NOT_FOUND, "Entry not found");
     }
+    let page_size = match st.faults.lock().expect("lock").tree_page_size {
+        0 => HUB_TREE_PAGE,
+        n => n,
+    };
+    drop(repos);
     let mut out: Vec<Value> =
         dirs.into_iter().map(|d| json!({ "type": "directory", "oid": "0".repeat(40), "size": 0, "path": d })).collect();
     out.extend(entries);
-    Json(out).into_response()
+    out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    let after = q
+        .cursor
+        .as_deref()
+        .and_then(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    if let Some(after) = &after {
+        out.retain(|e| e["path"].as_str().is_some_and(|p| p > after.as_str()));
+    }
+    let more = out.len() > page_size;
+    out.truncate(page_size);
+    let mut resp = Json(&out).into_response();
+    if more {
+        let last = out.last().and_then(|e| e["path"].as_str()).unwrap_or_default();
+        let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last);
+        let query: Vec<&str> =
+            uri.query().unwrap_or("").split('&').filter(|kv| !kv.is_empty() && !kv.starts_with("cursor=")).collect();
+        let addr = st.addr.lock().expect("lock").map(|a| a.to_string()).unwrap_or_default();
+        let mut next = format!("http://{addr}{}?", uri.path());
+        for kv in query {
+            next.push_str(kv);
+            next.push('&');
+        }
+        next.push_str(&format!("cursor={cursor}"));
+        resp.headers_mut()
+            .insert(header::LINK, HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")).expect("ascii link"));
+    }
+    resp
 }
 
 async fn resolve_typed(

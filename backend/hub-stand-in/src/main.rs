@@ -15,12 +15,19 @@ struct Args {
     /// Files at least this large must go through LFS (0 = never).
     #[arg(long, default_value_t = 0)]
     lfs_threshold: u64,
+    /// Entries per page of a tree listing (0 = the Hub's 1,000).
+    #[arg(long, default_value_t = 0)]
+    tree_page_size: usize,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let hub = HubStandIn::start(args.addr, Faults { lfs_threshold: args.lfs_threshold, ..Faults::default() }).await?;
+    let hub = HubStandIn::start(
+        args.addr,
+        Faults { lfs_threshold: args.lfs_threshold, tree_page_size: args.tree_page_size, ..Faults::default() },
+    )
+    .await?;
     println!("hub-stand-in listening on {}", hub.endpoint());
     tokio::signal::ctrl_c().await?;
     Ok(())
