@@ -52,7 +52,7 @@ pub enum FeedbackError {
     ScoresLabels { allowed: String },
     #[error("score for {label:?} must be a finite number in [0, 1], got {value}")]
     BadScore { label: String, value: f64 },
-    #[error("model_version must be 1-{MAX_MODEL_VERSION_CHARS} characters")]
+    #[error("model_version must be 1-{MAX_MODEL_VERSION_CHARS} letters, digits, '.', '_' or '-' (a registry version)")]
     BadModelVersion,
     #[error("note has more than {MAX_NOTE_CHARS} characters")]
     NoteTooLong,
@@ -105,8 +105,7 @@ impl FeedbackSubmission {
                 return Err(FeedbackError::BadScore { label: label.clone(), value });
             }
         }
-        let mv = self.model_version.chars().count();
-        if mv == 0 || mv > MAX_MODEL_VERSION_CHARS {
+        if !is_model_version(&self.model_version) {
             return Err(FeedbackError::BadModelVersion);
         }
         if self.note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
@@ -114,6 +113,14 @@ impl FeedbackSubmission {
         }
         Ok(())
     }
+}
+
+/// True for a well-formed model version: 1-128 ASCII letters, digits, '.', '_' or '-' (the
+/// registry's rule for version names). Keeps labels of metrics and stats keys printable and
+/// bounded in length.
+pub fn is_model_version(s: &str) -> bool {
+    (1..=MAX_MODEL_VERSION_CHARS).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// True for the canonical textual UUID form (any version), either case.
@@ -333,6 +340,14 @@ mod tests {
         let mut s = sample();
         s.scores.insert("neutral".into(), 1.5);
         assert_eq!(s.validate(&labels).unwrap_err().field(), "scores");
+        for bad in ["", "v 1", "v1\n", "{{x}}", "v\"1", "é", &"v".repeat(MAX_MODEL_VERSION_CHARS + 1)] {
+            let mut s = sample();
+            s.model_version = bad.into();
+            assert_eq!(s.validate(&labels), Err(FeedbackError::BadModelVersion), "{bad:?}");
+        }
+        let mut s = sample();
+        s.model_version = "20261123-194025-711a5bd3.q8_0".into();
+        assert_eq!(s.validate(&labels), Ok(()));
     }
 
     #[test]
