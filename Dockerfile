@@ -14,13 +14,14 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-# Spaces run containers as UID 1000.
-RUN useradd --uid 1000 --create-home user
+# Spaces run containers as UID 1000. A Space's persistent storage mounts at /data; without it
+# /data is the container's own layer, and the server says so loudly at start and on /healthz.
+RUN useradd --uid 1000 --create-home user && mkdir -p /data && chown user /data
 COPY --from=build /src/target/release/sentiment-server /usr/local/bin/sentiment-server
 USER 1000
 WORKDIR /home/user
 ENV SENTIMENT_ADDR=0.0.0.0:7860 \
-    SENTIMENT_DATA_DIR=/home/user/data \
+    SENTIMENT_DATA_DIR=/data \
     SENTIMENT_TRUSTED_PROXY_HOPS=1
 EXPOSE 7860
 CMD ["sentiment-server"]

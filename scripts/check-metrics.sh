@@ -19,6 +19,8 @@ for _ in 1 2; do curl -s -o /dev/null -H 'content-type: application/json' -d "$B
 curl -s -o /dev/null -H 'content-type: application/json' -d '{"id":1}' "$URL/api/feedback"
 curl -s -o /dev/null "$URL/api/feedback/stats?since=2026-01-01"
 curl -s -o /dev/null "$URL/healthz"
+curl -s -o /dev/null "$URL/healthz/details"
+curl -s -o /dev/null -X FROBNICATE "$URL/api/feedback"
 curl -s -o /dev/null "$URL/no/such/file"
 curl -s "$URL/metrics" >"$WORK/metrics.txt"
 curl -s "$URL/metrics" | promtool check metrics

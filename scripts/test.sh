@@ -35,6 +35,8 @@ MINILM_DIR=$(scripts/fetch-minilm.sh) || { echo "warning: MiniLM download failed
 stage rust-tests cargo test --release --workspace
 stage wasm-check cargo check -p shared --target wasm32-unknown-unknown
 stage crash-test scripts/crash-test.sh
+# Half-open connections and the connection cap against the release server (issue 32.1).
+stage attack-test scripts/attack-test.sh
 # The retraining loop over six simulated nights with the real server, trainer and model store.
 stage loop-simulation scripts/simulate-loop.sh
 stage hub-contract scripts/hub-contract.sh

@@ -1,10 +1,13 @@
 //! Load generator and log checker for `sentiment-server` (a second process on loopback).
 //!
 //! `cargo run --release -p sentiment-server --example feedback_load -- run --url http://127.0.0.1:8080
-//!   --connections 64 --duration 10s [--acked FILE] [--attempted FILE]`
+//!   --connections 64 --duration 10s [--count N] [--acked FILE] [--attempted FILE]`
 //! posts valid feedback over keep-alive HTTP/1.1 connections, each request with a fresh id
 //! (retried with the same id after a connection error, as a browser would), and prints
-//! acknowledged records per second and latency percentiles.
+//! acknowledged records per second and latency percentiles. `--stats-connections N` also has N
+//! more connections hammer `GET /api/feedback/stats` meanwhile (each every `--stats-every-ms`,
+//! default 5) (issue 32.3: stats must not
+//! slow acknowledgements) and prints their rate and latency.
 //!
 //! `... -- verify --data-dir DIR --acked FILE --attempted FILE` reads every segment of a log
 //! and checks: every line is a complete record, every acknowledged id is there exactly once,
@@ -24,10 +27,14 @@ struct RunArgs {
     duration: Duration,
     acked: Option<PathBuf>,
     attempted: Option<PathBuf>,
+    stats_connections: usize,
+    stats_every_ms: u64,
+    /// Stop once this many distinct records were sent (each retried until acknowledged).
+    count: Option<u64>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: feedback_load run --url http://HOST:PORT [--connections N] [--duration 10s] [--acked FILE] [--attempted FILE]\n       feedback_load verify --data-dir DIR --acked FILE --attempted FILE");
+    eprintln!("usage: feedback_load run --url http://HOST:PORT [--connections N] [--duration 10s] [--count N] [--acked FILE] [--attempted FILE]\n       feedback_load verify --data-dir DIR --acked FILE --attempted FILE");
     std::process::exit(2)
 }
 
@@ -53,6 +60,12 @@ fn main() {
                 duration: flags.get("duration").map(|s| parse_secs(s)).unwrap_or(Duration::from_secs(10)),
                 acked: flags.get("acked").map(PathBuf::from),
                 attempted: flags.get("attempted").map(PathBuf::from),
+                stats_connections: flags
+                    .get("stats-connections")
+                    .map(|s| s.parse().unwrap_or_else(|_| usage()))
+                    .unwrap_or(0),
+                count: flags.get("count").map(|s| s.parse().unwrap_or_else(|_| usage())),
+                stats_every_ms: flags.get("stats-every-ms").map(|s| s.parse().unwrap_or_else(|_| usage())).unwrap_or(5),
             };
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
             rt.block_on(run_load(run));
@@ -97,10 +110,19 @@ async fn run_load(args: RunArgs) {
     let sinks = Arc::new(Mutex::new(Sinks { acked: open(&args.acked), attempted: open(&args.attempted) }));
     let totals = Arc::new(Mutex::new(Totals::default()));
     let deadline = Instant::now() + args.duration;
+    let tickets = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
+    let stats_tasks: Vec<_> = (0..args.stats_connections)
+        .map(|_| {
+            let addr = args.addr.clone();
+            let every = Duration::from_millis(args.stats_every_ms.max(1));
+            tokio::spawn(async move { hammer_stats(&addr, deadline, every).await })
+        })
+        .collect();
     for c in 0..args.connections {
-        let (addr, sinks, totals) = (args.addr.clone(), sinks.clone(), totals.clone());
+        let (addr, sinks, totals, tickets, count) =
+            (args.addr.clone(), sinks.clone(), totals.clone(), tickets.clone(), args.count);
         tasks.push(tokio::spawn(async move {
             let mut conn: Option<TcpStream> = None;
             let mut seq = 0u64;
@@ -108,6 +130,11 @@ async fn run_load(args: RunArgs) {
             let mut pending: Option<(String, String)> = None; // (id, body) to retry
             let mut buf = vec![0u8; 64 * 1024];
             while Instant::now() < deadline {
+                if pending.is_none()
+                    && count.is_some_and(|n| tickets.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= n)
+                {
+                    break;
+                }
                 let (id, req_body) = pending.take().unwrap_or_else(|| {
                     seq += 1;
                     let n = (c as u64) << 40 | seq;
@@ -175,6 +202,22 @@ async fn run_load(args: RunArgs) {
         t.await.unwrap();
     }
     let elapsed = started.elapsed().as_secs_f64();
+    if !stats_tasks.is_empty() {
+        let mut lat = Vec::new();
+        for t in stats_tasks {
+            lat.extend(t.await.unwrap());
+        }
+        lat.sort_unstable();
+        let p = |q: f64| lat.get(((lat.len() as f64 - 1.0) * q).round() as usize).map_or(0.0, |&v| v as f64 / 1000.0);
+        println!(
+            "stats_connections={} stats_answers={} stats_rate={:.0}/s stats_p50={:.2}ms stats_p99={:.2}ms",
+            args.stats_connections,
+            lat.len(),
+            lat.len() as f64 / elapsed,
+            p(0.5),
+            p(0.99)
+        );
+    }
     {
         let mut s = sinks.lock().unwrap();
         if let Some(w) = s.acked.as_mut() {
@@ -206,6 +249,28 @@ async fn run_load(args: RunArgs) {
         pct(1.0),
         t.io_errors
     );
+}
+
+/// GETs the stats (no filter: every hour kept) over one keep-alive connection every `every`
+/// (or as fast as answers come, if slower) until `deadline`; returns each latency in µs.
+async fn hammer_stats(addr: &str, deadline: Instant, every: Duration) -> Vec<u64> {
+    let mut lat = Vec::new();
+    let mut tick = tokio::time::interval(every);
+    let mut buf = vec![0u8; 256 * 1024];
+    let Ok(mut stream) = TcpStream::connect(addr).await else { return lat };
+    let req = format!("GET /api/feedback/stats HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let t0 = Instant::now();
+        if stream.write_all(req.as_bytes()).await.is_err() {
+            break;
+        }
+        match read_response(&mut stream, &mut buf).await {
+            Ok(200) => lat.push(t0.elapsed().as_micros() as u64),
+            _ => break,
+        }
+    }
+    lat
 }
 
 /// Reads one HTTP/1.1 response (with Content-Length) and returns its status.

@@ -7,6 +7,7 @@
 //!
 //! `src/main.rs` only parses arguments and wires these together. The server links no model code.
 
+pub mod data_dir;
 pub mod feedback_log;
 pub mod http;
 

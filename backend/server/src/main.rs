@@ -4,9 +4,10 @@
 use anyhow::Context;
 use clap::Parser;
 use hub::{HubClient, Repo};
+use sentiment_server::data_dir::{self, Persistence};
 use sentiment_server::feedback_log::sync::{self, SyncConfig, SyncStatus, Syncer};
 use sentiment_server::feedback_log::{FeedbackLog, LogConfig};
-use sentiment_server::http::{self, AppState, RateLimit, ServerConfig};
+use sentiment_server::http::{self, AppState, ConnLimits, CorsOrigins, RateLimit, ServerConfig};
 use shared::{Clock, RepoId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,7 +50,8 @@ struct Args {
     /// The model's labels (comma-separated).
     #[arg(long, env = "SENTIMENT_LABELS", value_delimiter = ',', default_value = "negative,neutral,positive")]
     labels: Vec<String>,
-    /// Browser origins allowed to call the API (comma-separated, exact), e.g. https://x.hf.space.
+    /// Browser origins allowed to call the API (comma-separated, exact), e.g. https://x.hf.space;
+    /// `*` for any origin.
     #[arg(long, env = "SENTIMENT_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
     /// API requests per minute per client (0 = no limit).
@@ -61,6 +63,17 @@ struct Args {
     /// Proxies in front that append to X-Forwarded-For (e.g. 1 behind one reverse proxy; 0 = use the peer address).
     #[arg(long, env = "SENTIMENT_TRUSTED_PROXY_HOPS", default_value_t = 0)]
     trusted_proxy_hops: usize,
+    /// Networks those proxies connect from (comma-separated CIDRs); X-Forwarded-For from any
+    /// other peer is ignored. Default: loopback and private networks.
+    #[arg(long, env = "SENTIMENT_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// Time a connection may take to send a request's headers, from its opening or the end of
+    /// the previous response (so also the idle keep-alive timeout).
+    #[arg(long, env = "SENTIMENT_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    header_timeout: Duration,
+    /// Connections open at once; more are closed as soon as they are accepted (and logged).
+    #[arg(long, env = "SENTIMENT_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
     /// Longest time a request may take.
     #[arg(long, env = "SENTIMENT_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     request_timeout: Duration,
@@ -70,6 +83,20 @@ struct Args {
     /// Roll to a new segment at this size in bytes.
     #[arg(long, env = "SENTIMENT_SEGMENT_MAX_BYTES", default_value_t = 8 << 20)]
     segment_max_bytes: u64,
+    /// Sliding window of the agreement figures on /metrics (whole hours).
+    #[arg(long, env = "SENTIMENT_QUALITY_WINDOW", default_value = "24h", value_parser = humantime::parse_duration)]
+    quality_window: Duration,
+    /// The champion's agreement baseline (0-1; the registry's), exported on /metrics for the
+    /// alert "agreement below baseline".
+    #[arg(long, env = "SENTIMENT_AGREEMENT_BASELINE")]
+    agreement_baseline: Option<f64>,
+    /// /healthz says `degraded` once Hub sync has failed for this long.
+    #[arg(long, env = "SENTIMENT_SYNC_DEGRADED_AFTER", default_value = "30m", value_parser = humantime::parse_duration)]
+    sync_degraded_after: Duration,
+    /// Whether the data dir survives a restart (true/false); default: guessed from its file
+    /// system (tmpfs and a container's own overlay layer are not persistent).
+    #[arg(long, env = "SENTIMENT_DATA_PERSISTENT")]
+    data_persistent: Option<bool>,
 }
 
 #[tokio::main]
@@ -78,6 +105,10 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
+    let cors_origins = CorsOrigins::parse(&args.cors_origins)?;
+    if args.agreement_baseline.is_some_and(|b| !(0.0..=1.0).contains(&b)) {
+        anyhow::bail!("--agreement-baseline must be between 0 and 1");
+    }
 
     let log_config = LogConfig { max_segment_bytes: args.segment_max_bytes, ..LogConfig::new(&args.data_dir) };
     let log = FeedbackLog::open(log_config)
@@ -123,21 +154,33 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
 
+    let persistence = data_dir::detect(&args.data_dir, args.data_persistent);
+    let defaults = ServerConfig::default();
     let config = ServerConfig {
         labels: args.labels.clone(),
         static_dir: args.static_dir.clone(),
         model_dir: args.model_dir.clone(),
-        cors_origins: args.cors_origins.clone(),
+        cors_origins: cors_origins.clone(),
         rate_limit: RateLimit { per_minute: args.rate_limit, burst: args.rate_burst },
         trusted_proxy_hops: args.trusted_proxy_hops,
+        trusted_proxies: if args.trusted_proxies.is_empty() { defaults.trusted_proxies } else { args.trusted_proxies },
         request_timeout: args.request_timeout,
         max_in_flight: args.max_in_flight,
-        ..ServerConfig::default()
+        quality_window: args.quality_window,
+        agreement_baseline: args.agreement_baseline,
+        sync_degraded_after: args.sync_degraded_after,
+        // Two missed rounds (and a minute of slack) before records count as behind.
+        sync_behind_after: args.sync_every * 2 + Duration::from_secs(60),
+        persistence: persistence.clone(),
+        admin_token: std::env::var("SENTIMENT_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+        ..defaults
     };
-    let state = AppState::new(log.clone(), config, status, Clock::system());
+    let state = AppState::new(log.clone(), config, status.clone(), Clock::system());
+    let state_connections = state.connections();
     let app = http::app(state);
 
-    let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
+    let backlog = u32::try_from(args.max_connections).unwrap_or(u32::MAX).max(1024);
+    let listener = http::bind(args.addr, backlog).with_context(|| format!("binding {}", args.addr))?;
     let local = listener.local_addr()?;
     let records = log.counters().records.load(std::sync::atomic::Ordering::Relaxed);
     println!(
@@ -145,15 +188,25 @@ async fn main() -> anyhow::Result<()> {
         args.data_dir.display()
     );
     println!("{sync_note}");
+    println!("CORS: {}", cors_origins.describe());
+    if let Persistence::Ephemeral { how } = &persistence {
+        let sync = if status.enabled { "until Hub sync has sent them" } else { "for good: Hub sync is off" };
+        let warning = format!(
+            "WARNING: the data dir {} is NOT on persistent storage ({how}). Acknowledged records \
+             are lost when this container restarts, {sync}. Attach persistent storage (a Space's \
+             mounts at /data) or set SENTIMENT_DATA_PERSISTENT=true if this guess is wrong.",
+            args.data_dir.display()
+        );
+        println!("{warning}");
+        tracing::warn!("{warning}");
+    }
 
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    let limits = ConnLimits {
+        header_timeout: args.header_timeout,
+        max_connections: args.max_connections,
+        ..ConnLimits::default()
+    };
+    http::serve(listener, app, limits, state_connections, shutdown_signal()).await;
 
     tracing::info!("stopped accepting; sealing the log");
     log.shutdown().await.context("sealing the feedback log")?;

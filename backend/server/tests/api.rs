@@ -6,7 +6,9 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
-use sentiment_server::http::{RateLimit, ServerConfig};
+use sentiment_server::data_dir::Persistence;
+use sentiment_server::feedback_log::sync::SyncStatus;
+use sentiment_server::http::{CorsOrigins, RateLimit, ServerConfig};
 use shared::feedback::{parse_timestamp_millis, wilson_interval, Z_95};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -223,9 +225,17 @@ async fn stats_count_by_label_day_version_with_wilson_interval() {
         send(&app.router, get("/api/feedback/stats?since=2026-11-21T00:00:00%2B01:00&model_version=v1")).await;
     let st = json(&b);
     assert_eq!(st["total"], 3, "since is inclusive and +01:00 is 23:00Z: {st}");
-    let (_, _, b) =
-        send(&app.router, get("/api/feedback/stats?since=2026-11-21T00:00:00.001%2B01:00&model_version=v1")).await;
+    let (_, _, b) = send(&app.router, get("/api/feedback/stats?since=2026-11-21T00:00:00Z&model_version=v1")).await;
     assert_eq!(json(&b)["total"], 0);
+    // Stats are kept per hour: a time inside an hour is refused with the hour to use.
+    let (s, _, b) =
+        send(&app.router, get("/api/feedback/stats?since=2026-11-21T00:00:00.001%2B01:00&model_version=v1")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let b = json(&b);
+    assert_error(&b, "bad_query");
+    assert!(b["detail"].as_str().unwrap().contains("2026-11-20T23:00:00"), "{b}");
+    let (s, _, _) = send(&app.router, get("/api/feedback/stats?model_version=%7Bbad%7D")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     let (_, _, b) = send(&app.router, get("/api/feedback/stats?model_version=v9")).await;
     assert_eq!(json(&b)["total"], 0);
     let (s, _, b) = send(&app.router, get("/api/feedback/stats?since=last-week")).await;
@@ -247,8 +257,7 @@ async fn not_found_method_not_allowed_health_and_metrics() {
     assert_error(&json(&b), "method_not_allowed");
     let (s, _, b) = send(&app.router, get("/healthz")).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(json(&b)["status"], "ok");
-    assert_eq!(json(&b)["sync"], "off");
+    assert_eq!(json(&b), serde_json::json!({"status": "ok"}), "the public answer is the status word only");
 
     post(&app, &valid(1)).await;
     let (s, h, b) = send(&app.router, get("/metrics")).await;
@@ -279,12 +288,14 @@ async fn rate_limit_per_forwarded_client() {
         ..ServerConfig::default()
     };
     let app = test_app(&dir.0, cfg);
+    // Requests through the platform's proxy, which connects from a private address.
     let req = |n: u64, xff: &str| {
-        Request::post("/api/feedback")
+        let r = Request::post("/api/feedback")
             .header("content-type", "application/json")
             .header("x-forwarded-for", xff)
             .body(Body::from(valid(n).to_string()))
-            .unwrap()
+            .unwrap();
+        from_peer(r, "10.0.0.2:40000")
     };
     assert_eq!(send(&app.router, req(1, "9.9.9.9, 203.0.113.7")).await.0, StatusCode::CREATED);
     assert_eq!(send(&app.router, req(2, "203.0.113.7")).await.0, StatusCode::CREATED);
@@ -297,9 +308,31 @@ async fn rate_limit_per_forwarded_client() {
     for _ in 0..5 {
         assert_eq!(send(&app.router, get("/healthz")).await.0, StatusCode::OK);
     }
+    // A client that reaches the port directly cannot choose its key: a fresh X-Forwarded-For
+    // on every request does not get it a fresh bucket.
+    let direct = |n: u64| {
+        let r = Request::post("/api/feedback")
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", format!("198.51.100.{n}"))
+            .body(Body::from(valid(n).to_string()))
+            .unwrap();
+        from_peer(r, "203.0.113.50:5000")
+    };
+    let statuses: Vec<StatusCode> = {
+        let mut v = Vec::new();
+        for n in 10..14 {
+            v.push(send(&app.router, direct(n)).await.0);
+        }
+        v
+    };
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS, StatusCode::TOO_MANY_REQUESTS],
+        "the burst of 2 holds whatever X-Forwarded-For says"
+    );
     app.log.shutdown().await.unwrap();
     let raw: String = std::fs::read_to_string(dir.0.join("segments/00000001.jsonl")).unwrap();
-    assert_eq!(raw.lines().count(), 3);
+    assert_eq!(raw.lines().count(), 5);
     assert!(!raw.contains("203.0.113"), "client addresses are never stored");
 }
 
@@ -361,7 +394,7 @@ async fn timeouts_and_load_shedding_answer_503() {
 #[tokio::test]
 async fn cors_allows_only_listed_origins_with_content_type() {
     let dir = TempDir::new("api-cors");
-    let cfg = ServerConfig { cors_origins: vec!["https://me.hf.space".into()], ..no_limit() };
+    let cfg = ServerConfig { cors_origins: CorsOrigins::parse(&["https://me.hf.space"]).unwrap(), ..no_limit() };
     let app = test_app(&dir.0, cfg);
     let preflight = |origin: &str| {
         Request::builder()
@@ -380,6 +413,14 @@ async fn cors_allows_only_listed_origins_with_content_type() {
     assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
     let (_, h, _) = send(&app.router, preflight("https://evil.example")).await;
     assert!(h.get("access-control-allow-origin").is_none());
+    drop(app);
+
+    // `*`: every origin may post (it used to panic at start).
+    let dir = TempDir::new("api-cors-any");
+    let app = test_app(&dir.0, ServerConfig { cors_origins: CorsOrigins::parse(&["*"]).unwrap(), ..no_limit() });
+    let (s, h, _) = send(&app.router, preflight("https://anyone.example")).await;
+    assert!(s.is_success(), "{s}");
+    assert_eq!(h["access-control-allow-origin"], "*");
 }
 
 #[tokio::test]
@@ -417,4 +458,120 @@ async fn static_files_have_types_caching_and_isolation_headers() {
     assert_error(&json(&b), "not_found");
     // The API still wins over the static fallback.
     assert_eq!(send(&app.router, get("/healthz")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn health_is_a_word_in_public_and_details_only_for_the_operator() {
+    let dir = TempDir::new("api-health");
+    let sync = SyncStatus::enabled();
+    let cfg = ServerConfig {
+        sync_degraded_after: Duration::from_secs(1800),
+        admin_token: Some("s3cret".into()),
+        ..no_limit()
+    };
+    let app = test_app_with_sync(&dir.0, cfg, sync.clone());
+    let now = app.clock.load(Ordering::Relaxed);
+    let err = "POST https://hub.example/api/datasets/acme/logs/commit/main failed: /data/segments/00000001.jsonl";
+    // Failing for 29 minutes: still ok; for 31: degraded (200: it stores records).
+    sync.note_failure(now - 29 * 60_000, err.into());
+    let (s, _, b) = send(&app.router, get("/healthz")).await;
+    assert_eq!((s, json(&b)), (StatusCode::OK, serde_json::json!({"status": "ok"})));
+    app.clock.fetch_add(2 * 60_000, Ordering::Relaxed);
+    let (s, _, b) = send(&app.router, get("/healthz")).await;
+    assert_eq!((s, json(&b)), (StatusCode::OK, serde_json::json!({"status": "degraded"})));
+    let (_, _, m) = send(&app.router, get("/metrics")).await;
+    let m = String::from_utf8(m).unwrap();
+    assert!(m.contains("sentiment_health_status 1\n") && m.contains("sentiment_sync_failing_seconds 1860\n"), "{m}");
+    assert!(!m.contains("hub.example"), "no error text on /metrics");
+
+    // Details: a local unforwarded client, or the admin token; nobody else.
+    let details = |peer: &str, xff: Option<&str>, token: Option<&str>| {
+        let mut r = Request::get("/healthz/details");
+        if let Some(x) = xff {
+            r = r.header("x-forwarded-for", x);
+        }
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        from_peer(r.body(Body::empty()).unwrap(), peer)
+    };
+    let (s, _, b) = send(&app.router, details("127.0.0.1:1", None, None)).await;
+    assert_eq!(s, StatusCode::OK);
+    let b = json(&b);
+    assert_eq!(b["status"], "degraded");
+    assert!(b["reasons"][0].as_str().unwrap().contains("Hub sync has failed for 31m"), "{b}");
+    assert_eq!(b["sync"]["last_error"], err);
+    for (peer, xff, token) in
+        [("203.0.113.1:1", None, None), ("127.0.0.1:1", Some("203.0.113.1"), None), ("203.0.113.1:1", None, Some("x"))]
+    {
+        let (s, _, b) = send(&app.router, details(peer, xff, token)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{peer} {xff:?} {token:?}");
+        assert_error(&json(&b), "forbidden");
+        assert!(!String::from_utf8_lossy(&b).contains("hub.example"));
+    }
+    let (s, _, _) = send(&app.router, details("203.0.113.1:1", None, Some("s3cret"))).await;
+    assert_eq!(s, StatusCode::OK);
+    sync.note_success(now);
+    assert_eq!(json(&send(&app.router, get("/healthz")).await.2)["status"], "ok");
+    drop(app);
+
+    // Ephemeral data dir with sync off: degraded, and the details say why.
+    let dir = TempDir::new("api-health-ephemeral");
+    let cfg = ServerConfig { persistence: Persistence::Ephemeral { how: "file system tmpfs".into() }, ..no_limit() };
+    let app = test_app(&dir.0, cfg);
+    assert_eq!(json(&send(&app.router, get("/healthz")).await.2)["status"], "degraded");
+    let (_, _, b) = send(&app.router, from_peer(get("/healthz/details"), "[::1]:1")).await;
+    let b = json(&b);
+    assert!(b["reasons"][0].as_str().unwrap().contains("not on persistent storage (file system tmpfs)"), "{b}");
+    assert_eq!(b["data_dir"]["persistent"], false);
+
+    // A log that cannot take records: 503, failing, and the answer names no path.
+    app.log.shutdown().await.unwrap();
+    let (s, _, b) = send(&app.router, post_json("/api/feedback", valid(1).to_string())).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    let b = json(&b);
+    assert_error(&b, "storage_unavailable");
+    let text = b.to_string();
+    assert!(!text.contains(&dir.0.display().to_string()) && !text.contains('/'), "{text}");
+    let (s, _, b) = send(&app.router, get("/healthz")).await;
+    assert_eq!((s, json(&b)), (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "failing"})));
+}
+
+/// Issue 32.2: 10,000 requests with invented methods, paths and model versions leave `/metrics`
+/// small: every label's values are bounded.
+#[tokio::test]
+async fn ten_thousand_junk_requests_leave_metrics_bounded() {
+    /// The bound the issue asks us to state.
+    const MAX_METRICS_BYTES: usize = 32 * 1024;
+    let dir = TempDir::new("api-junk");
+    let app = test_app(&dir.0, no_limit());
+    for n in 0..10_000u64 {
+        let method = axum::http::Method::from_bytes(format!("X{n:05}").as_bytes()).unwrap();
+        let req = match n % 4 {
+            0 => Request::builder().method(method).uri(format!("/junk/{n}?q={n}")).body(Body::empty()).unwrap(),
+            1 => Request::builder().method(method).uri("/api/feedback").body(Body::empty()).unwrap(),
+            2 => get(&format!("/api/feedback/stats?model_version=v{n}")),
+            // Valid records, each from a different (made-up) model version.
+            _ => post_json(
+                "/api/feedback",
+                body(&uuid(n), "text", "positive", "neutral", &format!("ver-{n}")).to_string(),
+            ),
+        };
+        let (s, _, _) = send(&app.router, req).await;
+        assert!(s.is_client_error() || s.is_success(), "{n}: {s}");
+    }
+    let (_, _, b) = send(&app.router, get("/metrics")).await;
+    let text = String::from_utf8(b).unwrap();
+    println!("/metrics after 10,000 junk requests: {} bytes, {} lines", text.len(), text.lines().count());
+    assert!(text.len() < MAX_METRICS_BYTES, "{} bytes:\n{text}", text.len());
+    assert!(text.contains("method=\"OTHER\""), "{text}");
+    assert!(text.contains("sentiment_feedback_agreement_samples{model_version=\"(other)\"}"), "{text}");
+    assert!(!text.contains("X00001"));
+    // The stats answer is bounded too: within one hour, 16 versions and the rest.
+    let (_, _, b) = send(&app.router, get("/api/feedback/stats")).await;
+    let st = json(&b);
+    assert_eq!(st["total"], 2500);
+    let versions = st["by_model_version"].as_object().unwrap();
+    assert_eq!(versions.len(), 17, "{st}");
+    assert_eq!(versions["(other)"], 2500 - 16);
 }

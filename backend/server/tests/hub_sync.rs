@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use hub::{AddFile, HubClient, HubConfig, HubError, Repo, TokenSource};
 use hub_stand_in::{Faults, HubStandIn};
-use sentiment_server::feedback_log::sync::{SyncConfig, SyncError, SyncStatus, Syncer, STATE_FILE};
+use sentiment_server::feedback_log::sync::{SyncConfig, SyncStatus, Syncer, STATE_FILE};
 use sentiment_server::feedback_log::{FeedbackLog, LogConfig};
 use shared::{FeedbackRecord, FeedbackSubmission};
 use std::collections::HashMap;
@@ -232,9 +232,20 @@ async fn a_crash_between_commit_and_bookkeeping_does_not_resend() {
     })
     .await
     .unwrap();
-    let err = s.round().await.unwrap_err();
-    assert!(matches!(err, SyncError::Conflict { .. }), "{err}");
+    // The round goes on: the intruder's file stays, this replica moves to a fresh folder.
+    s.round().await.unwrap();
     assert_eq!(hub.files(REPO)["data/i-a/00000002.jsonl"], b"other\n");
+    assert_eq!(status.conflicts.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let moved: Vec<String> =
+        hub.files(REPO).into_keys().filter(|p| p.starts_with("data/i-a-g") && p.ends_with("/00000002.jsonl")).collect();
+    assert_eq!(moved.len(), 1, "{:?}", hub.files(REPO).keys().collect::<Vec<_>>());
+    assert_eq!(status.split_records(&log.segments()), (6, 0));
+    // A restart keeps the new folder (from the sync state), and sends nothing again.
+    log.append(record(100)).await.unwrap();
+    let mut s = Syncer::new(log.clone(), client(&hub, 2000), sync_config(true, "i-a"), status.clone(), &dir.0).unwrap();
+    s.round().await.unwrap();
+    let folder = moved[0].rsplit_once('/').unwrap().0.to_owned();
+    assert!(hub.files(REPO).contains_key(&format!("{folder}/00000003.jsonl")));
 
     // Another replica writes only under its own folder.
     let dir_b = TempDir::new("hub-crash-b");
@@ -244,6 +255,109 @@ async fn a_crash_between_commit_and_bookkeeping_does_not_resend() {
         Syncer::new(log_b.clone(), client(&hub, 2000), sync_config(true, "i-b"), SyncStatus::enabled(), &dir_b.0)
             .unwrap();
     sb.round().await.unwrap();
-    let paths: Vec<_> = hub.files(REPO).into_keys().collect();
+    let paths: Vec<_> = hub.files(REPO).into_keys().filter(|p| !p.starts_with(&folder)).collect();
     assert_eq!(paths, ["data/i-a/00000001.jsonl", "data/i-a/00000002.jsonl", "data/i-b/00000001.jsonl"]);
+}
+
+/// Issue 32.4: a conflict at our path, then a long outage with 100,000 records behind. The
+/// outage's 30 minutes pass on the syncer's clock (the wall time is a few seconds): sync is
+/// seen failing for over 30 minutes, then resumes in commits capped in files and bytes, moves
+/// past the conflict, and every record reaches the dataset exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_then_a_long_outage_with_100k_records_behind() {
+    const RECORDS: u64 = 100_000;
+    /// The stated bound on one commit (and so on what the syncer holds in memory at once).
+    const MAX_COMMIT_BYTES: u64 = 4 << 20;
+    const FILES_PER_COMMIT: usize = 16;
+    let dir = TempDir::new("hub-long-outage");
+    let hub = stand_in(Faults { tree_page_size: 25, ..Faults::default() }).await;
+    let (c, r) = (client(&hub, 2000), Repo::dataset(ACME_LOGS.parse().unwrap()));
+    let intruder = b"{\"someone\":\"else\"}\n".to_vec();
+    let i2 = intruder.clone();
+    blocking(move || c.upload_files(&r, &[AddFile { path: "data/i-long/00000001.jsonl".into(), content: i2 }], "x"))
+        .await
+        .unwrap();
+
+    let log = FeedbackLog::open(LogConfig { max_segment_bytes: 512 << 10, ..LogConfig::new(&dir.0) }).unwrap();
+    let clock = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(1_795_000_000_000));
+    let mut cfg = sync_config(true, "i-long");
+    cfg.max_records = u64::MAX;
+    cfg.files_per_commit = FILES_PER_COMMIT;
+    cfg.max_commit_bytes = MAX_COMMIT_BYTES;
+    cfg.commit_timeout = Duration::from_secs(20);
+    let c2 = clock.clone();
+    cfg.clock = shared::Clock::from_fn(move || c2.load(std::sync::atomic::Ordering::Relaxed));
+    let status = SyncStatus::enabled();
+    hub.set_faults(Faults { down: true, tree_page_size: 25, ..Faults::default() });
+    let syncer = Syncer::new(log.clone(), client(&hub, 300), cfg, status.clone(), &dir.0).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(syncer.run(stop_rx));
+
+    // 100,000 records arrive while the Hub is down.
+    let started = std::time::Instant::now();
+    for chunk in 0..(RECORDS / 5000) {
+        let mut tasks = Vec::new();
+        for i in chunk * 5000..(chunk + 1) * 5000 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move { log.append(record(i)).await.unwrap() }));
+        }
+        for t in tasks {
+            assert!(matches!(t.await.unwrap(), sentiment_server::feedback_log::Appended::Stored(_)));
+        }
+    }
+    println!("{RECORDS} records stored in {:.1} s while the Hub was down", started.elapsed().as_secs_f64());
+    // Thirty-one minutes pass on the syncer's clock; attempts keep failing.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    clock.fetch_add(31 * 60_000, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let now = clock.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(status.failing_for_ms(now) > 30 * 60_000, "failing for {} ms", status.failing_for_ms(now));
+    let (backlog, backlog_bytes, _) = status.backlog(&log.segments());
+    assert_eq!(backlog, RECORDS);
+
+    // The Hub is back.
+    hub.set_faults(Faults { tree_page_size: 25, ..Faults::default() });
+    let resumed = std::time::Instant::now();
+    while status.split_records(&log.segments()).1 > 0 {
+        assert!(resumed.elapsed() < Duration::from_secs(180), "sync did not catch up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let caught_up = resumed.elapsed();
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+    log.shutdown().await.unwrap();
+
+    let files = hub.files(REPO);
+    assert_eq!(files["data/i-long/00000001.jsonl"], intruder, "the other file is left as it was");
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    for (path, content) in &files {
+        if path == "data/i-long/00000001.jsonl" {
+            continue;
+        }
+        assert!(path.starts_with("data/i-long-g"), "{path}");
+        for line in String::from_utf8(content.clone()).unwrap().lines() {
+            let rec: FeedbackRecord = serde_json::from_str(line).unwrap();
+            *ids.entry(rec.submission.id).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(ids.len() as u64, RECORDS, "every record in the dataset");
+    assert!(ids.values().all(|&n| n == 1), "none twice");
+    assert_eq!(status.conflicts.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(status.failing_for_ms(now), 0, "sync is healthy again");
+    let (files_max, body_max) = hub.largest_commit();
+    // Regular files travel base64-encoded in the commit's JSON lines: 4/3 of their bytes.
+    assert!(files_max <= FILES_PER_COMMIT, "{files_max} files in one commit");
+    assert!(body_max as u64 <= MAX_COMMIT_BYTES * 4 / 3 + 64 * 1024, "{body_max} bytes in one commit");
+    let (requests, applied) = hub.commit_counts();
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.to_owned()))
+        .unwrap_or_default();
+    println!(
+        "backlog {backlog} records ({:.1} MB) sent in {:.1} s, {applied} commits ({requests} requests), largest \
+         {files_max} files / {:.2} MB; conflicts 1; test process peak {rss} (with the stand-in's copy of the dataset)",
+        backlog_bytes as f64 / 1e6,
+        caught_up.as_secs_f64(),
+        body_max as f64 / 1e6
+    );
 }

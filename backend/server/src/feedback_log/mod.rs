@@ -2,24 +2,27 @@
 //!
 //! One writer thread owns the active segment. Requests hand it records through a channel; it
 //! takes everything queued, writes it in one `write`, calls `fsync` once and only then answers
-//! every request of the batch (group commit). On open, all segments are replayed, a torn last
-//! line in the newest one is cut away, and the id index used for idempotency is rebuilt.
+//! every request of the batch (group commit), then adds the batch to the running
+//! [`aggregates`] that stats and metrics read. On open, all segments are replayed, a torn last
+//! line in the newest one is cut away, and the id index and the aggregates are rebuilt.
 //! [`sync`] commits sealed segments to the Hub logs dataset.
 
+pub mod aggregates;
+pub mod disk;
 mod segment;
 pub mod sync;
 mod writer;
 
 pub use segment::{segment_name, SegmentInfo, SEGMENTS_DIR};
 
+use aggregates::{Aggregates, Agreement, Counts};
+use shared::feedback::parse_timestamp_millis;
 use shared::feedback::FeedbackStats;
-use shared::feedback::{parse_timestamp_millis, StatsAccumulator};
 use shared::{FeedbackRecord, FeedbackSubmission};
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,8 @@ impl LogError {
 #[derive(Debug, Clone)]
 pub struct LogConfig {
     pub data_dir: PathBuf,
+    /// What segments are written through: the real file system, or a test's.
+    pub disk: Arc<dyn disk::Disk>,
     /// Roll to a new segment once the active one has this many bytes.
     pub max_segment_bytes: u64,
     /// Requests waiting for the writer before new ones are refused (load shedding).
@@ -56,7 +61,12 @@ pub struct LogConfig {
 
 impl LogConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        LogConfig { data_dir: data_dir.into(), max_segment_bytes: 8 << 20, queue_capacity: 8192 }
+        LogConfig {
+            data_dir: data_dir.into(),
+            disk: Arc::new(disk::OsDisk),
+            max_segment_bytes: 8 << 20,
+            queue_capacity: 8192,
+        }
     }
 }
 
@@ -102,49 +112,8 @@ pub(crate) enum Command {
     },
 }
 
-/// Compact per-record data for stats (no texts in memory).
-#[derive(Debug, Clone, Copy)]
-struct StatEntry {
-    received_ms: i64,
-    label: u32,
-    predicted: u32,
-    model_version: u32,
-}
-
-#[derive(Debug, Default)]
-struct StatsStore {
-    names: Vec<Arc<str>>,
-    ids: HashMap<Arc<str>, u32>,
-    entries: Vec<StatEntry>,
-}
-
-impl StatsStore {
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        let s: Arc<str> = Arc::from(s);
-        self.names.push(s.clone());
-        self.ids.insert(s, id);
-        id
-    }
-
-    fn push(&mut self, rec: &FeedbackRecord) {
-        let received_ms = parse_timestamp_millis(&rec.received_at).unwrap_or(0);
-        let s = &rec.submission;
-        let entry = StatEntry {
-            received_ms,
-            label: self.intern(&s.label),
-            predicted: self.intern(&s.predicted),
-            model_version: self.intern(&s.model_version),
-        };
-        self.entries.push(entry);
-    }
-}
-
 pub(crate) struct Shared {
-    stats: RwLock<StatsStore>,
+    aggregates: Mutex<Aggregates>,
     segments: Mutex<Vec<SegmentInfo>>,
     pub(crate) counters: LogCounters,
     broken: AtomicBool,
@@ -156,6 +125,7 @@ pub struct FeedbackLog {
     tx: mpsc::Sender<Command>,
     shared: Arc<Shared>,
     dir: PathBuf,
+    data_dir: PathBuf,
 }
 
 /// Deterministic 64-bit fingerprint of a submission (for telling a retry from a conflict).
@@ -181,24 +151,36 @@ impl FeedbackLog {
         let dir = config.data_dir.join(SEGMENTS_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| LogError::io("create", &dir, e))?;
         let lock = lock_data_dir(&config.data_dir)?;
-        let mut stats = StatsStore::default();
-        let opened = writer::recover(&dir, |rec| stats.push(rec))?;
+        let mut aggregates = Aggregates::default();
+        let opened = writer::recover(&*config.disk, &dir, |rec| add_to(&mut aggregates, rec))?;
         let counters = LogCounters::default();
         counters.records.store(opened.index.len() as u64, Ordering::Relaxed);
         counters.cut_bytes.store(opened.cut_bytes, Ordering::Relaxed);
         let shared = Arc::new(Shared {
-            stats: RwLock::new(stats),
+            aggregates: Mutex::new(aggregates),
             segments: Mutex::new(opened.segments.clone()),
             counters,
             broken: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
-        let state = writer::WriterState::new(dir.clone(), config.max_segment_bytes, opened, shared.clone(), lock)?;
+        let state = writer::WriterState::new(
+            config.disk.clone(),
+            dir.clone(),
+            config.max_segment_bytes,
+            opened,
+            shared.clone(),
+            lock,
+        )?;
         std::thread::Builder::new()
             .name("feedback-log-writer".into())
             .spawn(move || state.run(rx))
             .map_err(|e| LogError::io("spawn writer for", &dir, e))?;
-        Ok(FeedbackLog { tx, shared, dir })
+        Ok(FeedbackLog { tx, shared, dir, data_dir: config.data_dir })
+    }
+
+    /// The data dir (segments, sync state, instance id, lock).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// Directory of the segment files.
@@ -248,26 +230,29 @@ impl FeedbackLog {
         !self.shared.broken.load(Ordering::Relaxed) && !self.tx.is_closed()
     }
 
-    /// Stats over stored records received at or after `since_ms`, optionally for one model version.
-    pub fn stats(&self, since_ms: Option<i64>, model_version: Option<&str>) -> FeedbackStats {
-        let store = self.shared.stats.read().expect("stats lock");
-        let mv = match model_version {
-            Some(v) => match store.ids.get(v) {
-                Some(&id) => Some(id),
-                None => return StatsAccumulator::default().finish(),
-            },
-            None => None,
-        };
-        let mut acc = StatsAccumulator::default();
-        for e in &store.entries {
-            if since_ms.is_some_and(|s| e.received_ms < s) || mv.is_some_and(|m| e.model_version != m) {
-                continue;
-            }
-            let n = |i: u32| &*store.names[i as usize];
-            acc.add(n(e.label), n(e.predicted), n(e.model_version), e.received_ms);
-        }
-        acc.finish()
+    /// Stats over the records received from the UTC hour `since_hour` on (hours since the
+    /// epoch), optionally for one model version. Reads the running aggregates: the cost is
+    /// bounded by the hours kept, never by the records stored.
+    pub fn stats(&self, since_hour: Option<i64>, model_version: Option<&str>) -> FeedbackStats {
+        self.shared.aggregates.lock().expect("aggregates lock").stats(since_hour, model_version)
     }
+
+    /// Agreement per model version over the hours from `since_hour` on (bounded: see
+    /// [`aggregates`]).
+    pub fn agreement_since(&self, since_hour: i64) -> Vec<Agreement> {
+        self.shared.aggregates.lock().expect("aggregates lock").agreement_since(since_hour)
+    }
+
+    /// Records by label over the log's whole life.
+    pub fn all_time_counts(&self) -> Counts {
+        self.shared.aggregates.lock().expect("aggregates lock").all_time().clone()
+    }
+}
+
+pub(crate) fn add_to(aggregates: &mut Aggregates, rec: &FeedbackRecord) {
+    let ms = parse_timestamp_millis(&rec.received_at).unwrap_or(0);
+    let s = &rec.submission;
+    aggregates.add(&s.label, &s.predicted, &s.model_version, ms);
 }
 
 /// Takes an exclusive `flock` on `<data-dir>/LOCK` so two processes never share one log.

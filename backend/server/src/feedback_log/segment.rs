@@ -1,8 +1,9 @@
 //! One segment file: naming, listing, and the replay that cuts a torn tail.
 
+use super::disk::{Disk, DiskFile};
 use super::LogError;
 use shared::FeedbackRecord;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
 /// Sub-directory of the data dir that holds the segments.
@@ -28,6 +29,9 @@ pub struct SegmentInfo {
     pub records: u64,
     pub bytes: u64,
     pub sealed: bool,
+    /// `received_at` of its first record (ms since the epoch): the age of the oldest record
+    /// not yet synced is the sync lag.
+    pub first_ms: Option<i64>,
 }
 
 /// Segment sequence numbers present in `dir`, ascending.
@@ -106,22 +110,16 @@ pub fn replay(path: &Path, may_cut_tail: bool, mut each: impl FnMut(FeedbackReco
 }
 
 /// Creates an empty segment and makes its directory entry durable.
-pub fn create_segment(dir: &Path, seq: u64) -> Result<(File, PathBuf), LogError> {
+pub fn create_segment(disk: &dyn Disk, dir: &Path, seq: u64) -> Result<(Box<dyn DiskFile>, PathBuf), LogError> {
     let path = dir.join(segment_name(seq));
-    let file =
-        OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| LogError::io("create", &path, e))?;
-    sync_dir(dir)?;
+    let file = disk.create(&path).map_err(|e| LogError::io("create", &path, e))?;
+    disk.sync_dir(dir).map_err(|e| LogError::io("fsync", dir, e))?;
     Ok((file, path))
 }
 
 /// Opens an existing segment for appending.
-pub fn open_for_append(path: &Path) -> Result<File, LogError> {
-    OpenOptions::new().append(true).open(path).map_err(|e| LogError::io("open", path, e))
-}
-
-/// fsync on a directory, so that created or renamed entries survive a power cut.
-pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| LogError::io("fsync", dir, e))
+pub fn open_for_append(disk: &dyn Disk, path: &Path) -> Result<Box<dyn DiskFile>, LogError> {
+    disk.open_append(path).map_err(|e| LogError::io("open", path, e))
 }
 
 #[cfg(test)]

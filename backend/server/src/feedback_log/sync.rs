@@ -1,11 +1,16 @@
-//! Sync of sealed log segments to the Hub logs dataset as `data/<instance-id>/<segment>.jsonl`.
+//! Sync of sealed log segments to the Hub logs dataset as `data/<folder>/<segment>.jsonl`, where
+//! the folder is the instance id (or, after a conflict, the instance id and a generation).
 //!
 //! Each round seals the active segment (if it holds records), then commits every sealed segment
-//! that the local sync state does not list, several files per commit. Before sending, it lists
-//! `data/<instance-id>/` on the Hub: a file already there with the same bytes (a commit whose
-//! answer was lost, or a crash before the state was saved) is recorded as synced, not sent
-//! again. Paths are deterministic and include the instance id, so replicas never collide and a
-//! file is never written twice. Failures are retried with exponential backoff.
+//! that the local sync state does not list, streamed: a commit takes at most
+//! `files_per_commit` files and `max_commit_bytes` bytes (one larger segment goes alone), is
+//! read from disk just before it is sent, has its own timeout, and is recorded as soon as it
+//! lands, so a long outage's backlog goes out in steps that each can succeed. Before sending, it
+//! lists the folder on the Hub: a file already there with the same bytes (a commit whose answer
+//! was lost, or a crash before the state was saved) is recorded as synced, not sent again. A
+//! file there with other bytes (two replicas sharing an instance id, a data dir reset) is never
+//! overwritten: this replica moves to a fresh folder `<instance-id>-g<random>` (kept in the
+//! sync state), says so in its log, and goes on. Failures are retried with exponential backoff.
 
 use super::{FeedbackLog, LogError, SegmentInfo};
 use hub::{AddFile, HubClient, HubError, Repo};
@@ -28,8 +33,8 @@ pub enum SyncError {
     Log(#[from] LogError),
     #[error("cannot {action} {path}: {source}")]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("{path} already exists in the dataset with different content; not overwriting it")]
-    Conflict { path: String },
+    #[error("a commit of {files} file(s) did not finish within {timeout:?}")]
+    CommitTimeout { files: usize, timeout: Duration },
     #[error("sync state {path} is unreadable: {reason}")]
     State { path: PathBuf, reason: String },
 }
@@ -38,7 +43,7 @@ impl SyncError {
     fn is_retryable(&self) -> bool {
         match self {
             SyncError::Hub(e) => e.is_retryable(),
-            SyncError::Io { .. } => true,
+            SyncError::Io { .. } | SyncError::CommitTimeout { .. } => true,
             _ => false,
         }
     }
@@ -55,7 +60,12 @@ pub struct SyncConfig {
     pub max_records: u64,
     pub retry_min: Duration,
     pub retry_max: Duration,
+    /// Most files in one commit.
     pub files_per_commit: usize,
+    /// Most bytes of segments in one commit (a larger segment goes alone).
+    pub max_commit_bytes: u64,
+    /// Longest one commit (preupload, LFS uploads, the commit call) may take.
+    pub commit_timeout: Duration,
     /// Bound on the last attempt at shutdown.
     pub final_attempt: Duration,
     /// Stamps the last success (`/healthz`, `/metrics`).
@@ -72,12 +82,14 @@ impl SyncConfig {
             retry_min: Duration::from_secs(2),
             retry_max: every.max(Duration::from_secs(2)),
             files_per_commit: 50,
+            max_commit_bytes: 16 << 20,
+            commit_timeout: Duration::from_secs(300),
             final_attempt: Duration::from_secs(30),
             clock: Clock::system(),
         }
     }
 
-    /// `data/<instance-id>/<segment>`
+    /// `data/<instance-id>/<segment>` (the first generation's path).
     pub fn remote_path(&self, segment: &str) -> String {
         format!("data/{}/{segment}", self.instance_id)
     }
@@ -88,13 +100,30 @@ struct SyncedFile {
     sha256: String,
     records: u64,
     commit: Option<String>,
+    /// Where it is in the dataset (absent in states written before generations existed: then
+    /// `data/<instance-id>/<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct SyncState {
     repo: String,
     instance_id: String,
+    /// Set after a conflict: new files go to `data/<instance-id>-g<generation>/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generation: Option<String>,
     synced: BTreeMap<String, SyncedFile>,
+}
+
+impl SyncState {
+    /// The dataset folder new files go to.
+    fn folder(&self) -> String {
+        match &self.generation {
+            None => format!("data/{}", self.instance_id),
+            Some(g) => format!("data/{}-g{g}", self.instance_id),
+        }
+    }
 }
 
 /// What the metrics and health endpoints show about sync.
@@ -105,7 +134,11 @@ pub struct SyncStatus {
     synced: Mutex<BTreeMap<String, u64>>,
     pub failures: AtomicU64,
     pub commits: AtomicU64,
+    /// Conflicts that moved this replica to a fresh folder.
+    pub conflicts: AtomicU64,
     pub last_success_ms: AtomicI64,
+    /// When the current run of failures began (ms since the epoch; 0 = not failing).
+    failing_since_ms: AtomicI64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -116,6 +149,22 @@ impl SyncStatus {
 
     pub fn enabled() -> Arc<Self> {
         Arc::new(SyncStatus { enabled: true, ..Default::default() })
+    }
+
+    /// The records of `segments` not yet in the dataset: (records, bytes, `received_at` of the
+    /// oldest in ms).
+    pub fn backlog(&self, segments: &[SegmentInfo]) -> (u64, u64, Option<i64>) {
+        let synced = self.synced.lock().expect("sync lock");
+        segments.iter().filter(|s| s.records > 0 && !synced.contains_key(&s.name)).fold(
+            (0, 0, None),
+            |(r, b, oldest): (u64, u64, Option<i64>), seg| {
+                let first = match (oldest, seg.first_ms) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (r + seg.records, b + seg.bytes, first)
+            },
+        )
     }
 
     /// (records synced, records pending) over `segments`.
@@ -130,15 +179,45 @@ impl SyncStatus {
         })
     }
 
-    /// Short JSON for `/healthz`.
-    pub fn summary(&self) -> serde_json::Value {
+    /// How long sync has been failing without a success in between (0 when it is not).
+    pub fn failing_for_ms(&self, now_ms: i64) -> i64 {
+        match self.failing_since_ms.load(Ordering::Relaxed) {
+            0 => 0,
+            since => (now_ms - since).max(0),
+        }
+    }
+
+    /// The last attempt's error, while sync is failing.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("sync lock").clone()
+    }
+
+    /// Notes a failed attempt at `now_ms`.
+    pub fn note_failure(&self, now_ms: i64, error: String) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let _ = self.failing_since_ms.compare_exchange(0, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed);
+        *self.last_error.lock().expect("sync lock") = Some(error);
+    }
+
+    /// Notes a successful round at `now_ms`.
+    pub fn note_success(&self, now_ms: i64) {
+        self.last_success_ms.store(now_ms, Ordering::Relaxed);
+        self.failing_since_ms.store(0, Ordering::Relaxed);
+        *self.last_error.lock().expect("sync lock") = None;
+    }
+
+    /// Everything about sync, for the operator only (`/healthz/details`): errors name Hub URLs.
+    pub fn details(&self) -> serde_json::Value {
         if !self.enabled {
             return serde_json::json!("off");
         }
         serde_json::json!({
             "last_success_ms": self.last_success_ms.load(Ordering::Relaxed),
+            "failing_since_ms": self.failing_since_ms.load(Ordering::Relaxed),
             "failures": self.failures.load(Ordering::Relaxed),
-            "last_error": self.last_error.lock().expect("sync lock").clone(),
+            "commits": self.commits.load(Ordering::Relaxed),
+            "conflicts": self.conflicts.load(Ordering::Relaxed),
+            "last_error": self.last_error(),
         })
     }
 }
@@ -227,8 +306,7 @@ impl Syncer {
     }
 
     fn record_failure(&self, e: &SyncError) {
-        self.status.failures.fetch_add(1, Ordering::Relaxed);
-        *self.status.last_error.lock().expect("sync lock") = Some(e.to_string());
+        self.status.note_failure(self.config.clock.now_ms(), e.to_string());
         tracing::warn!(error = %e, "sync attempt failed");
     }
 
@@ -248,68 +326,110 @@ impl Syncer {
             self.mark_success();
             return Ok(());
         }
-        let client = self.client.clone();
-        let repo = self.config.repo.clone();
-        let folder = format!("data/{}", self.config.instance_id);
-        let remote = tokio::task::spawn_blocking(move || match client.list_tree(&repo, &folder, true) {
+        let mut remote = self.list_folder().await?;
+        let mut batch: Vec<(SegmentInfo, AddFile, String)> = Vec::new();
+        let mut batch_bytes = 0u64;
+        for seg in pending {
+            let mut path = format!("{}/{}", self.state.folder(), seg.name);
+            if remote.contains(&path) {
+                let content = read_segment(&seg)?;
+                let sha = sha256_hex(&content);
+                let (client, repo, p) = (self.client.clone(), self.config.repo.clone(), path.clone());
+                let theirs =
+                    tokio::task::spawn_blocking(move || client.download(&repo, &p)).await.expect("download task")?;
+                if sha256_hex(&theirs) == sha {
+                    tracing::info!(%path, "already in the dataset (earlier commit); recording it as synced");
+                    self.state.synced.insert(
+                        seg.name.clone(),
+                        SyncedFile { sha256: sha, records: seg.records, commit: None, path: Some(path) },
+                    );
+                    self.save_state()?;
+                    continue;
+                }
+                self.new_generation(&path)?;
+                remote = self.list_folder().await?;
+                path = format!("{}/{}", self.state.folder(), seg.name);
+            }
+            let full = batch.len() >= self.config.files_per_commit.max(1)
+                || batch_bytes + seg.bytes > self.config.max_commit_bytes;
+            if !batch.is_empty() && full {
+                self.commit(std::mem::take(&mut batch)).await?;
+                batch_bytes = 0;
+            }
+            // Read at the last moment: at most one commit's worth of segments is in memory.
+            let content = read_segment(&seg)?;
+            batch_bytes += content.len() as u64;
+            let sha = sha256_hex(&content);
+            batch.push((seg, AddFile { path, content }, sha));
+        }
+        if !batch.is_empty() {
+            self.commit(batch).await?;
+        }
+        self.mark_success();
+        Ok(())
+    }
+
+    /// Paths of the files now in this replica's folder of the dataset.
+    async fn list_folder(&self) -> Result<std::collections::HashSet<String>, SyncError> {
+        let (client, repo, folder) = (self.client.clone(), self.config.repo.clone(), self.state.folder());
+        let entries = tokio::task::spawn_blocking(move || match client.list_tree(&repo, &folder, true) {
             Ok(entries) => Ok(entries),
             Err(e) if e.is_not_found() => Ok(Vec::new()),
             Err(e) => Err(e),
         })
         .await
         .expect("listing task")?;
+        Ok(entries.into_iter().filter(|e| e.kind == "file").map(|e| e.path).collect())
+    }
 
-        let mut to_send = Vec::new();
-        for seg in pending {
-            let content = std::fs::read(&seg.path).map_err(|e| SyncError::Io {
-                action: "read",
-                path: seg.path.clone(),
-                source: e,
-            })?;
-            let path = self.config.remote_path(&seg.name);
-            let sha = sha256_hex(&content);
-            if remote.iter().any(|e| e.path == path) {
-                let client = self.client.clone();
-                let repo = self.config.repo.clone();
-                let p = path.clone();
-                let theirs =
-                    tokio::task::spawn_blocking(move || client.download(&repo, &p)).await.expect("download task")?;
-                if sha256_hex(&theirs) != sha {
-                    return Err(SyncError::Conflict { path });
-                }
-                tracing::info!(%path, "already in the dataset (earlier commit); recording it as synced");
-                self.state
-                    .synced
-                    .insert(seg.name.clone(), SyncedFile { sha256: sha, records: seg.records, commit: None });
-                self.save_state()?;
-                continue;
-            }
-            to_send.push((seg, path, content, sha));
-        }
+    /// Moves this replica to a fresh folder after finding other content at `path`.
+    fn new_generation(&mut self, path: &str) -> Result<(), SyncError> {
+        let generation = format!("{:08x}", rand::random::<u32>());
+        let old = self.state.folder();
+        self.state.generation = Some(generation);
+        self.save_state()?;
+        self.status.conflicts.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            conflict = %path,
+            from = %old,
+            to = %self.state.folder(),
+            "a file at this replica's path in the dataset holds other records (two replicas with \
+             one instance id, or a data dir that was reset); it is left as it is, and this replica \
+             now writes to a fresh folder"
+        );
+        Ok(())
+    }
 
-        for chunk in to_send.chunks(self.config.files_per_commit.max(1)) {
-            let records: u64 = chunk.iter().map(|c| c.0.records).sum();
-            let files: Vec<AddFile> = chunk
-                .iter()
-                .map(|(_, path, content, _)| AddFile { path: path.clone(), content: content.clone() })
-                .collect();
-            let summary =
-                format!("feedback: {} segment(s), {records} record(s) from {}", files.len(), self.config.instance_id);
-            let client = self.client.clone();
-            let repo = self.config.repo.clone();
-            let info = tokio::task::spawn_blocking(move || client.upload_files(&repo, &files, &summary))
-                .await
-                .expect("commit task")?;
-            self.status.commits.fetch_add(1, Ordering::Relaxed);
-            for (seg, path, _, sha) in chunk {
-                tracing::info!(%path, records = seg.records, commit = %info.commit_oid, "segment committed");
-                self.state.synced.insert(
-                    seg.name.clone(),
-                    SyncedFile { sha256: sha.clone(), records: seg.records, commit: Some(info.commit_oid.clone()) },
-                );
-            }
-            self.save_state()?;
+    /// Commits one batch under its own timeout and records it.
+    async fn commit(&mut self, batch: Vec<(SegmentInfo, AddFile, String)>) -> Result<(), SyncError> {
+        let records: u64 = batch.iter().map(|(s, _, _)| s.records).sum();
+        let files = batch.len();
+        let summary = format!("feedback: {files} segment(s), {records} record(s) from {}", self.config.instance_id);
+        let (client, repo) = (self.client.clone(), self.config.repo.clone());
+        let (meta, adds): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|(seg, add, sha)| ((seg, add.path.clone(), sha), add)).unzip();
+        let upload = tokio::task::spawn_blocking(move || client.upload_files(&repo, &adds, &summary));
+        // On a timeout the blocking call may still finish later; the next round finds its files
+        // in the dataset with the same bytes and records them, never sends them twice.
+        let info = match tokio::time::timeout(self.config.commit_timeout, upload).await {
+            Ok(joined) => joined.expect("commit task")?,
+            Err(_) => return Err(SyncError::CommitTimeout { files, timeout: self.config.commit_timeout }),
+        };
+        self.status.commits.fetch_add(1, Ordering::Relaxed);
+        for (seg, path, sha) in meta {
+            tracing::info!(%path, records = seg.records, commit = %info.commit_oid, "segment committed");
+            self.state.synced.insert(
+                seg.name.clone(),
+                SyncedFile {
+                    sha256: sha,
+                    records: seg.records,
+                    commit: Some(info.commit_oid.clone()),
+                    path: Some(path),
+                },
+            );
         }
+        self.save_state()?;
+        // Progress: a long backlog that goes out commit by commit is not a stalled sync.
         self.mark_success();
         Ok(())
     }
@@ -317,8 +437,7 @@ impl Syncer {
     fn mark_success(&self) {
         *self.status.synced.lock().expect("sync lock") =
             self.state.synced.iter().map(|(k, v)| (k.clone(), v.records)).collect();
-        self.status.last_success_ms.store(self.config.clock.now_ms(), Ordering::Relaxed);
-        *self.status.last_error.lock().expect("sync lock") = None;
+        self.status.note_success(self.config.clock.now_ms());
     }
 
     /// Writes the state durably: temp file, fsync, rename, fsync of the directory.
@@ -337,6 +456,10 @@ impl Syncer {
             self.state.synced.iter().map(|(k, v)| (k.clone(), v.records)).collect();
         Ok(())
     }
+}
+
+fn read_segment(seg: &SegmentInfo) -> Result<Vec<u8>, SyncError> {
+    std::fs::read(&seg.path).map_err(|e| SyncError::Io { action: "read", path: seg.path.clone(), source: e })
 }
 
 /// Up to +25 % random extra wait, so replicas do not retry in step.

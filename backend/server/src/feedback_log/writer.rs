@@ -1,12 +1,12 @@
 //! Replay on open, and the writer thread that group-commits appends.
 
+use super::disk::{Disk, DiskFile};
 use super::segment::{self, SegmentInfo};
 use super::{id_key, Appended, Command, LogError, Shared};
 use shared::feedback::{format_timestamp_millis, parse_timestamp_millis};
 use shared::FeedbackRecord;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,7 +26,11 @@ pub(crate) struct Opened {
 
 /// Replays every segment (cutting a torn tail of the newest), calling `on_record` once per
 /// distinct id, and makes sure there is an active segment to append to.
-pub(crate) fn recover(dir: &Path, mut on_record: impl FnMut(&FeedbackRecord)) -> Result<Opened, LogError> {
+pub(crate) fn recover(
+    disk: &dyn Disk,
+    dir: &Path,
+    mut on_record: impl FnMut(&FeedbackRecord),
+) -> Result<Opened, LogError> {
     let seqs = segment::list_segments(dir)?;
     let mut index = Index::new();
     let mut segments = Vec::with_capacity(seqs.len() + 1);
@@ -35,7 +39,11 @@ pub(crate) fn recover(dir: &Path, mut on_record: impl FnMut(&FeedbackRecord)) ->
     for (i, &seq) in seqs.iter().enumerate() {
         let newest = i + 1 == seqs.len();
         let path = dir.join(segment::segment_name(seq));
+        let mut first_ms = None;
         let replay = segment::replay(&path, newest, |rec| {
+            if first_ms.is_none() {
+                first_ms = parse_timestamp_millis(&rec.received_at);
+            }
             let Some(key) = id_key(&rec.submission.id) else {
                 return;
             };
@@ -55,13 +63,14 @@ pub(crate) fn recover(dir: &Path, mut on_record: impl FnMut(&FeedbackRecord)) ->
             records: replay.records,
             bytes: replay.valid_len,
             sealed: !newest,
+            first_ms,
         });
     }
     if duplicates > 0 {
         tracing::warn!(duplicates, "the log holds repeated ids; each id is counted once");
     }
     if segments.is_empty() {
-        let (_, path) = segment::create_segment(dir, 1)?;
+        let (_, path) = segment::create_segment(disk, dir, 1)?;
         segments.push(SegmentInfo {
             seq: 1,
             name: segment::segment_name(1),
@@ -69,6 +78,7 @@ pub(crate) fn recover(dir: &Path, mut on_record: impl FnMut(&FeedbackRecord)) ->
             records: 0,
             bytes: 0,
             sealed: false,
+            first_ms: None,
         });
     }
     tracing::info!(records = index.len(), segments = segments.len(), cut_bytes, "feedback log replayed");
@@ -79,7 +89,8 @@ pub(crate) struct WriterState {
     dir: PathBuf,
     max_segment_bytes: u64,
     index: Index,
-    file: File,
+    disk: Arc<dyn Disk>,
+    file: Box<dyn DiskFile>,
     active: SegmentInfo,
     shared: Arc<Shared>,
     /// The data dir's `flock`, released when the writer stops.
@@ -91,6 +102,7 @@ pub(crate) struct WriterState {
 
 impl WriterState {
     pub fn new(
+        disk: Arc<dyn Disk>,
         dir: PathBuf,
         max_segment_bytes: u64,
         opened: Opened,
@@ -98,8 +110,9 @@ impl WriterState {
         lock: File,
     ) -> Result<Self, LogError> {
         let active = opened.segments.last().expect("recover leaves an active segment").clone();
-        let file = segment::open_for_append(&active.path)?;
+        let file = segment::open_for_append(&*disk, &active.path)?;
         Ok(WriterState {
+            disk,
             dir,
             max_segment_bytes,
             index: opened.index,
@@ -234,11 +247,17 @@ impl WriterState {
     ) {
         self.active.bytes += buf.len() as u64;
         self.active.records += new;
+        if self.active.first_ms.is_none() {
+            self.active.first_ms = replies.iter().find_map(|(_, o)| match o {
+                Appended::Stored(rec) => parse_timestamp_millis(&rec.received_at),
+                _ => None,
+            });
+        }
         {
-            let mut stats = self.shared.stats.write().expect("stats lock");
+            let mut aggregates = self.shared.aggregates.lock().expect("aggregates lock");
             for (_, outcome) in replies {
                 if let Appended::Stored(rec) = outcome {
-                    stats.push(rec);
+                    super::add_to(&mut aggregates, rec);
                 }
             }
         }
@@ -263,8 +282,16 @@ impl WriterState {
         }
         self.file.sync_all().map_err(|e| LogError::io("fsync", &self.active.path, e))?;
         let seq = self.active.seq + 1;
-        let (file, path) = segment::create_segment(&self.dir, seq)?;
-        let next = SegmentInfo { seq, name: segment::segment_name(seq), path, records: 0, bytes: 0, sealed: false };
+        let (file, path) = segment::create_segment(&*self.disk, &self.dir, seq)?;
+        let next = SegmentInfo {
+            seq,
+            name: segment::segment_name(seq),
+            path,
+            records: 0,
+            bytes: 0,
+            sealed: false,
+            first_ms: None,
+        };
         let mut sealed = std::mem::replace(&mut self.active, next.clone());
         sealed.sealed = true;
         self.file = file;

@@ -24,8 +24,11 @@ pub enum AppError {
     Overloaded,
     #[error("the request took too long; it is safe to retry with the same id")]
     Timeout,
-    #[error("the feedback log cannot take records right now: {0}")]
+    /// The detail (paths, OS errors) goes to the server's log, never into the answer.
+    #[error("the feedback log cannot take records right now; retry shortly")]
     Storage(#[from] LogError),
+    #[error("this endpoint answers only a local client or one with the admin token")]
+    Forbidden,
     #[error("no such resource")]
     NotFound,
     #[error("method not allowed on this path")]
@@ -45,6 +48,7 @@ impl AppError {
             AppError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 
@@ -66,6 +70,7 @@ impl AppError {
             AppError::Storage(_) => "storage_unavailable",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::Forbidden => "forbidden",
         }
     }
 }
@@ -85,8 +90,10 @@ impl From<QueryRejection> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::warn!(code = self.code(), detail = %self, "request failed");
+        match &self {
+            AppError::Storage(e) => tracing::warn!(code = self.code(), error = %e, "request failed"),
+            _ if status.is_server_error() => tracing::warn!(code = self.code(), detail = %self, "request failed"),
+            _ => {}
         }
         let body = serde_json::json!({ "error": self.code(), "detail": self.to_string() });
         let mut resp = (status, axum::Json(body)).into_response();

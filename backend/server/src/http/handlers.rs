@@ -1,6 +1,7 @@
 //! Request handlers.
 
 use super::{AppError, AppState};
+use crate::feedback_log::aggregates::{hour_of, OTHER_VERSION};
 use crate::feedback_log::Appended;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
@@ -9,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use shared::feedback::FeedbackStats;
-use shared::feedback::{format_timestamp_millis, parse_timestamp_millis};
+use shared::feedback::{format_timestamp_millis, is_model_version, parse_timestamp_millis};
 use shared::{FeedbackRecord, FeedbackSubmission};
 
 /// `POST /api/feedback`: 201 when stored, 200 with the stored record when the id is a retry.
@@ -35,36 +36,41 @@ pub struct StatsQuery {
     model_version: Option<String>,
 }
 
-/// `GET /api/feedback/stats?since=&model_version=`
+/// `GET /api/feedback/stats?since=&model_version=`: from the running aggregates; `since` is a
+/// day or a whole UTC hour, and the answer lists at most 20 model versions (the rest as
+/// `(other)`), so neither its cost nor its size grows with the records stored.
 pub async fn stats(
     State(state): State<AppState>,
     query: Result<Query<StatsQuery>, QueryRejection>,
 ) -> Result<Json<FeedbackStats>, AppError> {
     let Query(q) = query?;
     let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(parse_timestamp_millis(s).ok_or_else(|| {
-            AppError::BadQuery(format!(
-                "since must be YYYY-MM-DD or an RFC 3339 time, got {:?}",
-                s.chars().take(40).collect::<String>()
-            ))
-        })?),
+        Some(s) => {
+            let shown = || s.chars().take(40).collect::<String>();
+            let ms = parse_timestamp_millis(s).ok_or_else(|| {
+                AppError::BadQuery(format!("since must be YYYY-MM-DD or an RFC 3339 time, got {:?}", shown()))
+            })?;
+            // Stats are kept per UTC hour (running aggregates, never a scan of the records).
+            if ms.rem_euclid(3_600_000) != 0 {
+                return Err(AppError::BadQuery(format!(
+                    "since must fall on a whole UTC hour (stats are kept per hour), e.g. {}, got {:?}",
+                    &format_timestamp_millis(ms - ms.rem_euclid(3_600_000))[..19],
+                    shown()
+                )));
+            }
+            Some(hour_of(ms))
+        }
         None => None,
     };
     let mv = q.model_version.as_deref().filter(|s| !s.is_empty());
+    if let Some(v) = mv {
+        if !is_model_version(v) && v != OTHER_VERSION {
+            return Err(AppError::BadQuery(
+                "model_version may only hold 1-128 letters, digits, '.', '_' and '-'".to_owned(),
+            ));
+        }
+    }
     Ok(Json(state.inner.log.stats(since, mv)))
-}
-
-/// `GET /healthz`: 200 while the log accepts records, 503 otherwise.
-pub async fn healthz(State(state): State<AppState>) -> Response {
-    let log = &state.inner.log;
-    let ok = log.healthy();
-    let body = serde_json::json!({
-        "status": if ok { "ok" } else { "unavailable" },
-        "records": log.counters().records.load(std::sync::atomic::Ordering::Relaxed),
-        "sync": state.inner.sync.summary(),
-    });
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(body)).into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -1,4 +1,10 @@
-//! Prometheus text exposition (format 0.0.4), written by hand: a few counters and one histogram.
+//! Prometheus text exposition (format 0.0.4), written by hand: counters, gauges, one histogram.
+//!
+//! Every label's values are bounded, whatever clients send: routes are templates (unmatched
+//! paths are `other`), methods outside the standard set are `OTHER`, statuses are three
+//! digits, model versions are capped (see `feedback_log::aggregates`) and labels are the
+//! model's. The quality figures (agreement per model version with its Wilson bounds, feedback
+//! per label, sync lag and backlog) feed the rules in `prometheus/`.
 
 use super::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -83,6 +89,48 @@ fn sample(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// The method as a label value: the standard ones as they are, anything else `OTHER` (a client
+/// may send any token as a method; each would otherwise be a new series).
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    for known in [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ] {
+        if *m == known {
+            return match known {
+                Method::GET => "GET",
+                Method::HEAD => "HEAD",
+                Method::POST => "POST",
+                Method::PUT => "PUT",
+                Method::DELETE => "DELETE",
+                Method::OPTIONS => "OPTIONS",
+                Method::PATCH => "PATCH",
+                Method::CONNECT => "CONNECT",
+                _ => "TRACE",
+            };
+        }
+    }
+    "OTHER"
+}
+
+/// Age of the oldest record not yet in the Hub dataset (0 when none is waiting, or when sync is
+/// off: then nothing is behind, and the health check says the rest).
+pub fn sync_lag_ms(state: &AppState, now_ms: i64) -> i64 {
+    if !state.inner.sync.enabled {
+        return 0;
+    }
+    let (_, _, oldest) = state.inner.sync.backlog(&state.inner.log.segments());
+    oldest.map_or(0, |t| (now_ms - t).max(0))
+}
+
 /// Middleware: times every request and counts it under its route template (never the raw
 /// path, so the number of series stays bounded).
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -91,7 +139,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         Some(p) => p.as_str().to_owned(),
         None => "other".to_owned(),
     };
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let resp = next.run(req).await;
     state.inner.http_metrics.observe(&route, &method, resp.status().as_u16(), start.elapsed().as_secs_f64());
     resp
@@ -135,13 +183,29 @@ pub fn render(state: &AppState) -> String {
     let sync = &state.inner.sync;
     let segments = log.segments();
     let (synced, pending) = sync.split_records(&segments);
+    let (_, backlog_bytes, _) = sync.backlog(&segments);
+    let now = state.inner.clock.now_ms();
     sample(&mut out, "sentiment_sync_enabled", "gauge", "1 when Hub sync is configured.", u8::from(sync.enabled));
     sample(
         &mut out,
         "sentiment_sync_records_pending",
         "gauge",
-        "Records in the local log not yet in the Hub dataset.",
+        "Records in the local log not yet in the Hub dataset (the backlog).",
         pending,
+    );
+    sample(
+        &mut out,
+        "sentiment_sync_backlog_bytes",
+        "gauge",
+        "Bytes of the local log not yet in the Hub dataset.",
+        backlog_bytes,
+    );
+    sample(
+        &mut out,
+        "sentiment_sync_lag_seconds",
+        "gauge",
+        "Age of the oldest record not yet in the Hub dataset (0 when none waits or sync is off).",
+        sync_lag_ms(state, now) as f64 / 1000.0,
     );
     sample(
         &mut out,
@@ -154,10 +218,121 @@ pub fn render(state: &AppState) -> String {
     sample(&mut out, "sentiment_sync_commits_total", "counter", "Successful Hub commits.", sync.commits.load(Relaxed));
     sample(
         &mut out,
+        "sentiment_sync_conflicts_total",
+        "counter",
+        "Files found at this replica's dataset path with other content (each moved it to a fresh folder).",
+        sync.conflicts.load(Relaxed),
+    );
+    sample(
+        &mut out,
+        "sentiment_sync_failing_seconds",
+        "gauge",
+        "How long sync has been failing without a success (0 when it is not).",
+        sync.failing_for_ms(now) as f64 / 1000.0,
+    );
+    sample(
+        &mut out,
         "sentiment_sync_last_success_timestamp_seconds",
         "gauge",
         "Unix time of the last successful sync (0 = never).",
         sync.last_success_ms.load(Relaxed) as f64 / 1000.0,
     );
+    let health = super::health::check(state);
+    sample(
+        &mut out,
+        "sentiment_health_status",
+        "gauge",
+        "0 ok, 1 degraded, 2 failing (as /healthz; the reasons are on /healthz/details).",
+        match health.status {
+            super::health::Status::Ok => 0,
+            super::health::Status::Degraded => 1,
+            super::health::Status::Failing => 2,
+        },
+    );
+    quality(&mut out, state, now);
+    connections(&mut out, state);
     out
+}
+
+/// Model quality from the running aggregates: feedback per label (all time) and agreement per
+/// model version over the sliding window.
+fn quality(out: &mut String, state: &AppState, now_ms: i64) {
+    use crate::feedback_log::aggregates::{hour_of, Agreement};
+    let log = &state.inner.log;
+    let cfg = &state.inner.config;
+    header(
+        out,
+        "sentiment_feedback_received_total",
+        "counter",
+        "Feedback records stored over the log's life, by the label the user gave.",
+    );
+    let all = log.all_time_counts();
+    let mut labels: Vec<_> = all.labels.iter().collect();
+    labels.sort();
+    for (label, n) in labels {
+        let _ = writeln!(out, "sentiment_feedback_received_total{{label=\"{}\"}} {n}", escape(label));
+    }
+    sample(
+        out,
+        "sentiment_feedback_agreement_window_seconds",
+        "gauge",
+        "Length of the sliding window of the agreement figures (whole UTC hours, the current one included).",
+        cfg.quality_window.as_secs(),
+    );
+    let window_hours = (cfg.quality_window.as_secs() / 3600).max(1) as i64;
+    let per_version = log.agreement_since(hour_of(now_ms) - window_hours + 1);
+    type Figure = fn(&Agreement) -> f64;
+    let series: [(&str, &str, Figure); 4] = [
+        ("sentiment_feedback_agreement_samples", "Feedback records in the window, by model version.", |a| a.n as f64),
+        (
+            "sentiment_feedback_agreement_ratio",
+            "Share of feedback in the window whose prediction the user kept, by model version.",
+            |a| a.agree as f64 / a.n as f64,
+        ),
+        (
+            "sentiment_feedback_agreement_wilson_lower",
+            "Lower bound of the Wilson 95 % interval of the agreement, by model version.",
+            |a| a.wilson[0],
+        ),
+        (
+            "sentiment_feedback_agreement_wilson_upper",
+            "Upper bound of the Wilson 95 % interval of the agreement, by model version.",
+            |a| a.wilson[1],
+        ),
+    ];
+    for (name, help, value) in series {
+        header(out, name, "gauge", help);
+        for a in &per_version {
+            let _ = writeln!(out, "{name}{{model_version=\"{}\"}} {}", escape(&a.model_version), value(a));
+        }
+    }
+    if let Some(b) = cfg.agreement_baseline {
+        sample(
+            out,
+            "sentiment_feedback_agreement_baseline",
+            "gauge",
+            "The champion's agreement baseline (--agreement-baseline), for the alert rules.",
+            b,
+        );
+    }
+}
+
+fn connections(out: &mut String, state: &AppState) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &state.inner.connections;
+    sample(out, "sentiment_http_connections_open", "gauge", "HTTP connections open now.", c.open.load(Relaxed));
+    sample(
+        out,
+        "sentiment_http_connections_accepted_total",
+        "counter",
+        "HTTP connections accepted.",
+        c.accepted.load(Relaxed),
+    );
+    sample(
+        out,
+        "sentiment_http_connections_refused_total",
+        "counter",
+        "Connections closed at once because --max-connections were open.",
+        c.refused.load(Relaxed),
+    );
 }

@@ -1,20 +1,26 @@
 //! The HTTP side of `sentiment-server`: [`app`] builds the whole service as one `Router`, so
 //! tests drive it with `tower::ServiceExt::oneshot` and no socket.
 
+pub mod cors;
 mod error;
 mod handlers;
+pub mod health;
 pub mod metrics;
 mod rate_limit;
+pub mod serve;
 mod static_files;
 
+pub use cors::{CorsError, CorsOrigins};
 pub use error::AppError;
-pub use rate_limit::{client_key_source, RateLimit};
+pub use rate_limit::{client_key_source, default_trusted_proxies, RateLimit, DEFAULT_TRUSTED_PROXIES};
+pub use serve::{bind, serve, ConnLimits, ConnStats};
 
+use crate::data_dir::Persistence;
 use crate::feedback_log::sync::SyncStatus;
 use crate::feedback_log::FeedbackLog;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::routing::{get, post};
 use axum::{middleware, BoxError, Router};
 use shared::Clock;
@@ -22,7 +28,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Everything about the HTTP service that can be configured.
@@ -34,15 +39,29 @@ pub struct ServerConfig {
     pub static_dir: Option<PathBuf>,
     /// Model bundle directory, served at `/model/`.
     pub model_dir: Option<PathBuf>,
-    /// Origins allowed to call the API from a browser (exact match, e.g. `https://x.hf.space`).
-    pub cors_origins: Vec<String>,
+    /// Origins allowed to call the API from a browser.
+    pub cors_origins: CorsOrigins,
     pub rate_limit: RateLimit,
     /// Proxies in front of the server that append to `X-Forwarded-For` (0 = use the peer address).
     pub trusted_proxy_hops: usize,
+    /// Networks those proxies connect from; `X-Forwarded-For` from any other peer is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub request_timeout: Duration,
     /// Requests handled at once; more are refused with 503 (load shedding).
     pub max_in_flight: usize,
     pub body_limit: usize,
+    /// Sliding window of the agreement figures on `/metrics` (whole hours).
+    pub quality_window: Duration,
+    /// The champion's agreement baseline, exported for the alert rules.
+    pub agreement_baseline: Option<f64>,
+    /// `/healthz` says `degraded` once sync has failed for this long.
+    pub sync_degraded_after: Duration,
+    /// Sync counts as behind once the oldest unsynced record is this old.
+    pub sync_behind_after: Duration,
+    /// Whether the data dir survives a restart (see `data_dir`).
+    pub persistence: Persistence,
+    /// Bearer token that opens `/healthz/details` to a remote client (`SENTIMENT_ADMIN_TOKEN`).
+    pub admin_token: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -51,12 +70,19 @@ impl Default for ServerConfig {
             labels: shared::SENTIMENT_LABELS.iter().map(|s| s.to_string()).collect(),
             static_dir: None,
             model_dir: None,
-            cors_origins: Vec::new(),
+            cors_origins: CorsOrigins::SameOrigin,
             rate_limit: RateLimit::default(),
             trusted_proxy_hops: 0,
+            trusted_proxies: default_trusted_proxies(),
             request_timeout: Duration::from_secs(10),
             max_in_flight: 1024,
             body_limit: 16 * 1024,
+            quality_window: Duration::from_secs(24 * 3600),
+            agreement_baseline: None,
+            sync_degraded_after: Duration::from_secs(30 * 60),
+            sync_behind_after: Duration::from_secs(15 * 60),
+            persistence: Persistence::Persistent { how: "not checked".into() },
+            admin_token: None,
         }
     }
 }
@@ -68,6 +94,7 @@ pub(crate) struct Inner {
     pub clock: Clock,
     pub http_metrics: metrics::HttpMetrics,
     pub limiter: rate_limit::Limiter,
+    pub connections: Arc<ConnStats>,
 }
 
 /// Shared state of all handlers; cheap to clone.
@@ -79,7 +106,22 @@ pub struct AppState {
 impl AppState {
     pub fn new(log: FeedbackLog, config: ServerConfig, sync: Arc<SyncStatus>, clock: Clock) -> Self {
         let limiter = rate_limit::Limiter::new(config.rate_limit);
-        AppState { inner: Arc::new(Inner { log, config, sync, clock, http_metrics: Default::default(), limiter }) }
+        AppState {
+            inner: Arc::new(Inner {
+                log,
+                config,
+                sync,
+                clock,
+                http_metrics: Default::default(),
+                limiter,
+                connections: Default::default(),
+            }),
+        }
+    }
+
+    /// The connection counters [`serve`] updates (shown on `/metrics`).
+    pub fn connections(&self) -> Arc<ConnStats> {
+        self.inner.connections.clone()
     }
 
     pub fn log(&self) -> &FeedbackLog {
@@ -93,7 +135,8 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/api/feedback", post(handlers::post_feedback))
         .route("/api/feedback/stats", get(handlers::stats))
-        .route("/healthz", get(handlers::healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/healthz/details", get(health::details))
         .route("/metrics", get(handlers::metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .method_not_allowed_fallback(handlers::method_not_allowed);
@@ -105,16 +148,7 @@ pub fn app(state: AppState) -> Router {
         None => router.fallback(handlers::not_found),
     };
 
-    let cors = if cfg.cors_origins.is_empty() {
-        CorsLayer::new()
-    } else {
-        let origins = cfg.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok());
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::CONTENT_TYPE])
-            .max_age(Duration::from_secs(3600))
-    };
+    let cors = cfg.cors_origins.layer();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(cfg.max_in_flight.max(1)));
     let protection = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(handle_layer_error))

@@ -61,12 +61,22 @@ pub struct TestApp {
 }
 
 pub fn test_app(dir: &std::path::Path, config: ServerConfig) -> TestApp {
+    test_app_with_sync(dir, config, SyncStatus::disabled())
+}
+
+pub fn test_app_with_sync(dir: &std::path::Path, config: ServerConfig, sync: Arc<SyncStatus>) -> TestApp {
     let log = FeedbackLog::open(LogConfig::new(dir)).unwrap();
     let clock = Arc::new(AtomicI64::new(1_795_000_000_000)); // 2026-11-18
     let c = clock.clone();
-    let state =
-        AppState::new(log.clone(), config, SyncStatus::disabled(), Clock::from_fn(move || c.load(Ordering::Relaxed)));
+    let state = AppState::new(log.clone(), config, sync, Clock::from_fn(move || c.load(Ordering::Relaxed)));
     TestApp { router: http::app(state), log, clock }
+}
+
+/// `req` as if it came over a connection from `peer` (what `http::serve` adds).
+pub fn from_peer(mut req: Request<Body>, peer: &str) -> Request<Body> {
+    let addr: std::net::SocketAddr = peer.parse().unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+    req
 }
 
 pub async fn send(router: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
