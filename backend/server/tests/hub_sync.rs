@@ -361,3 +361,63 @@ async fn a_conflict_then_a_long_outage_with_100k_records_behind() {
         body_max as f64 / 1e6
     );
 }
+
+/// Issue 31.7, the dataset layout agreed with compaction: `sentiment-trainer compact` replaces a
+/// run of this replica's shards by one range file `<a>-<b>.jsonl` (the shards' bytes
+/// concatenated). A server that lost its sync state finds its segments inside such a file and
+/// sends nothing again; a range file covering its numbers with other records (a data dir reset
+/// under the same instance id) moves it to a fresh folder instead of counting them as synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_inside_a_compacted_range_file_count_as_synced() {
+    let dir = TempDir::new("hub-range");
+    let hub = stand_in(Faults::default()).await;
+    let log = FeedbackLog::open(LogConfig::new(&dir.0)).unwrap();
+    let mut cfg = sync_config(true, "i-r");
+    cfg.files_per_commit = 50;
+    // Three sealed segments of three records each.
+    for seg in 0..3u64 {
+        for i in 0..3 {
+            log.append(record(seg * 10 + i)).await.unwrap();
+        }
+        log.roll().await.unwrap();
+    }
+    let segments = log.segments();
+    let bytes = |seq: u64| std::fs::read(dir.0.join(format!("segments/{seq:08}.jsonl"))).unwrap();
+    // Compaction already replaced shards 1-2 (their commit went through, the state was lost);
+    // shard 3 was never sent.
+    let (c, r) = (client(&hub, 2000), Repo::dataset(ACME_LOGS.parse().unwrap()));
+    let range = [bytes(1), bytes(2)].concat();
+    blocking(move || {
+        c.upload_files(&r, &[AddFile { path: "data/i-r/00000001-00000002.jsonl".into(), content: range }], "compact")
+    })
+    .await
+    .unwrap();
+    let status = SyncStatus::enabled();
+    let mut s = Syncer::new(log.clone(), client(&hub, 2000), cfg.clone(), status.clone(), &dir.0).unwrap();
+    s.round().await.unwrap();
+    let files = hub.files(REPO);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["data/i-r/00000001-00000002.jsonl", "data/i-r/00000003.jsonl"],
+        "segments 1-2 not sent again"
+    );
+    assert_eq!(files["data/i-r/00000003.jsonl"], bytes(3));
+    assert_eq!(status.split_records(&segments), (9, 0));
+    assert_eq!(status.conflicts.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+    // A data dir reset under the same instance id: its segment 1 is not what the range holds.
+    log.shutdown().await.unwrap();
+    drop((s, log));
+    let dir2 = TempDir::new("hub-range-reset");
+    let log = FeedbackLog::open(LogConfig::new(&dir2.0)).unwrap();
+    log.append(record(500)).await.unwrap();
+    let status = SyncStatus::enabled();
+    let mut s = Syncer::new(log.clone(), client(&hub, 2000), cfg, status.clone(), &dir2.0).unwrap();
+    s.round().await.unwrap();
+    assert_eq!(status.conflicts.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let moved: Vec<String> = hub.files(REPO).into_keys().filter(|p| p.starts_with("data/i-r-g")).collect();
+    assert_eq!(moved.len(), 1, "the new record went to a fresh folder: {moved:?}");
+    assert!(moved[0].ends_with("/00000001.jsonl"));
+    assert_eq!(status.split_records(&log.segments()), (1, 0));
+    log.shutdown().await.unwrap();
+}

@@ -7,8 +7,10 @@
 //! read from disk just before it is sent, has its own timeout, and is recorded as soon as it
 //! lands, so a long outage's backlog goes out in steps that each can succeed. Before sending, it
 //! lists the folder on the Hub: a file already there with the same bytes (a commit whose answer
-//! was lost, or a crash before the state was saved) is recorded as synced, not sent again. A
-//! file there with other bytes (two replicas sharing an instance id, a data dir reset) is never
+//! was lost, or a crash before the state was saved) is recorded as synced, not sent again; so is
+//! a segment inside a range file `<a>-<b>.jsonl` (a <= N <= b) with its bytes, which compaction
+//! (`sentiment-trainer compact`) writes in place of the shards it replaces. The server itself
+//! only ever adds `<NNNNNNNN>.jsonl` files and never deletes. A file there with other bytes (two replicas sharing an instance id, a data dir reset) is never
 //! overwritten: this replica moves to a fresh folder `<instance-id>-g<random>` (kept in the
 //! sync state), says so in its log, and goes on. Failures are retried with exponential backoff.
 
@@ -16,7 +18,7 @@ use super::{FeedbackLog, LogError, SegmentInfo};
 use hub::{AddFile, HubClient, HubError, Repo};
 use serde::{Deserialize, Serialize};
 use shared::{sha256_hex, Clock};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -331,24 +333,23 @@ impl Syncer {
         let mut batch_bytes = 0u64;
         for seg in pending {
             let mut path = format!("{}/{}", self.state.folder(), seg.name);
-            if remote.contains(&path) {
-                let content = read_segment(&seg)?;
-                let sha = sha256_hex(&content);
-                let (client, repo, p) = (self.client.clone(), self.config.repo.clone(), path.clone());
-                let theirs =
-                    tokio::task::spawn_blocking(move || client.download(&repo, &p)).await.expect("download task")?;
-                if sha256_hex(&theirs) == sha {
-                    tracing::info!(%path, "already in the dataset (earlier commit); recording it as synced");
+            match self.look_up(&seg, &remote).await? {
+                InDataset::No => {}
+                InDataset::Same(there) => {
+                    tracing::info!(path = %there, segment = %seg.name, "already in the dataset (earlier commit); recording it as synced");
+                    let sha = sha256_hex(&read_segment(&seg)?);
                     self.state.synced.insert(
                         seg.name.clone(),
-                        SyncedFile { sha256: sha, records: seg.records, commit: None, path: Some(path) },
+                        SyncedFile { sha256: sha, records: seg.records, commit: None, path: Some(there) },
                     );
                     self.save_state()?;
                     continue;
                 }
-                self.new_generation(&path)?;
-                remote = self.list_folder().await?;
-                path = format!("{}/{}", self.state.folder(), seg.name);
+                InDataset::Other(there) => {
+                    self.new_generation(&there)?;
+                    remote = self.list_folder().await?;
+                    path = format!("{}/{}", self.state.folder(), seg.name);
+                }
             }
             let full = batch.len() >= self.config.files_per_commit.max(1)
                 || batch_bytes + seg.bytes > self.config.max_commit_bytes;
@@ -369,8 +370,32 @@ impl Syncer {
         Ok(())
     }
 
+    /// Whether `seg` is already in this replica's folder of the dataset: as `<N>.jsonl`, or inside
+    /// a range file `<a>-<b>.jsonl` (a <= N <= b) that compaction (`sentiment-trainer compact`)
+    /// made from the shards it replaced. Either is compared with the segment's bytes: a range
+    /// file holds the shards concatenated, so the segment must be in it from a line start.
+    /// Other content there (two replicas with one instance id, a data dir reset) is
+    /// [`InDataset::Other`], never counted as synced: that would drop this segment's records.
+    async fn look_up(&self, seg: &SegmentInfo, remote: &HashSet<String>) -> Result<InDataset, SyncError> {
+        let folder = self.state.folder();
+        let path = format!("{folder}/{}", seg.name);
+        let (there, whole) = if remote.contains(&path) {
+            (path, true)
+        } else {
+            match remote.iter().filter(|p| range_covers(p, &folder, seg.seq)).min() {
+                Some(range) => (range.clone(), false),
+                None => return Ok(InDataset::No),
+            }
+        };
+        let mine = read_segment(seg)?;
+        let (client, repo, p) = (self.client.clone(), self.config.repo.clone(), there.clone());
+        let theirs = tokio::task::spawn_blocking(move || client.download(&repo, &p)).await.expect("download task")?;
+        let same = if whole { theirs == mine } else { holds_at_line_start(&theirs, &mine) };
+        Ok(if same { InDataset::Same(there) } else { InDataset::Other(there) })
+    }
+
     /// Paths of the files now in this replica's folder of the dataset.
-    async fn list_folder(&self) -> Result<std::collections::HashSet<String>, SyncError> {
+    async fn list_folder(&self) -> Result<HashSet<String>, SyncError> {
         let (client, repo, folder) = (self.client.clone(), self.config.repo.clone(), self.state.folder());
         let entries = tokio::task::spawn_blocking(move || match client.list_tree(&repo, &folder, true) {
             Ok(entries) => Ok(entries),
@@ -458,6 +483,32 @@ impl Syncer {
     }
 }
 
+/// Where a segment stands in the dataset (see [`Syncer::look_up`]).
+enum InDataset {
+    No,
+    /// At this path, with the same bytes.
+    Same(String),
+    /// This path should hold it but holds other records.
+    Other(String),
+}
+
+/// True when `path` is a range file `<folder>/<a>-<b>.jsonl` (8 digits each) with a <= seq <= b.
+fn range_covers(path: &str, folder: &str, seq: u64) -> bool {
+    let Some(name) = path.strip_prefix(folder).and_then(|p| p.strip_prefix('/')) else { return false };
+    let Some((a, b)) = name.strip_suffix(".jsonl").and_then(|stem| stem.split_once('-')) else { return false };
+    let number = |s: &str| (s.len() == 8 && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse::<u64>().ok())?;
+    matches!((number(a), number(b)), (Some(a), Some(b)) if a <= seq && seq <= b)
+}
+
+/// True when `part` occurs in `whole` starting at the beginning or right after a newline.
+fn holds_at_line_start(whole: &[u8], part: &[u8]) -> bool {
+    if part.is_empty() || part.len() > whole.len() {
+        return false;
+    }
+    let starts = std::iter::once(0).chain(whole.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i + 1));
+    starts.take_while(|&i| i + part.len() <= whole.len()).any(|i| &whole[i..i + part.len()] == part)
+}
+
 fn read_segment(seg: &SegmentInfo) -> Result<Vec<u8>, SyncError> {
     std::fs::read(&seg.path).map_err(|e| SyncError::Io { action: "read", path: seg.path.clone(), source: e })
 }
@@ -481,5 +532,36 @@ pub fn instance_id(data_dir: &Path) -> std::io::Result<String> {
             std::fs::rename(&tmp, &path)?;
             Ok(id)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_files_cover_their_segments_only() {
+        let f = "data/i-a";
+        assert!(range_covers("data/i-a/00000003-00000007.jsonl", f, 3));
+        assert!(range_covers("data/i-a/00000003-00000007.jsonl", f, 7));
+        assert!(!range_covers("data/i-a/00000003-00000007.jsonl", f, 8));
+        assert!(!range_covers("data/i-a/00000003-00000007.jsonl", f, 2));
+        assert!(!range_covers("data/i-a/00000003.jsonl", f, 3), "a shard is not a range");
+        assert!(!range_covers("data/i-b/00000001-00000009.jsonl", f, 3), "another replica's folder");
+        assert!(!range_covers("data/i-a-g1/00000001-00000009.jsonl", f, 3));
+        assert!(!range_covers("data/i-a/sub/00000001-00000009.jsonl", f, 3));
+        assert!(!range_covers("data/i-a/3-7.jsonl", f, 3));
+        assert!(!range_covers("data/i-a/00000007-00000003.jsonl", f, 5));
+    }
+
+    #[test]
+    fn a_segment_is_in_a_range_file_only_from_a_line_start() {
+        let whole = b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n";
+        assert!(holds_at_line_start(whole, b"{\"a\":1}\n"));
+        assert!(holds_at_line_start(whole, b"{\"b\":2}\n{\"c\":3}\n"));
+        assert!(!holds_at_line_start(whole, b"\"b\":2}\n"), "not from a line start");
+        assert!(!holds_at_line_start(whole, b"{\"d\":4}\n"));
+        assert!(!holds_at_line_start(whole, b""));
+        assert!(!holds_at_line_start(b"{\"a\":1}\n", b"{\"a\":1}\n{\"b\":2}\n"));
     }
 }
