@@ -40,6 +40,8 @@ stage attack-test scripts/attack-test.sh
 # The retraining loop over six simulated nights with the real server, trainer and model store.
 stage loop-simulation scripts/simulate-loop.sh
 stage hub-contract scripts/hub-contract.sh
+# Three replicas, one dataset: a kill -9 and a Hub outage mid-load; exactly the acknowledged records, each once (issue 31.7).
+stage replicas-test scripts/replicas-test.sh
 stage promtool apt_install promtool prometheus
 stage metrics-lint scripts/check-metrics.sh
 python3 -c 'import yaml' 2>/dev/null || stage python3-yaml apt_install python3-yaml-module python3-yaml

@@ -1,7 +1,7 @@
 //! Load generator and log checker for `sentiment-server` (a second process on loopback).
 //!
 //! `cargo run --release -p sentiment-server --example feedback_load -- run --url http://127.0.0.1:8080
-//!   --connections 64 --duration 10s [--count N] [--acked FILE] [--attempted FILE]`
+//!   --connections 64 --duration 10s [--count N] [--pause-ms N] [--acked FILE] [--attempted FILE]`
 //! posts valid feedback over keep-alive HTTP/1.1 connections, each request with a fresh id
 //! (retried with the same id after a connection error, as a browser would), and prints
 //! acknowledged records per second and latency percentiles. `--stats-connections N` also has N
@@ -31,10 +31,12 @@ struct RunArgs {
     stats_every_ms: u64,
     /// Stop once this many distinct records were sent (each retried until acknowledged).
     count: Option<u64>,
+    /// Wait this long after each answer (paces a client, e.g. to kill a server mid-load).
+    pause_ms: u64,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: feedback_load run --url http://HOST:PORT [--connections N] [--duration 10s] [--count N] [--acked FILE] [--attempted FILE]\n       feedback_load verify --data-dir DIR --acked FILE --attempted FILE");
+    eprintln!("usage: feedback_load run --url http://HOST:PORT [--connections N] [--duration 10s] [--count N] [--pause-ms N] [--acked FILE] [--attempted FILE]\n       feedback_load verify --data-dir DIR --acked FILE --attempted FILE");
     std::process::exit(2)
 }
 
@@ -65,6 +67,7 @@ fn main() {
                     .map(|s| s.parse().unwrap_or_else(|_| usage()))
                     .unwrap_or(0),
                 count: flags.get("count").map(|s| s.parse().unwrap_or_else(|_| usage())),
+                pause_ms: flags.get("pause-ms").map(|s| s.parse().unwrap_or_else(|_| usage())).unwrap_or(0),
                 stats_every_ms: flags.get("stats-every-ms").map(|s| s.parse().unwrap_or_else(|_| usage())).unwrap_or(5),
             };
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
@@ -121,8 +124,14 @@ async fn run_load(args: RunArgs) {
         })
         .collect();
     for c in 0..args.connections {
-        let (addr, sinks, totals, tickets, count) =
-            (args.addr.clone(), sinks.clone(), totals.clone(), tickets.clone(), args.count);
+        let (addr, sinks, totals, tickets, count, pause) = (
+            args.addr.clone(),
+            sinks.clone(),
+            totals.clone(),
+            tickets.clone(),
+            args.count,
+            Duration::from_millis(args.pause_ms),
+        );
         tasks.push(tokio::spawn(async move {
             let mut conn: Option<TcpStream> = None;
             let mut seq = 0u64;
@@ -176,6 +185,9 @@ async fn run_load(args: RunArgs) {
                         if status == 200 || status == 201 {
                             if let Some(w) = sinks.lock().unwrap().acked.as_mut() {
                                 let _ = writeln!(w, "{id}");
+                            }
+                            if !pause.is_zero() {
+                                tokio::time::sleep(pause).await;
                             }
                         } else if status >= 500 || status == 429 {
                             pending = Some((id, req_body)); // retry the same id
