@@ -222,6 +222,9 @@ fn run_inner(
         Some(p) => load_examples(p, &labels)?,
         None => Vec::new(),
     };
+    if guard.is_empty() {
+        return Err("the guard set is empty or not configured (guard_set): the night's choices are made on it".into());
+    }
     let protected: HashSet<String> = gold.iter().chain(&guard).map(|e| feedback_data::normalise(&e.text)).collect();
     let data = feedback_data::build(&set.records, &labels, &cfg.split, &protected);
     let enough = data.holdout.len() >= cfg.gate.min_holdout && !data.train.is_empty();
