@@ -7,7 +7,8 @@
 //!   macro F1), [`data`] (labelled datasets), [`faithfulness`] (of `shared::explain`'s word
 //!   weights);
 //! - the loop: [`train`], [`monitor`], [`nightly`], [`registry`] (the model store),
-//!   [`first_champion`] (an empty store's first model);
+//!   [`first_champion`] (an empty store's first model), [`logs`] (the logs dataset's compaction
+//!   and card);
 //! - the process: [`heap`] and [`threads`] (settings `main` applies), [`location`] (a local
 //!   path or a Hub repo).
 //!
@@ -23,6 +24,7 @@ pub mod first_champion;
 pub mod heap;
 pub mod import;
 pub mod location;
+pub mod logs;
 pub mod mapped_weights;
 pub mod monitor;
 pub mod nightly;

@@ -269,6 +269,19 @@ enum Command {
         #[arg(long, default_value = "target/first-champion")]
         work_dir: PathBuf,
     },
+    /// Merge the logs dataset's small shards into one file per replica and day, in one commit,
+    /// and keep its dataset card (README.md) current. Run before `monitor`/`nightly`.
+    Compact {
+        /// The Hub logs dataset (owner/name).
+        #[arg(long, env = "SENTIMENT_DATASET")]
+        dataset: String,
+        /// Compact only whole UTC days that ended at least this long ago (e.g. 48h, 3d).
+        #[arg(long, default_value = "48h", value_parser = humantime::parse_duration)]
+        min_age: std::time::Duration,
+        /// The model's labels, for the card's schema.
+        #[arg(long, env = "SENTIMENT_LABELS", value_delimiter = ',', default_value = "negative,neutral,positive")]
+        labels: Vec<String>,
+    },
     /// Make an earlier published version champion again.
     Rollback {
         /// The store: a local directory or a Hub model repo id (owner/name).
@@ -405,6 +418,32 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::FirstChampion { from, revision, to, quant, preprocess, license, dataset, work_dir } => {
             first_champion(from, revision, to, quant, preprocess, license, dataset, work_dir)
+        }
+        Command::Compact { dataset, min_age, labels } => {
+            use sentiment_trainer::logs::compact::{compact, CompactOptions};
+            let sentiment_trainer::location::Location::Hub(id) = sentiment_trainer::location::Location::parse(&dataset)
+            else {
+                bail!("--dataset {dataset:?}: compact works on a Hub logs dataset (owner/name)");
+            };
+            let client = hub::HubClient::from_env()?;
+            let opts = CompactOptions { dataset: id.clone(), min_age, labels, now: std::time::SystemTime::now() };
+            let r = compact(&client, &opts)?;
+            match &r.commit {
+                Some(c) => println!(
+                    "Compacted {id}: {} files ({} records) into {}{} in commit {c}; {} data files now, at most {} in a folder",
+                    r.merged_files,
+                    r.records,
+                    r.written_files,
+                    if r.card_written { ", and wrote the dataset card" } else { "" },
+                    r.files_after,
+                    r.largest_folder
+                ),
+                None => println!(
+                    "{id}: nothing to compact; {} data files, at most {} in a folder",
+                    r.files_after, r.largest_folder
+                ),
+            }
+            Ok(())
         }
         Command::Rollback { registry, to, reason } => {
             let store = sentiment_trainer::registry::open_store(&registry)?;
