@@ -5,7 +5,8 @@
 # Run by .github/workflows/deploy-space.yml (and the rehearsal, scripts/rehearsal.sh).
 #
 #   SENTIMENT_MODEL_REPO  the Hub model repo (owner/name) the page loads its champion from, or
-#                         a bundle URL (a folder, ending in /)
+#                         a bundle URL (a folder, ending in /); the workflow passes
+#                         SENTIMENT_REGISTRY when it is not set
 #   SENTIMENT_API_URL     the feedback server's origin (the Docker Space: https://OWNER-SPACE.hf.space)
 #   SENTIMENT_DATASET     optional: the logs dataset, listed in the Space's card
 #   HF_ENDPOINT           the Hub (default https://huggingface.co)
@@ -16,7 +17,7 @@ DIST=${1:?usage: assemble-space.sh DIST_DIR OUT_DIR}
 OUT=${2:?usage: assemble-space.sh DIST_DIR OUT_DIR}
 fail() { echo "::error::$*" >&2; exit 1; }
 
-[[ -n "${SENTIMENT_MODEL_REPO:-}" ]] || fail "SENTIMENT_MODEL_REPO is not set: set the repository variable SENTIMENT_MODEL_REPO to the Hub model repo (OWNER/NAME) the page loads its model from (Settings → Secrets and variables → Actions → Variables; docs/deploy.md)"
+[[ -n "${SENTIMENT_MODEL_REPO:-}" ]] || fail "no model for the page: set the repository variable SENTIMENT_REGISTRY to the Hub model repo (OWNER/NAME) the page loads its model from, or SENTIMENT_MODEL_REPO to another repo or bundle URL (Settings → Secrets and variables → Actions → Variables; docs/deploy.md)"
 [[ -n "${SENTIMENT_API_URL:-}" ]] || fail "SENTIMENT_API_URL is not set: set the repository variable SENTIMENT_API_URL to the feedback server's URL, e.g. https://OWNER-SERVER.hf.space (docs/deploy.md)"
 [[ "$SENTIMENT_API_URL" =~ ^https?://[^/]+ ]] || fail "SENTIMENT_API_URL=$SENTIMENT_API_URL is not an http(s) URL"
 ENDPOINT=${HF_ENDPOINT:-https://huggingface.co}

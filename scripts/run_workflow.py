@@ -50,6 +50,10 @@ class Context:
             return self.sha
         if expr == "runner.os":
             return "Linux"
+        m = re.fullmatch(r"([a-z]+\.[A-Za-z_][A-Za-z0-9_]*)\s*\|\|\s*(.+)", expr)
+        if m:
+            first = self.value(m[1])
+            return first if self.truthy(first) else self.value(m[2])
         m = re.fullmatch(r"(.+?)\s*&&\s*'([^']*)'\s*\|\|\s*'([^']*)'", expr)
         if m:
             return m[2] if self.truthy(self.value(m[1])) else m[3]
