@@ -44,6 +44,11 @@ struct Args {
     /// Seal and sync early once the active segment holds this many records.
     #[arg(long, env = "SENTIMENT_SYNC_MAX_RECORDS", default_value_t = 10_000)]
     sync_max_records: u64,
+    /// Segments already in the Hub dataset leave the local disk this long after their last
+    /// record (their ids stay in DATA_DIR/dedup.idx, so retries are still recognised); `off`
+    /// keeps everything. Without Hub sync nothing is ever deleted.
+    #[arg(long, env = "SENTIMENT_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    retention: Retention,
     /// This replica's folder in the dataset; default: a random id kept in DATA_DIR/instance-id.
     #[arg(long, env = "SENTIMENT_INSTANCE_ID")]
     instance_id: Option<String>,
@@ -131,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
             let token_note = client.token_source().to_string();
             let mut cfg = SyncConfig::new(Repo::dataset(dataset.clone()), instance.clone(), args.sync_every);
             cfg.max_records = args.sync_max_records;
+            cfg.retention = args.retention.0;
             let status = SyncStatus::enabled();
             let syncer = Syncer::new(log.clone(), client, cfg, status.clone(), &args.data_dir)?;
             let task = tokio::spawn(syncer.run(shutdown_rx));
@@ -234,4 +240,17 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// `--retention`: a duration, or `off`.
+#[derive(Debug, Clone, Copy)]
+struct Retention(Option<Duration>);
+
+fn parse_retention(s: &str) -> Result<Retention, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Retention(None));
+    }
+    humantime::parse_duration(s)
+        .map(|d| Retention(Some(d)))
+        .map_err(|e| format!("{e} (a duration such as 30d, or off)"))
 }

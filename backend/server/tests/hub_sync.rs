@@ -421,3 +421,62 @@ async fn segments_inside_a_compacted_range_file_count_as_synced() {
     assert_eq!(status.split_records(&log.segments()), (1, 0));
     log.shutdown().await.unwrap();
 }
+
+fn segment_files(data_dir: &std::path::Path) -> usize {
+    std::fs::read_dir(data_dir.join("segments")).unwrap().count()
+}
+
+/// Issue 32.5: segments in the dataset and older than the window leave the disk; their ids stay
+/// recognised (a retry gets the stored record's time, another body a conflict), across a
+/// restart; nothing leaves the disk while sync fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_synced_segments_and_still_recognises_their_ids() {
+    use sentiment_server::feedback_log::Appended;
+    let dir = TempDir::new("hub-retention");
+    let hub = stand_in(Faults { down: true, ..Faults::default() }).await;
+    let log = FeedbackLog::open(LogConfig::new(&dir.0)).unwrap();
+    for seg in 0..3u64 {
+        for i in 0..4 {
+            log.append(record(seg * 10 + i)).await.unwrap();
+        }
+        log.roll().await.unwrap();
+    }
+    let mut cfg = sync_config(true, "i-ret");
+    cfg.files_per_commit = 50;
+    cfg.retention = Some(Duration::ZERO);
+    let status = SyncStatus::enabled();
+    // The Hub is down: nothing is in the dataset, so nothing leaves the disk.
+    let mut s = Syncer::new(log.clone(), client(&hub, 300), cfg.clone(), status.clone(), &dir.0).unwrap();
+    assert!(s.round().await.is_err());
+    assert_eq!(segment_files(&dir.0), 4, "3 sealed + the active one");
+
+    hub.set_faults(Faults::default());
+    let mut s = Syncer::new(log.clone(), client(&hub, 2000), cfg, status.clone(), &dir.0).unwrap();
+    s.round().await.unwrap();
+    assert_eq!(segment_files(&dir.0), 1, "only the active segment is left");
+    assert!(dir.0.join("dedup.idx").exists());
+    assert_eq!(log.counters().records.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(log.counters().retired.load(std::sync::atomic::Ordering::Relaxed), 12);
+    let retry = |log: FeedbackLog, n: u64| async move { log.append(record(n)).await.unwrap() };
+    match retry(log.clone(), 21).await {
+        Appended::Existing(r) => assert_eq!(r.received_at, "2026-11-18T10:00:00.000Z"),
+        other => panic!("a retry of a retired record: {other:?}"),
+    }
+    let mut changed = record(2);
+    changed.submission.text = "another body".into();
+    assert_eq!(log.append(changed).await.unwrap(), Appended::Conflict);
+    assert!(matches!(retry(log.clone(), 500).await, Appended::Stored(_)));
+    log.shutdown().await.unwrap();
+    drop(s);
+
+    // After a restart (which replays only the active segment) the retired ids are still known.
+    let log = FeedbackLog::open(LogConfig::new(&dir.0)).unwrap();
+    assert_eq!(log.counters().records.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(matches!(retry(log.clone(), 3).await, Appended::Existing(_)));
+    assert!(matches!(retry(log.clone(), 500).await, Appended::Existing(_)));
+    assert!(matches!(retry(log.clone(), 501).await, Appended::Stored(_)));
+    log.shutdown().await.unwrap();
+    let ids = dataset_ids(&hub, "i-ret");
+    assert_eq!(ids.len(), 12);
+    assert!(ids.values().all(|&n| n == 1));
+}

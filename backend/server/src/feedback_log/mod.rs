@@ -5,9 +5,13 @@
 //! every request of the batch (group commit), then adds the batch to the running
 //! [`aggregates`] that stats and metrics read. On open, all segments are replayed, a torn last
 //! line in the newest one is cut away, and the id index and the aggregates are rebuilt.
-//! [`sync`] commits sealed segments to the Hub logs dataset.
+//! [`sync`] commits sealed segments to the Hub logs dataset; once a segment is there and older
+//! than the retention window, [`FeedbackLog::retire`] moves its ids to the on-disk
+//! [`dedup_index`] and deletes it, so memory, disk and start time follow the window, not the
+//! whole history.
 
 pub mod aggregates;
+pub mod dedup_index;
 pub mod disk;
 mod segment;
 pub mod sync;
@@ -94,6 +98,8 @@ pub struct LogCounters {
     pub batches: AtomicU64,
     /// Bytes cut from a torn tail at start.
     pub cut_bytes: AtomicU64,
+    /// Records whose segments left the disk (retention) since start.
+    pub retired: AtomicU64,
 }
 
 pub(crate) enum Command {
@@ -106,6 +112,14 @@ pub(crate) enum Command {
     Roll {
         reply: oneshot::Sender<Result<bool, LogError>>,
     },
+    /// Forget these sealed segments (their ids are in the on-disk index now) and delete them.
+    Retire {
+        seqs: Vec<u64>,
+        keys: Vec<u128>,
+        /// The index with their ids, opened outside the writer.
+        dedup: dedup_index::DedupIndex,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
     /// Seal the active segment if it holds records, then stop.
     Shutdown {
         reply: oneshot::Sender<Result<(), LogError>>,
@@ -117,7 +131,13 @@ pub(crate) struct Shared {
     segments: Mutex<Vec<SegmentInfo>>,
     pub(crate) counters: LogCounters,
     broken: AtomicBool,
+    /// One retirement at a time (it rewrites the on-disk index).
+    retiring: tokio::sync::Mutex<()>,
 }
+
+/// Segments retired by one [`FeedbackLog::retire`] call (8 MiB segments: about 2 million ids,
+/// 64 MB while they are merged).
+pub const MAX_SEGMENTS_PER_RETIREMENT: usize = 64;
 
 /// Handle to the log; cheap to clone.
 #[derive(Clone)]
@@ -161,11 +181,13 @@ impl FeedbackLog {
             segments: Mutex::new(opened.segments.clone()),
             counters,
             broken: AtomicBool::new(false),
+            retiring: tokio::sync::Mutex::new(()),
         });
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let state = writer::WriterState::new(
             config.disk.clone(),
             dir.clone(),
+            &config.data_dir,
             config.max_segment_bytes,
             opened,
             shared.clone(),
@@ -214,6 +236,58 @@ impl FeedbackLog {
             return Ok(()); // already stopped
         }
         rx.await.unwrap_or(Ok(()))
+    }
+
+    /// Retention: the sealed segments named in `synced` (in the Hub dataset) whose last write is
+    /// before `before` leave the disk. Their ids go first into the on-disk [`dedup_index`]
+    /// (merged outside the writer, which keeps taking records), then the writer forgets them
+    /// and deletes the files. A crash in between leaves the segments, whose ids the index also
+    /// holds: replayed again, retired again. At most [`MAX_SEGMENTS_PER_RETIREMENT`] segments a
+    /// call, so the ids held while merging stay bounded (a long history, e.g. after an upgrade,
+    /// goes over several sync rounds). Returns the records retired.
+    pub async fn retire(
+        &self,
+        before: std::time::SystemTime,
+        synced: &std::collections::HashSet<String>,
+    ) -> Result<u64, LogError> {
+        let _one = self.shared.retiring.lock().await;
+        let candidates: Vec<SegmentInfo> = self
+            .segments()
+            .into_iter()
+            .filter(|s| s.sealed && synced.contains(&s.name))
+            .filter(|s| std::fs::metadata(&s.path).and_then(|m| m.modified()).is_ok_and(|t| t < before))
+            .take(MAX_SEGMENTS_PER_RETIREMENT)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let seqs: Vec<u64> = candidates.iter().map(|s| s.seq).collect();
+        let data_dir = self.data_dir.clone();
+        let (keys, records, dedup) = tokio::task::spawn_blocking(move || {
+            let mut entries = Vec::new();
+            let mut records = 0;
+            for seg in &candidates {
+                segment::replay(&seg.path, false, |rec| {
+                    records += 1;
+                    if let Some(key) = id_key(&rec.submission.id) {
+                        let ms = parse_timestamp_millis(&rec.received_at).unwrap_or(0);
+                        entries.push((key, fingerprint(&rec.submission), ms));
+                    }
+                })?;
+            }
+            let keys = entries.iter().map(|e| e.0).collect();
+            let index = data_dir.join(dedup_index::DEDUP_INDEX_FILE);
+            dedup_index::merge(&data_dir, entries).map_err(|e| LogError::io("write", &index, e))?;
+            let dedup = dedup_index::DedupIndex::open(&data_dir).map_err(|e| LogError::io("open", &index, e))?;
+            Ok::<_, LogError>((keys, records, dedup))
+        })
+        .await
+        .expect("retire task")?;
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Retire { seqs, keys, dedup, reply }).await.map_err(|_| LogError::Closed)?;
+        rx.await.map_err(|_| LogError::Closed)??;
+        self.shared.counters.retired.fetch_add(records, Ordering::Relaxed);
+        Ok(records)
     }
 
     /// Every segment, oldest first; all but the last are sealed.

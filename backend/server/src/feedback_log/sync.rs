@@ -70,6 +70,9 @@ pub struct SyncConfig {
     pub commit_timeout: Duration,
     /// Bound on the last attempt at shutdown.
     pub final_attempt: Duration,
+    /// Segments in the dataset whose last write is older than this leave the local disk (their
+    /// ids stay in the on-disk dedup index); `None` keeps everything.
+    pub retention: Option<Duration>,
     /// Stamps the last success (`/healthz`, `/metrics`).
     pub clock: Clock,
 }
@@ -87,6 +90,7 @@ impl SyncConfig {
             max_commit_bytes: 16 << 20,
             commit_timeout: Duration::from_secs(300),
             final_attempt: Duration::from_secs(30),
+            retention: None,
             clock: Clock::system(),
         }
     }
@@ -312,8 +316,30 @@ impl Syncer {
         tracing::warn!(error = %e, "sync attempt failed");
     }
 
-    /// One sync round: seal, reconcile with the dataset, commit what is missing.
+    /// One sync round: seal, reconcile with the dataset, commit what is missing; then retire
+    /// what is in the dataset and older than the retention window.
     pub async fn round(&mut self) -> Result<(), SyncError> {
+        self.send_pending().await?;
+        self.retire_old().await;
+        Ok(())
+    }
+
+    /// Retention (see [`FeedbackLog::retire`]): only segments this replica knows are in the
+    /// dataset. A failure keeps them on disk and is retried after the next round.
+    async fn retire_old(&self) {
+        let Some(window) = self.config.retention else { return };
+        let Some(before) = std::time::SystemTime::now().checked_sub(window) else { return };
+        let synced: HashSet<String> = self.state.synced.keys().cloned().collect();
+        match self.log.retire(before, &synced).await {
+            Ok(0) | Err(LogError::Closed) => {}
+            Ok(records) => {
+                tracing::info!(records, window = %humantime::format_duration(window), "retention: synced records older than the window left the disk")
+            }
+            Err(e) => tracing::warn!(error = %e, "retention failed; the segments stay on disk for now"),
+        }
+    }
+
+    async fn send_pending(&mut self) -> Result<(), SyncError> {
         match self.log.roll().await {
             Ok(_) | Err(LogError::Closed) => {}
             Err(e) => return Err(e.into()),

@@ -1,5 +1,6 @@
 //! Replay on open, and the writer thread that group-commits appends.
 
+use super::dedup_index::{DedupIndex, DEDUP_INDEX_FILE};
 use super::disk::{Disk, DiskFile};
 use super::segment::{self, SegmentInfo};
 use super::{id_key, Appended, Command, LogError, Shared};
@@ -89,6 +90,9 @@ pub(crate) struct WriterState {
     dir: PathBuf,
     max_segment_bytes: u64,
     index: Index,
+    /// Ids of retired segments (looked up when `index` does not know an id).
+    dedup: DedupIndex,
+    data_dir: PathBuf,
     disk: Arc<dyn Disk>,
     file: Box<dyn DiskFile>,
     active: SegmentInfo,
@@ -104,6 +108,7 @@ impl WriterState {
     pub fn new(
         disk: Arc<dyn Disk>,
         dir: PathBuf,
+        data_dir: &Path,
         max_segment_bytes: u64,
         opened: Opened,
         shared: Arc<Shared>,
@@ -111,7 +116,11 @@ impl WriterState {
     ) -> Result<Self, LogError> {
         let active = opened.segments.last().expect("recover leaves an active segment").clone();
         let file = segment::open_for_append(&*disk, &active.path)?;
+        let dedup =
+            DedupIndex::open(data_dir).map_err(|e| LogError::io("open", &data_dir.join(DEDUP_INDEX_FILE), e))?;
         Ok(WriterState {
+            dedup,
+            data_dir: data_dir.to_owned(),
             disk,
             dir,
             max_segment_bytes,
@@ -171,8 +180,20 @@ impl WriterState {
                         let _ = reply.send(Ok(Appended::Conflict));
                         continue;
                     };
-                    let outcome = match self.index.get(&key) {
-                        Some(&(fp, ms)) if fp == fingerprint => {
+                    // Ids of retired segments are on disk: read only for ids not in memory.
+                    let known = match self.index.get(&key) {
+                        Some(&v) => Some(v),
+                        None => match self.dedup.get(key) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                let path = self.data_dir.join(DEDUP_INDEX_FILE);
+                                let _ = reply.send(Err(LogError::io("read", &path, e)));
+                                continue;
+                            }
+                        },
+                    };
+                    let outcome = match known {
+                        Some((fp, ms)) if fp == fingerprint => {
                             let received_at = format_timestamp_millis(ms);
                             Appended::Existing(FeedbackRecord { submission: record.submission, received_at })
                         }
@@ -304,12 +325,48 @@ impl WriterState {
         Ok(true)
     }
 
+    /// Forgets sealed segments whose ids [`super::dedup_index::merge`] put on disk, and
+    /// deletes them.
+    fn retire(&mut self, seqs: &[u64], keys: &[u128], dedup: DedupIndex) -> Result<(), LogError> {
+        self.dedup = dedup;
+        for key in keys {
+            self.index.remove(key);
+        }
+        let (mut records, mut gone) = (0, Vec::new());
+        {
+            let mut segs = self.shared.segments.lock().expect("segments lock");
+            segs.retain(|s| {
+                let retire = s.sealed && seqs.contains(&s.seq);
+                if retire {
+                    records += s.records;
+                    gone.push(s.path.clone());
+                }
+                !retire
+            });
+        }
+        for p in &gone {
+            std::fs::remove_file(p).map_err(|e| LogError::io("delete", p, e))?;
+        }
+        self.disk.sync_dir(&self.dir).map_err(|e| LogError::io("fsync", &self.dir, e))?;
+        // (`records` counts distinct ids at start, lines since: never below zero.)
+        let _ = self
+            .shared
+            .counters
+            .records
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(records)));
+        tracing::info!(segments = gone.len(), records, "retired synced segments (their ids stay in the on-disk index)");
+        Ok(())
+    }
+
     fn handle_control(&mut self, control: Vec<Command>) -> bool {
         let mut stop = false;
         for cmd in control {
             match cmd {
                 Command::Roll { reply } => {
                     let _ = reply.send(self.roll());
+                }
+                Command::Retire { seqs, keys, dedup, reply } => {
+                    let _ = reply.send(self.retire(&seqs, &keys, dedup));
                 }
                 Command::Shutdown { reply } => {
                     self.shutdown_result = self.roll().map(|_| ());

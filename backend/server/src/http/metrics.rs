@@ -156,7 +156,7 @@ pub fn render(state: &AppState) -> String {
         &mut out,
         "sentiment_feedback_records",
         "gauge",
-        "Records in the local feedback log.",
+        "Records in the local feedback log (retired segments excluded).",
         c.records.load(Relaxed),
     );
     sample(
@@ -179,6 +179,13 @@ pub fn render(state: &AppState) -> String {
         "counter",
         "Group commits (one write and one fsync each) since the process started.",
         c.batches.load(Relaxed),
+    );
+    sample(
+        &mut out,
+        "sentiment_feedback_records_retired_total",
+        "counter",
+        "Records whose synced segments left the local disk (retention) since the process started.",
+        c.retired.load(Relaxed),
     );
     let sync = &state.inner.sync;
     let segments = log.segments();
