@@ -4,16 +4,20 @@
 //   docs/screenshot-explain.png  an explained post
 //   docs/screenshot-review.png   the review queue with a few rows reviewed and one explained
 //   docs/screenshot-dark.png     the dark theme
+//   docs/screenshot-monitor.png  the monitor view (#monitor) over the simulated history of
+//                                fixtures/monitor-history (a promotion, then a rollback)
 //
 //   SHOT_DIST    built app;  SHOT_SERVER: sentiment-server;  SHOT_BUNDLE: the model bundle
 //   SHOT_TEXTS   posts for the batch, one per line (TweetEval validation tweets)
 //   SHOT_OUT     where the PNGs go;  WEB_TOOLS: the npm prefix holding playwright-core
+//   SHOT_ONLY    `monitor`: the monitor's screenshot only (no model needed)
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, launchChromium } from './support.mjs';
+import { STORE, expandFeedback, writeDataDir } from './monitor-fixture.mjs';
 
 const env = (name) => {
   const v = process.env[name];
@@ -24,25 +28,65 @@ const OUT = env('SHOT_OUT');
 const require = createRequire(path.join(env('WEB_TOOLS'), 'node_modules', 'x.js'));
 const { chromium } = require('playwright-core');
 
+const ONLY = process.env.SHOT_ONLY || '';
+
+async function startServer(args) {
+  const port = await freePort();
+  const server = spawn(env('SHOT_SERVER'), ['--addr', `127.0.0.1:${port}`, '--static', env('SHOT_DIST'),
+    '--rate-limit', '0', ...args], { stdio: 'inherit' });
+  const url = `http://127.0.0.1:${port}/`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${url}index.html`)).ok) break;
+    } catch {}
+    if (i > 200) throw new Error('sentiment-server did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const stop = async () => {
+    const exited = new Promise((r) => server.on('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+  };
+  return { url, stop };
+}
+
+const data = fs.mkdtempSync(path.join(os.tmpdir(), 'screenshots-'));
+const browser = await launchChromium(chromium);
+try {
+  if (ONLY !== 'monitor') await pageShots();
+  await monitorShot();
+  console.log(`screenshots in ${OUT}`);
+} finally {
+  await browser.close();
+  fs.rmSync(data, { recursive: true, force: true });
+}
+
+/** The monitor over the simulated history: its store at /model/, its feedback in the server. */
+async function monitorShot() {
+  const dir = path.join(data, 'monitor');
+  writeDataDir(dir, expandFeedback());
+  const { url, stop } = await startServer(['--model-dir', STORE, '--data-dir', dir]);
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1, locale: 'en-GB' });
+    const page = await context.newPage();
+    await page.goto(`${url}#monitor`);
+    await page.locator('[data-testid="agreement-row"]').first().waitFor({ timeout: 60_000 });
+    await page.locator('[data-testid="report"]').first().waitFor({ timeout: 60_000 });
+    await page.screenshot({ path: path.join(OUT, 'screenshot-monitor.png'), fullPage: true });
+    await context.close();
+  } finally {
+    await stop();
+  }
+}
+
+async function pageShots() {
 // A post like the ones the page is for (a customer writing to an airline), and a batch of real
 // tweets with a date each, a day apart in groups, so the trend chart has something to show.
 const POST = '@united thanks for rebooking me so fast after the cancelled flight, the crew at the gate was great but the wifi on board never works!';
 const BATCH = fs.readFileSync(env('SHOT_TEXTS'), 'utf8').split('\n').filter((t) => t.trim()).slice(0, 120);
 
-const port = await freePort();
-const data = fs.mkdtempSync(path.join(os.tmpdir(), 'screenshots-'));
-const server = spawn(env('SHOT_SERVER'), ['--addr', `127.0.0.1:${port}`, '--static', env('SHOT_DIST'),
-  '--model-dir', env('SHOT_BUNDLE'), '--data-dir', data, '--rate-limit', '0'], { stdio: 'inherit' });
-const url = `http://127.0.0.1:${port}/`;
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`${url}index.html`)).ok) break;
-  } catch {}
-  if (i > 200) throw new Error('sentiment-server did not start');
-  await new Promise((r) => setTimeout(r, 100));
-}
-
-const browser = await launchChromium(chromium);
+fs.mkdirSync(path.join(data, 'page'));
+const { url, stop } = await startServer(['--model-dir', env('SHOT_BUNDLE'), '--data-dir', path.join(data, 'page')]);
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1, locale: 'en-GB' });
   const page = await context.newPage();
@@ -85,11 +129,7 @@ try {
   await byTest('explain-run').click();
   await page.locator('.result [data-testid="explanation"]').waitFor({ timeout: 60_000 });
   await page.screenshot({ path: path.join(OUT, 'screenshot-dark.png') });
-  console.log(`screenshots in ${OUT}`);
 } finally {
-  await browser.close();
-  const exited = new Promise((r) => server.on('exit', r));
-  server.kill('SIGTERM');
-  await exited;
-  fs.rmSync(data, { recursive: true, force: true });
+  await stop();
+}
 }

@@ -5,7 +5,8 @@
 # through e2e/serve.py, and the feedback tests skip), and compares every answer with
 # `sentiment-trainer predict` and every explanation with `sentiment-trainer explain`; it also
 # reviews batch rows by keyboard, goes offline (the service worker), switches to Italian and
-# back, and checks the dark theme. Outputs (screenshots, exports, server data) go to target/e2e/.
+# back, and checks the dark theme; e2e/monitor.test.mjs checks the monitor view (#monitor) over
+# fixtures/monitor-history. Outputs (screenshots, exports, server data) go to target/e2e/.
 #
 # Usage: scripts/e2e.sh [--no-build]   (--no-build reuses an existing dist/)
 set -euo pipefail
@@ -45,6 +46,7 @@ SERVER=
 if cargo build --release -p sentiment-server; then
   SERVER=$TARGET/release/sentiment-server
 else
+  [ "${CI:-}" = true ] && { echo "error: sentiment-server does not build (CI=true: the feedback tests may not be skipped)" >&2; exit 1; }
   echo "warning: sentiment-server does not build; serving with e2e/serve.py, feedback tests skip" >&2
 fi
 
@@ -57,4 +59,4 @@ stage bundle-v2 "$T" import --from fixtures/tiny-roberta-bpe --quant f32 --versi
 export E2E_DIST=$PWD/dist E2E_BUNDLE=$PWD/$OUT/bundle E2E_BUNDLE2=$PWD/$OUT/bundle-v2
 export E2E_TRAINER=$T E2E_SERVER=$SERVER E2E_OUT=$PWD/$OUT WEB_TOOLS=$PWD/target/web-tools
 stage browser node --test --test-concurrency=1 e2e/
-echo "==> [e2e] screenshots: $OUT/{batch,batch-phone,review,italian,dark}.png"
+echo "==> [e2e] screenshots: $OUT/{batch,batch-phone,review,italian,dark,monitor}.png"

@@ -9,10 +9,14 @@
 #   3. the real client uploads a checkpoint to a model repo, `sentiment-trainer import` fetches
 #      it into an HF cache with the token `hf auth login` would have saved (HF_HOME/token), and
 #      the real client reads that cache offline: the same files, the same layout.
-# Skips (exit 0) when python3 is missing. The venv is kept in target/hub-contract-venv.
+# Skips (exit 0) when python3 is missing, but fails under CI=true. The venv is kept in
+# target/hub-contract-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v python3 >/dev/null; then echo "hub-contract: skipped (no python3)"; exit 0; fi
+if ! command -v python3 >/dev/null; then
+  [ "${CI:-}" = true ] && { echo "hub-contract: no python3 (CI=true: a missing prerequisite fails)" >&2; exit 1; }
+  echo "hub-contract: skipped (no python3)"; exit 0
+fi
 VENV=${HUB_CONTRACT_VENV:-target/hub-contract-venv}
 if ! "$VENV/bin/python" -c "import huggingface_hub" 2>/dev/null; then
   python3 -m venv "$VENV"

@@ -105,6 +105,61 @@ info = api.repo_info(repo, repo_type="dataset")
 check(info.sha == last_commit, f"repo_info -> the last commit {info.sha}")
 check(sorted(s.rfilename for s in info.siblings) == want, "repo_info lists every file")
 
+# parentCommit: a commit on top of an older parent is refused as the Hub refuses it (412 with
+# the Hub's words; huggingface_hub's own test_create_commit_conflict expects exactly this).
+from huggingface_hub import CommitOperationDelete
+from huggingface_hub.errors import HfHubHTTPError
+stale = last_commit
+info = api.create_commit(repo_id=repo, repo_type="dataset", commit_message="on top",
+                         operations=[CommitOperationAdd("data/py/00000005.jsonl", b"five\n")], parent_commit=stale)
+check(len(info.oid) == 40 and info.oid != stale, "create_commit with the current head as parent_commit applies")
+try:
+    api.create_commit(repo_id=repo, repo_type="dataset", commit_message="lost update",
+                      operations=[CommitOperationAdd("data/py/00000006.jsonl", b"six\n")], parent_commit=stale)
+    check(False, "a stale parent_commit is refused")
+except HfHubHTTPError as e:
+    check(e.response.status_code == 412 and "A commit has happened since" in str(e),
+          f"a stale parent_commit is refused: {e.response.status_code}")
+check(not api.file_exists(repo, "data/py/00000006.jsonl", repo_type="dataset"), "the refused commit changed nothing")
+# Deletes, and reading an older revision (what a reader pinned to a commit sees).
+info = api.create_commit(repo_id=repo, repo_type="dataset", commit_message="delete one", parent_commit=info.oid,
+                         operations=[CommitOperationDelete("data/py/00000005.jsonl")])
+check(not api.file_exists(repo, "data/py/00000005.jsonl", repo_type="dataset"), "CommitOperationDelete deletes")
+check(api.file_exists(repo, "data/py/00000005.jsonl", repo_type="dataset", revision=info.oid[:7]) is False,
+      "a short commit id is a revision")
+old = sorted(api.list_repo_files(repo, repo_type="dataset", revision=stale))
+check(old == want, "list_repo_files at an older commit lists that commit's files")
+with tempfile.TemporaryDirectory() as cache:
+    p = hf_hub_download(repo, "data/py/00000002.jsonl", repo_type="dataset", cache_dir=cache, revision=stale)
+    check(open(p, "rb").read() == b"line 2\n", "hf_hub_download at an older commit")
+last_commit = info.oid
+# LFS content comes from a separate content-delivery origin, as on the Hub.
+import http.client
+import urllib.parse
+
+
+def raw_get(url, headers=None):
+    """One GET without following redirects: (status, headers, body)."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port)
+    conn.request("GET", u.path + (f"?{u.query}" if u.query else ""), headers=headers or {})
+    resp = conn.getresponse()
+    out = resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    conn.close()
+    return out
+
+
+status, headers, _ = raw_get(f"{endpoint}/datasets/{repo}/resolve/main/data/py/blob.bin",
+                             {"origin": "http://page.example"})
+cdn = headers.get("location", "")
+check(status == 302 and not cdn.startswith(endpoint) and headers.get("x-linked-size") == "3000"
+      and headers.get("access-control-allow-origin") == "http://page.example",
+      f"resolve of an LFS file redirects to another origin, with CORS -> {status} {cdn}")
+status, headers, body = raw_get(cdn)
+check(status == 200 and body == large and headers.get("access-control-allow-origin") == "*"
+      and headers.get("cross-origin-resource-policy") == "cross-origin",
+      "the content-delivery origin serves it, with CORS and CORP")
+
 import_cache = os.environ.get("SENTIMENT_IMPORT_CACHE")
 if import_cache:
     from huggingface_hub import snapshot_download

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod bundle_url;
 pub mod engine;
 pub mod i18n;
+pub mod monitor;
 pub mod outbox;
 pub mod protocol;
 pub mod review;

@@ -29,7 +29,9 @@ pub struct FileEntry {
 /// Where the weights came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
-    /// A Hub repo id, or a local directory for checkpoints imported from disk.
+    /// A Hub repo id, or `local:<folder name>` for a checkpoint imported from disk (never a
+    /// machine's path: the page shows it to every visitor). A challenger `nightly` trains names
+    /// the model repo its parent version came from.
     pub repo_id: String,
     /// The Hub commit the files were resolved to, when known.
     pub revision: Option<String>,

@@ -1,8 +1,13 @@
 //! A local stand-in for the Hub's HTTP API (repos of any type): `revision` (repo info),
-//! `preupload`, NDJSON `commit`, LFS batch (basic transfer), `tree` listing in pages (as the Hub:
-//! a `cursor` query parameter and a `Link: <...>; rel="next"` header) and `resolve` (GET and
-//! HEAD). It keeps files in memory and can fail on purpose: 5xx on chosen commits, a commit
-//! that is applied but whose answer is lost, refused connections and hanging requests.
+//! `preupload`, NDJSON `commit` (with `parentCommit` and `deletedFile`), LFS batch (basic
+//! transfer), `tree` listing in pages (as the Hub: a `cursor` query parameter and a
+//! `Link: <...>; rel="next"` header) and `resolve` (GET and HEAD). It keeps files in memory, with
+//! every commit's tree, so a revision may be a branch (`main`) or any commit id (or its first 7+
+//! hex digits), as on the Hub. Like the Hub, `resolve` on an LFS file answers with a redirect to
+//! a separate content-delivery origin (a second listener, [`HubStandIn::cdn_endpoint`]), and
+//! both origins answer browsers with the CORS and CORP headers that let a cross-origin-isolated
+//! page fetch a model from them. It can fail on purpose: 5xx on chosen commits, a commit that is
+//! applied but whose answer is lost, refused connections and hanging requests.
 //! `scripts/hub-contract.sh` checks it against the official Python client.
 //!
 //! Control endpoints (not part of the Hub API): `GET/PUT /_fake/faults` (a [`Faults`] as JSON).
@@ -20,6 +25,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,15 +55,43 @@ pub struct Faults {
 
 #[derive(Debug, Clone)]
 struct StoredFile {
-    content: Vec<u8>,
+    /// Shared with the trees of earlier commits that hold the same file.
+    content: Arc<Vec<u8>>,
     lfs: bool,
 }
 
+type Tree = BTreeMap<String, StoredFile>;
+
 #[derive(Debug, Default)]
 struct RepoState {
-    files: BTreeMap<String, StoredFile>,
+    files: Tree,
     head: String,
     commits: u64,
+    /// Every commit's id and tree, oldest first (what `revision=<commit>` reads).
+    history: Vec<(String, Tree)>,
+    /// A Space's variables (`/api/spaces/<id>/variables`): name → value.
+    variables: BTreeMap<String, String>,
+}
+
+impl RepoState {
+    /// The tree at `rev`: `main`, a commit id, or a commit id's first 7+ hex digits; `None`
+    /// for an unknown revision (the Hub answers 404 `RevisionNotFound`).
+    fn tree_at(&self, rev: &str) -> Option<Tree> {
+        if rev == "main" || rev == head_or_initial(self) {
+            return Some(self.files.clone());
+        }
+        let prefix_of = |oid: &str| rev.len() >= 7 && oid.starts_with(rev);
+        if let Some((_, tree)) = self.history.iter().rev().find(|(oid, _)| prefix_of(oid)) {
+            return Some(tree.clone());
+        }
+        prefix_of(&"0".repeat(40)).then(Tree::new)
+    }
+}
+
+fn revision_not_found() -> Response {
+    let mut r = hub_error(StatusCode::NOT_FOUND, "Invalid rev id");
+    r.headers_mut().insert("x-error-code", HeaderValue::from_static("RevisionNotFound"));
+    r
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +104,8 @@ struct StandInState {
     /// Largest commit applied: (files added or deleted, request body bytes).
     largest_commit: Mutex<(usize, usize)>,
     addr: Mutex<Option<SocketAddr>>,
+    /// The content-delivery origin LFS downloads are redirected to.
+    cdn: OnceLock<SocketAddr>,
 }
 
 /// A running Hub stand-in.
@@ -81,15 +117,23 @@ pub struct HubStandIn {
 
 impl HubStandIn {
     /// Binds `addr` (use port 0 for any) and serves in the background on the current runtime.
+    /// The content-delivery origin listens on the same address, another port.
     pub async fn start(addr: SocketAddr, faults: Faults) -> std::io::Result<HubStandIn> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let cdn_listener = tokio::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await?;
         let state = Arc::new(StandInState { faults: Mutex::new(faults), ..Default::default() });
         *state.addr.lock().expect("lock") = Some(addr);
+        state.cdn.set(cdn_listener.local_addr()?).expect("set once");
         let app = router(state.clone());
         let listener = DroppingListener { inner: listener, state: state.clone() };
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
+        });
+        let cdn = cdn_router(state.clone());
+        let cdn_listener = DroppingListener { inner: cdn_listener, state: state.clone() };
+        tokio::spawn(async move {
+            let _ = axum::serve(cdn_listener, cdn).await;
         });
         Ok(HubStandIn { state, addr })
     }
@@ -97,6 +141,11 @@ impl HubStandIn {
     /// `http://127.0.0.1:port`
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The content-delivery origin (`http://127.0.0.1:port`) that `resolve` redirects LFS files to.
+    pub fn cdn_endpoint(&self) -> String {
+        format!("http://{}", self.state.cdn.get().expect("set at start"))
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -112,7 +161,7 @@ impl HubStandIn {
         let repos = self.state.repos.lock().expect("lock");
         repos
             .get(repo_key)
-            .map(|r| r.files.iter().map(|(p, f)| (p.clone(), f.content.clone())).collect())
+            .map(|r| r.files.iter().map(|(p, f)| (p.clone(), f.content.to_vec())).collect())
             .unwrap_or_default()
     }
 
@@ -175,6 +224,7 @@ fn router(state: Arc<StandInState>) -> Router {
         .route("/api/{rtype}/{owner}/{name}/tree/{rev}", get(tree_root))
         .route("/api/{rtype}/{owner}/{name}/tree/{rev}/{*path}", get(tree))
         .route("/api/repos/create", post(create_repo))
+        .route("/api/spaces/{owner}/{name}/variables", get(space_variables).post(add_space_variable))
         .route("/{a}/{b}/{c}/resolve/{rev}/{*path}", get(resolve_typed).head(resolve_typed))
         .route("/{a}/{b}/resolve/{rev}/{*path}", get(resolve_model).head(resolve_model))
         .route("/{a}/{b}/{c}/info/lfs/objects/batch", post(lfs_batch))
@@ -182,6 +232,7 @@ fn router(state: Arc<StandInState>) -> Router {
         .route("/_fake/lfs/{oid}", put(lfs_put))
         .route("/_fake/lfs/{oid}/verify", post(lfs_verify))
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults_layer))
+        .layer(axum::middleware::from_fn(hub_cors))
         // The Hub takes LFS objects of gigabytes and commits of megabytes; axum's default limit
         // of 2 MB refused a large log segment's upload with 413.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -267,6 +318,44 @@ async fn create_repo(State(st): State<Arc<StandInState>>, Json(body): Json<Value
     Json(json!({ "url": url })).into_response()
 }
 
+/// A Space's variables as the Hub lists them: `{name: {"value", "description"}}`.
+fn variables_json(repo: &RepoState) -> Value {
+    repo.variables.iter().map(|(k, v)| (k.clone(), json!({ "value": v, "description": Value::Null }))).collect()
+}
+
+async fn space_variables(
+    State(st): State<Arc<StandInState>>,
+    Path((owner, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = check_write(&st, &headers, "spaces", &owner, &name) {
+        return r;
+    }
+    let repos = st.repos.lock().expect("lock");
+    Json(variables_json(&repos[&repo_key("spaces", &owner, &name)])).into_response()
+}
+
+#[derive(Deserialize)]
+struct SpaceVariable {
+    key: String,
+    value: String,
+}
+
+async fn add_space_variable(
+    State(st): State<Arc<StandInState>>,
+    Path((owner, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(var): Json<SpaceVariable>,
+) -> Response {
+    if let Some(r) = check_write(&st, &headers, "spaces", &owner, &name) {
+        return r;
+    }
+    let mut repos = st.repos.lock().expect("lock");
+    let repo = repos.get_mut(&repo_key("spaces", &owner, &name)).expect("checked");
+    repo.variables.insert(var.key, var.value);
+    Json(variables_json(repo)).into_response()
+}
+
 #[derive(Deserialize)]
 struct PreuploadBody {
     files: Vec<PreuploadFile>,
@@ -332,13 +421,17 @@ async fn commit(
     let mut adds = Vec::new();
     let mut deletes = Vec::new();
     let mut summary = String::new();
+    let mut parent: Option<String> = None;
     for (i, line) in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
         let Ok(v) = serde_json::from_slice::<Value>(line) else {
             return hub_error(StatusCode::BAD_REQUEST, "line is not JSON");
         };
         let val = &v["value"];
         match (i, v["key"].as_str()) {
-            (0, Some("header")) => summary = val["summary"].as_str().unwrap_or("").to_owned(),
+            (0, Some("header")) => {
+                summary = val["summary"].as_str().unwrap_or("").to_owned();
+                parent = val["parentCommit"].as_str().map(str::to_owned);
+            }
             (0, _) => return hub_error(StatusCode::BAD_REQUEST, "first line must be the header"),
             (_, Some("file")) => {
                 let (Some(path), Some(content)) = (val["path"].as_str(), val["content"].as_str()) else {
@@ -350,7 +443,7 @@ async fn commit(
                 let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(content) else {
                     return hub_error(StatusCode::BAD_REQUEST, "bad base64");
                 };
-                adds.push((path.to_owned(), StoredFile { content: bytes, lfs: false }));
+                adds.push((path.to_owned(), StoredFile { content: Arc::new(bytes), lfs: false }));
             }
             (_, Some("lfsFile")) => {
                 let (Some(path), Some(oid)) = (val["path"].as_str(), val["oid"].as_str()) else {
@@ -359,7 +452,7 @@ async fn commit(
                 let Some(content) = st.lfs_objects.lock().expect("lock").get(oid).cloned() else {
                     return hub_error(StatusCode::BAD_REQUEST, "LFS object was not uploaded");
                 };
-                adds.push((path.to_owned(), StoredFile { content, lfs: true }));
+                adds.push((path.to_owned(), StoredFile { content: Arc::new(content), lfs: true }));
             }
             (_, Some("deletedFile")) => deletes.push(val["path"].as_str().unwrap_or("").to_owned()),
             _ => return hub_error(StatusCode::BAD_REQUEST, "unknown operation"),
@@ -379,6 +472,23 @@ async fn commit(
         let Some(repo) = repos.get_mut(&key) else {
             return hub_error(StatusCode::NOT_FOUND, "Repository not found");
         };
+        // The Hub refuses a commit whose parent is no longer the branch's head, with these words
+        // (huggingface_hub's tests/test_hf_api.py, test_create_commit_conflict); a short id of
+        // at least 7 hex digits names a commit too.
+        if let Some(parent) = &parent {
+            let head = head_or_initial(repo);
+            if parent.len() < 7 || !head.starts_with(parent.as_str()) {
+                return hub_error(
+                    StatusCode::PRECONDITION_FAILED,
+                    "A commit has happened since. Please refresh and try again.",
+                );
+            }
+        }
+        if let Some(path) = deletes.iter().find(|p| !repo.files.contains_key(*p) && !adds.iter().any(|(a, _)| a == *p))
+        {
+            // The Hub refuses to delete a file that is not there; nothing is applied.
+            return hub_error(StatusCode::NOT_FOUND, &format!("File not found: {path}"));
+        }
         for (path, file) in adds {
             repo.files.insert(path, file);
         }
@@ -387,6 +497,8 @@ async fn commit(
         }
         repo.commits += 1;
         repo.head = shared::sha256_hex(format!("{}{}{summary}", repo.head, repo.commits).as_bytes())[..40].to_owned();
+        let tree = repo.files.clone();
+        repo.history.push((repo.head.clone(), tree));
         repo.head.clone()
     };
     st.commits_applied.fetch_add(1, Ordering::SeqCst);
@@ -406,7 +518,7 @@ async fn commit(
 /// Repo info at a revision: the head commit and every file (one branch: any revision is it).
 async fn revision(
     State(st): State<Arc<StandInState>>,
-    Path((rtype, owner, name, _rev)): Path<(String, String, String, String)>,
+    Path((rtype, owner, name, rev)): Path<(String, String, String, String)>,
 ) -> Response {
     if let Some(r) = check_type(&rtype) {
         return r;
@@ -415,8 +527,21 @@ async fn revision(
     let Some(repo) = repos.get(&repo_key(&rtype, &owner, &name)) else {
         return hub_error(StatusCode::NOT_FOUND, "Repository not found");
     };
-    let siblings: Vec<Value> = repo.files.keys().map(|p| json!({ "rfilename": p })).collect();
-    Json(json!({ "id": format!("{owner}/{name}"), "sha": head_or_initial(repo), "siblings": siblings })).into_response()
+    let Some(files) = repo.tree_at(&rev) else {
+        return revision_not_found();
+    };
+    let sha = commit_of(repo, &rev);
+    let siblings: Vec<Value> = files.keys().map(|p| json!({ "rfilename": p })).collect();
+    Json(json!({ "id": format!("{owner}/{name}"), "sha": sha, "siblings": siblings })).into_response()
+}
+
+/// The full id of the commit `rev` names (the head for `main`).
+fn commit_of(repo: &RepoState, rev: &str) -> String {
+    let head = head_or_initial(repo);
+    if rev == "main" || head.starts_with(rev) {
+        return head;
+    }
+    repo.history.iter().rev().map(|(oid, _)| oid).find(|oid| oid.starts_with(rev)).cloned().unwrap_or(head)
 }
 
 /// Repo info without a revision: the default branch's (as `revision/main`).
@@ -461,7 +586,7 @@ async fn tree_root(
 /// path, so files added or removed between pages (a compaction) never make an entry repeat.
 async fn tree(
     State(st): State<Arc<StandInState>>,
-    Path((rtype, owner, name, _rev, path)): Path<(String, String, String, String, String)>,
+    Path((rtype, owner, name, rev, path)): Path<(String, String, String, String, String)>,
     Query(q): Query<TreeQuery>,
     uri: axum::http::Uri,
 ) -> Response {
@@ -473,10 +598,13 @@ async fn tree(
     let Some(repo) = repos.get(&repo_key(&rtype, &owner, &name)) else {
         return hub_error(StatusCode::NOT_FOUND, "Repository not found");
     };
+    let Some(files) = repo.tree_at(&rev) else {
+        return revision_not_found();
+    };
     let prefix = if path.is_empty() { String::new() } else { format!("{}/", path.trim_matches('/')) };
     let mut dirs = std::collections::BTreeSet::new();
     let mut entries = Vec::new();
-    for (p, f) in &repo.files {
+    for (p, f) in &files {
         let Some(rest) = p.strip_prefix(&prefix) else {
             continue;
         };
@@ -561,7 +689,7 @@ fn resolve(
     rtype: &str,
     owner: &str,
     name: &str,
-    _rev: &str,
+    rev: &str,
     path: &str,
 ) -> Response {
     if st.faults.lock().expect("lock").fail_downloads {
@@ -571,7 +699,10 @@ fn resolve(
     let Some(repo) = repos.get(&repo_key(rtype, owner, name)) else {
         return hub_error(StatusCode::NOT_FOUND, "Repository not found");
     };
-    let Some(file) = repo.files.get(path) else {
+    let Some(files) = repo.tree_at(rev) else {
+        return revision_not_found();
+    };
+    let Some(file) = files.get(path) else {
         let mut r = hub_error(StatusCode::NOT_FOUND, "Entry not found");
         r.headers_mut().insert("x-error-code", HeaderValue::from_static("EntryNotFound"));
         return r;
@@ -579,17 +710,96 @@ fn resolve(
     let etag = if file.lfs { shared::sha256_hex(&file.content) } else { git_blob_oid(&file.content) };
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, HeaderValue::from_str(&format!("\"{etag}\"")).expect("hex"));
-    headers.insert("x-repo-commit", HeaderValue::from_str(&head_or_initial(repo)).expect("hex"));
+    headers.insert("x-repo-commit", HeaderValue::from_str(&commit_of(repo, rev)).expect("hex"));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     if file.lfs {
         headers.insert("x-linked-etag", HeaderValue::from_str(&format!("\"{etag}\"")).expect("hex"));
         headers.insert("x-linked-size", HeaderValue::from(file.content.len()));
     }
+    if file.lfs {
+        // As the Hub: LFS content comes from the content-delivery origin.
+        let cdn = st.cdn.get().expect("set at start");
+        headers.insert(header::LOCATION, HeaderValue::from_str(&format!("http://{cdn}/_cdn/{etag}")).expect("url"));
+        return (StatusCode::FOUND, headers).into_response();
+    }
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.content.len()));
     if method == Method::HEAD {
         return (StatusCode::OK, headers).into_response();
     }
-    (StatusCode::OK, headers, file.content.clone()).into_response()
+    (StatusCode::OK, headers, file.content.to_vec()).into_response()
+}
+
+/// The Hub's answers carry CORS headers for any page (the requesting origin, echoed) and expose
+/// the headers clients read; a preflight is answered here. Browsers need this to follow
+/// `resolve` from a page on another origin.
+async fn hub_cors(req: Request, next: Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let preflight = req.method() == Method::OPTIONS;
+    let mut resp = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
+    let h = resp.headers_mut();
+    if let Some(origin) = origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(
+                "X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,X-Total-Count,ETag,Link,Accept-Ranges,Content-Range,X-Linked-Size,X-Linked-ETag",
+            ),
+        );
+        if preflight {
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET,HEAD,OPTIONS"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization,range,content-type"),
+            );
+        }
+    }
+    h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+    resp
+}
+
+/// The content-delivery origin: LFS objects by sha256, to anyone (`access-control-allow-origin:
+/// *`), embeddable by cross-origin-isolated pages (`cross-origin-resource-policy: cross-origin`).
+fn cdn_router(state: Arc<StandInState>) -> Router {
+    Router::new()
+        .route("/_cdn/{oid}", get(cdn_get).head(cdn_get).options(cdn_preflight))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), faults_layer))
+        .with_state(state)
+}
+
+fn cdn_headers(h: &mut HeaderMap) {
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("ETag,Content-Length,Content-Range,Accept-Ranges"),
+    );
+    h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+}
+
+async fn cdn_get(State(st): State<Arc<StandInState>>, method: Method, Path(oid): Path<String>) -> Response {
+    if st.faults.lock().expect("lock").fail_downloads {
+        return hub_error(StatusCode::INTERNAL_SERVER_ERROR, "injected download failure");
+    }
+    let Some(content) = st.lfs_objects.lock().expect("lock").get(&oid).cloned() else {
+        return (StatusCode::NOT_FOUND, "NoSuchKey").into_response();
+    };
+    let mut headers = HeaderMap::new();
+    cdn_headers(&mut headers);
+    headers.insert(header::ETAG, HeaderValue::from_str(&format!("\"{oid}\"")).expect("hex"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content.len()));
+    if method == Method::HEAD {
+        return (StatusCode::OK, headers).into_response();
+    }
+    (StatusCode::OK, headers, content).into_response()
+}
+
+async fn cdn_preflight() -> Response {
+    let mut headers = HeaderMap::new();
+    cdn_headers(&mut headers);
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET,HEAD,OPTIONS"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("range,content-type"));
+    (StatusCode::NO_CONTENT, headers).into_response()
 }
 
 /// Model repos have no type prefix: `/{owner}/{name}.git/info/lfs/objects/batch`.

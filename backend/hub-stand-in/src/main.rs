@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
         Faults { lfs_threshold: args.lfs_threshold, tree_page_size: args.tree_page_size, ..Faults::default() },
     )
     .await?;
-    println!("hub-stand-in listening on {}", hub.endpoint());
+    println!("hub-stand-in listening on {} (content delivery on {})", hub.endpoint(), hub.cdn_endpoint());
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

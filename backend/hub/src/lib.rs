@@ -51,6 +51,12 @@ impl HubError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, HubError::Status { status: 404, .. })
     }
+
+    /// A commit refused because the branch moved past its `parentCommit` (the Hub answers 412
+    /// "A commit has happened since. Please refresh and try again.").
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, HubError::Status { status: 412, .. })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +179,18 @@ pub struct Sibling {
 pub struct AddFile {
     pub path: String,
     pub content: Vec<u8>,
+}
+
+/// One commit: files to add (or replace) and paths to delete, applied together or not at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Commit<'a> {
+    pub summary: &'a str,
+    pub add: &'a [AddFile],
+    pub delete: &'a [String],
+    /// Apply only if the branch still points at this commit (the Hub's `parentCommit`): a
+    /// writer that read the repo at this commit then loses no one else's change. A moved branch
+    /// is refused with 412 ([`HubError::is_conflict`]).
+    pub parent: Option<&'a str>,
 }
 
 /// The Hub client. Its `Debug` never shows the token.
@@ -400,13 +418,22 @@ impl HubClient {
     /// Adds `files` in one commit: preupload, LFS upload where the Hub asks for it, then the
     /// NDJSON commit. Files the Hub says to ignore (`.gitignore`) are left out.
     pub fn upload_files(&self, repo: &Repo, files: &[AddFile], summary: &str) -> Result<CommitInfo, HubError> {
-        let answers = self.preupload(repo, files)?;
+        self.commit(repo, &Commit { summary, add: files, ..Commit::default() })
+    }
+
+    /// Makes one commit of additions and deletions (the Hub's NDJSON commit API, as
+    /// `huggingface_hub.create_commit` sends it), optionally on top of an expected parent.
+    pub fn commit(&self, repo: &Repo, commit: &Commit<'_>) -> Result<CommitInfo, HubError> {
+        let answers = if commit.add.is_empty() { Vec::new() } else { self.preupload(repo, commit.add)? };
         let mode = |path: &str| answers.iter().find(|a| a.path == path);
         let mut ndjson = Vec::new();
-        let header = json!({ "key": "header", "value": { "summary": summary, "description": "" } });
-        serde_json::to_writer(&mut ndjson, &header).expect("json");
+        let mut header = json!({ "summary": commit.summary, "description": "" });
+        if let Some(parent) = commit.parent {
+            header["parentCommit"] = json!(parent);
+        }
+        serde_json::to_writer(&mut ndjson, &json!({ "key": "header", "value": header })).expect("json");
         ndjson.push(b'\n');
-        for f in files {
+        for f in commit.add {
             let answer = mode(&f.path);
             if answer.is_some_and(|a| a.should_ignore) {
                 continue;
@@ -423,9 +450,35 @@ impl HubClient {
             serde_json::to_writer(&mut ndjson, &line).expect("json");
             ndjson.push(b'\n');
         }
+        for path in commit.delete {
+            serde_json::to_writer(&mut ndjson, &json!({ "key": "deletedFile", "value": { "path": path } }))
+                .expect("json");
+            ndjson.push(b'\n');
+        }
         let url = self.api_url(repo, "commit");
         let resp = self.call("POST", &url, self.request("POST", &url), Body::Bytes("application/x-ndjson", &ndjson))?;
         Self::read_json(&url, resp)
+    }
+
+    /// Creates a repo (`POST /api/repos/create`, as `huggingface_hub.create_repo`); `Ok(false)`
+    /// when it already exists. Needs a token with write access to the owner.
+    pub fn create_repo(&self, repo: &Repo, private: bool) -> Result<bool, HubError> {
+        let url = format!("{}/api/repos/create", self.endpoint);
+        let kind = match repo.repo_type {
+            RepoType::Model => "model",
+            RepoType::Dataset => "dataset",
+            RepoType::Space => "space",
+        };
+        let mut body =
+            json!({ "name": repo.id.name(), "organization": repo.id.owner(), "type": kind, "private": private });
+        if repo.repo_type == RepoType::Space {
+            body["sdk"] = json!("static");
+        }
+        match self.call("POST", &url, self.request("POST", &url), Body::Json(body)) {
+            Ok(_) => Ok(true),
+            Err(HubError::Status { status: 409, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Lists `path` (empty for the root) in the repo, following pagination.

@@ -31,6 +31,8 @@ pub enum ImportError {
     Data(#[from] DataError),
     #[error(transparent)]
     Write(#[from] BundleWriteError),
+    #[error("writing the float checkpoint: {0}")]
+    SaveCheckpoint(#[from] crate::train::TrainError),
 }
 
 /// What `import` does.
@@ -46,6 +48,9 @@ pub struct ImportOptions {
     pub version: Option<String>,
     /// q4k only: a dataset of texts to calibrate GPTQ on, and how many of them to use.
     pub calibration: Option<(PathBuf, usize)>,
+    /// Also write the float checkpoint here (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`): what `publish --checkpoint` keeps for the next fine-tune.
+    pub checkpoint_out: Option<PathBuf>,
 }
 
 /// What `import` is busy with, for progress bars.
@@ -89,7 +94,10 @@ pub fn import(
     let (dir, source) = match Location::parse(&opts.from) {
         Location::Local(dir) if dir.is_dir() => {
             let abs = dir.canonicalize().unwrap_or(dir);
-            (abs.clone(), Source { repo_id: abs.display().to_string(), revision: None })
+            // The folder's name only: the manifest is public (the page shows its source), and a
+            // machine's directory layout is nobody's business.
+            let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            (abs, Source { repo_id: format!("local:{name}"), revision: None })
         }
         Location::Local(_) => {
             let reason = match opts.from.parse::<RepoId>() {
@@ -109,6 +117,10 @@ pub fn import(
         }
     };
     let ck = Checkpoint::load(&dir, &opts.load)?;
+    if let Some(out) = &opts.checkpoint_out {
+        let tensors = ck.weights.tensors.iter().map(|(k, t)| (k.clone(), t.clone())).collect();
+        crate::train::state::write_hf_checkpoint(out, &ck.config, &tensors, &ck.encoder)?;
+    }
     let fresh_head = ck.weights.fresh_head.then_some(ck.config.labels.as_slice());
     progress(Progress::Loaded { ignored: &ck.weights.ignored, fresh_head });
     let calibration = match &opts.calibration {

@@ -6,7 +6,9 @@
 //! - a model at work: [`predict`] (over [`mapped_weights`]), [`eval`] (accuracy, macro recall,
 //!   macro F1), [`data`] (labelled datasets), [`faithfulness`] (of `shared::explain`'s word
 //!   weights);
-//! - the loop: [`train`], [`monitor`], [`nightly`], [`registry`] (the model store);
+//! - the loop: [`train`], [`monitor`], [`nightly`], [`registry`] (the model store),
+//!   [`first_champion`] (an empty store's first model), [`logs`] (the logs dataset's compaction
+//!   and card);
 //! - the process: [`heap`] and [`threads`] (settings `main` applies), [`location`] (a local
 //!   path or a Hub repo).
 //!
@@ -18,9 +20,11 @@ pub mod checkpoint;
 pub mod data;
 pub mod eval;
 pub mod faithfulness;
+pub mod first_champion;
 pub mod heap;
 pub mod import;
 pub mod location;
+pub mod logs;
 pub mod mapped_weights;
 pub mod monitor;
 pub mod nightly;

@@ -229,6 +229,58 @@ enum Command {
         /// Record the version without making it champion.
         #[arg(long)]
         no_champion: bool,
+        /// The weights' licence for the model card, as a Hub licence id (e.g. apache-2.0;
+        /// kept for later versions).
+        #[arg(long)]
+        license: Option<String>,
+        /// A Hub dataset the model was trained or evaluated on, for the model card (repeatable;
+        /// the logs dataset is added by itself once `nightly` trains on it).
+        #[arg(long)]
+        dataset: Vec<String>,
+    },
+    /// Give an empty model store its first champion: import the production checkpoint and
+    /// publish it (bundle, float checkpoint, registry.json, model card). Does nothing when the
+    /// store already has a champion. Creates the Hub model repo (public) if it is missing.
+    FirstChampion {
+        /// The checkpoint: a Hub repo id or a local directory.
+        #[arg(
+            long,
+            env = "SENTIMENT_MODEL_SOURCE",
+            default_value = "cardiffnlp/twitter-roberta-base-sentiment-latest"
+        )]
+        from: String,
+        /// Hub revision of --from (branch, tag or commit).
+        #[arg(long, default_value = "main")]
+        revision: String,
+        /// The model store: a Hub model repo id (owner/name) or a local directory.
+        #[arg(long, env = "SENTIMENT_REGISTRY")]
+        to: String,
+        #[arg(long, default_value = "q8_0")]
+        quant: Quantization,
+        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+        preprocess: Preprocess,
+        /// The weights' licence for the model card, as a Hub licence id (the base model's).
+        #[arg(long)]
+        license: Option<String>,
+        /// A Hub dataset the base model was trained or evaluated on, for the model card (repeatable).
+        #[arg(long)]
+        dataset: Vec<String>,
+        /// Where the bundle is made before it is published (deleted afterwards).
+        #[arg(long, default_value = "target/first-champion")]
+        work_dir: PathBuf,
+    },
+    /// Merge the logs dataset's small shards into one file per replica and day, in one commit,
+    /// and keep its dataset card (README.md) current. Run before `monitor`/`nightly`.
+    Compact {
+        /// The Hub logs dataset (owner/name).
+        #[arg(long, env = "SENTIMENT_DATASET")]
+        dataset: String,
+        /// Compact only whole UTC days that ended at least this long ago (e.g. 48h, 3d).
+        #[arg(long, default_value = "48h", value_parser = humantime::parse_duration)]
+        min_age: std::time::Duration,
+        /// The model's labels, for the card's schema.
+        #[arg(long, env = "SENTIMENT_LABELS", value_delimiter = ',', default_value = "negative,neutral,positive")]
+        labels: Vec<String>,
     },
     /// Make an earlier published version champion again.
     Rollback {
@@ -330,6 +382,7 @@ fn run(cli: Cli) -> Result<()> {
                 load: LoadOptions { init_head, head_seed, preprocess },
                 version,
                 calibration: calibration.map(|path| (path, calibration_texts)),
+                checkpoint_out: None,
             };
             import(&opts)
         }
@@ -347,20 +400,49 @@ fn run(cli: Cli) -> Result<()> {
         Command::Monitor { feedback, model, min_samples, tolerance, baseline } => {
             monitor(&feedback, &model, min_samples, tolerance, baseline)
         }
-        Command::Publish { bundle, to, checkpoint, no_champion } => {
+        Command::Publish { bundle, to, checkpoint, no_champion, license, dataset } => {
             let store = sentiment_trainer::registry::open_store(&to)?;
             let opts = sentiment_trainer::registry::PublishOptions {
                 checkpoint: checkpoint.as_deref(),
                 champion: !no_champion,
-                reason: "published by hand".into(),
-                at: Clock::system().now_rfc3339(),
                 kind: sentiment_trainer::registry::ChangeKind::Published,
+                card: sentiment_trainer::registry::CardSettings { license, datasets: dataset },
+                ..sentiment_trainer::registry::PublishOptions::new("published by hand", Clock::system().now_rfc3339())
             };
             let registry = sentiment_trainer::registry::publish(&*store, &bundle, &opts)?;
             let manifest = bundle.join(shared::bundle::MANIFEST_FILE);
             let version = shared::Manifest::from_json(&std::fs::read(&manifest)?)?.version;
             let champion = registry.champion.as_deref().unwrap_or("none");
             println!("Published {version} to {}; champion: {champion}", store.location());
+            Ok(())
+        }
+        Command::FirstChampion { from, revision, to, quant, preprocess, license, dataset, work_dir } => {
+            first_champion(from, revision, to, quant, preprocess, license, dataset, work_dir)
+        }
+        Command::Compact { dataset, min_age, labels } => {
+            use sentiment_trainer::logs::compact::{compact, CompactOptions};
+            let sentiment_trainer::location::Location::Hub(id) = sentiment_trainer::location::Location::parse(&dataset)
+            else {
+                bail!("--dataset {dataset:?}: compact works on a Hub logs dataset (owner/name)");
+            };
+            let client = hub::HubClient::from_env()?;
+            let opts = CompactOptions { dataset: id.clone(), min_age, labels, now: std::time::SystemTime::now() };
+            let r = compact(&client, &opts)?;
+            match &r.commit {
+                Some(c) => println!(
+                    "Compacted {id}: {} files ({} records) into {}{} in commit {c}; {} data files now, at most {} in a folder",
+                    r.merged_files,
+                    r.records,
+                    r.written_files,
+                    if r.card_written { ", and wrote the dataset card" } else { "" },
+                    r.files_after,
+                    r.largest_folder
+                ),
+                None => println!(
+                    "{id}: nothing to compact; {} data files, at most {} in a folder",
+                    r.files_after, r.largest_folder
+                ),
+            }
             Ok(())
         }
         Command::Rollback { registry, to, reason } => {
@@ -459,6 +541,63 @@ fn nightly(cfg: &sentiment_trainer::nightly::NightlyConfig, force_retrain: bool)
     println!("nightly: {} — {} (report: {})", outcome.as_str().unwrap_or(""), report.reason, md.display());
     if report.outcome == Outcome::Failed {
         bail!("nightly run failed: {}", report.reason);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn first_champion(
+    from: String,
+    revision: String,
+    to: String,
+    quant: Quantization,
+    preprocess: Preprocess,
+    license: Option<String>,
+    datasets: Vec<String>,
+    work_dir: PathBuf,
+) -> Result<()> {
+    use sentiment_trainer::first_champion::{run, FirstChampionOptions, Outcome};
+    let import = ImportOptions {
+        from: from.clone(),
+        revision: revision.clone(),
+        quantization: quant,
+        out: PathBuf::new(),
+        load: LoadOptions { preprocess, ..Default::default() },
+        version: None,
+        calibration: None,
+        checkpoint_out: None,
+    };
+    let opts = FirstChampionOptions {
+        import,
+        to: to.clone(),
+        work_dir,
+        card: sentiment_trainer::registry::CardSettings { license, datasets },
+    };
+    let pb = bar(0, "");
+    let outcome = run(opts, &Clock::system(), |p| match p {
+        ImportProgress::Connecting { endpoint } => {
+            pb.suspend(|| eprintln!("Downloading {from}@{revision} from {endpoint}"));
+        }
+        ImportProgress::Downloading { file, done, total } => {
+            pb.set_style(byte_style());
+            pb.set_message(file.to_string());
+            pb.set_length(total.unwrap_or(done));
+            pb.set_position(done);
+        }
+        ImportProgress::Loaded { .. } => pb.set_style(count_style()),
+        ImportProgress::Writing { done, total, .. } => {
+            pb.set_message(format!("Quantizing to {quant}"));
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        }
+    })?;
+    pb.finish_and_clear();
+    match outcome {
+        Outcome::AlreadyThere(v) => println!("{to} already has a champion ({v}): nothing to do"),
+        Outcome::Published(m) => println!(
+            "Published {} (imported from {}, {}) to {to} as its first champion",
+            m.version, m.source.repo_id, m.quantization
+        ),
     }
     Ok(())
 }

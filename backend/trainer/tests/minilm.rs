@@ -32,15 +32,17 @@ fn load_with_head(dir: &std::path::Path) -> Checkpoint {
 }
 
 #[test]
+#[cfg_attr(no_minilm, ignore = "needs MiniLM: run scripts/fetch-minilm.sh or set MINILM_DIR")]
 fn refuses_an_encoder_without_a_head_unless_asked() {
-    let Some(dir) = minilm_dir() else { return };
+    let dir = minilm_dir();
     let err = Checkpoint::load(&dir, &LoadOptions::default()).err().expect("refused");
     assert!(err.to_string().contains("id2label"), "{err}");
 }
 
 #[test]
+#[cfg_attr(no_minilm, ignore = "needs MiniLM: run scripts/fetch-minilm.sh or set MINILM_DIR")]
 fn logits_match_transformers() {
-    let Some(dir) = minilm_dir() else { return };
+    let dir = minilm_dir();
     let ck = load_with_head(&dir);
     let g = golden(&fixture("minilm-l6-randomhead"));
     let model = Classifier::new(ck.config.clone(), &mut FloatWeights::new(ck.weights.tensors), &Device::Cpu).unwrap();
@@ -93,25 +95,26 @@ fn run_all(model: &Classifier, ck: &Checkpoint, texts: &[String]) -> (Vec<Vec<f3
 /// q4k calibrated with GPTQ on training tweets (never the validation ones) must come closer to
 /// f32 than q4k rounded to nearest.
 #[test]
+#[cfg_attr(no_minilm, ignore = "needs MiniLM: run scripts/fetch-minilm.sh or set MINILM_DIR")]
+#[cfg_attr(no_team_share, ignore = "needs the team share ../shared beside the repository (absent here)")]
 fn quantization_holds_up_on_tweeteval() {
-    let Some(dir) = minilm_dir() else { return };
-    let Some(val) = team_share("data/tweeteval-sentiment/val_text.txt") else { return };
+    let dir = minilm_dir();
+    let val = team_share("data/tweeteval-sentiment/val_text.txt");
     let texts: Vec<String> = std::fs::read_to_string(val).unwrap().lines().map(str::to_string).collect();
     let ck = load_with_head(&dir);
     let float =
         Classifier::new(ck.config.clone(), &mut FloatWeights::new(ck.weights.tensors.clone()), &Device::Cpu).unwrap();
     let (h32, p32) = run_all(&float, &ck, &texts);
-    let calibration = team_share("data/tweeteval-sentiment-train-rebuilt/train_text.txt").map(|train| {
+    let calibration = {
+        let train = team_share("data/tweeteval-sentiment-train-rebuilt/train_text.txt");
         let train: Vec<String> = std::fs::read_to_string(train).unwrap().lines().map(str::to_string).collect();
         let sample = sentiment_trainer::bundle_writer::CalibrationTexts::sample(train, 512, "train".into());
         let ids = ck.encoder.encode_all(&sample.texts).unwrap();
         calibrate(&ck.config, &ck.weights.tensors, &ids, |_, _| {}).unwrap()
-    });
+    };
     let mut q4k_rounded = None;
     let mut cases = vec![(Quantization::Q8_0, 0.999, None), (Quantization::Q4K, 0.99, None)];
-    if let Some(c) = &calibration {
-        cases.push((Quantization::Q4K, 0.99, Some(c)));
-    }
+    cases.push((Quantization::Q4K, 0.99, Some(&calibration)));
     for (quant, min_cos, calibration) in cases {
         let gguf = quantize_to_gguf(&ck.config, &ck.weights.tensors, quant, calibration, |_, _| {}).unwrap();
         let mut w = GgufWeights::read(&mut std::io::Cursor::new(&gguf), &ck.config, &Device::Cpu).unwrap();

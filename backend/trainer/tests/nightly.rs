@@ -170,13 +170,7 @@ fn publish_and_rollback_keep_the_registry_and_the_served_root_consistent() {
     let (v1, ck) = champion(&dir, "v1");
     let v2 = bundle(&ck, &dir.join("v2"), "v2", Quantization::F16);
     let store = LocalStore { root: dir.join("store") };
-    let opts = |champion| PublishOptions {
-        checkpoint: Some(&ck),
-        champion,
-        reason: "test".into(),
-        at: "t".into(),
-        kind: ChangeKind::Published,
-    };
+    let opts = |champion| PublishOptions { checkpoint: Some(&ck), champion, ..PublishOptions::new("test", "t") };
 
     publish(&store, &v1, &opts(true)).unwrap();
     let r = publish(&store, &v2, &opts(false)).unwrap();
@@ -220,18 +214,7 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
     let gold_v1 = gold_macro_recall(&v1);
     let store_dir = dir.join("store");
     let store = LocalStore { root: store_dir.clone() };
-    publish(
-        &store,
-        &v1,
-        &PublishOptions {
-            checkpoint: Some(&ck),
-            champion: true,
-            reason: "t".into(),
-            at: "t".into(),
-            kind: ChangeKind::Published,
-        },
-    )
-    .unwrap();
+    publish(&store, &v1, &PublishOptions { checkpoint: Some(&ck), ..PublishOptions::new("t", "t") }).unwrap();
 
     // 30 % of the records (one client's) have rotated labels: on shifted posts and on posts like
     // the gold set's, so learning them would hurt exactly where the gold set looks.
@@ -291,8 +274,7 @@ fn a_worse_promoted_champion_is_rolled_back_and_not_promoted_again() {
         (&v1, &ck, "2026-11-27T00:00:00.000Z", ChangeKind::Published),
         (&v2, &weak, "2026-11-28T00:00:00.000Z", ChangeKind::Promoted),
     ] {
-        let opts =
-            PublishOptions { checkpoint: Some(checkpoint), champion: true, reason: "t".into(), at: at.into(), kind };
+        let opts = PublishOptions { checkpoint: Some(checkpoint), kind, ..PublishOptions::new("t", at) };
         publish(&store, bundle, &opts).unwrap();
     }
 
@@ -345,18 +327,7 @@ fn a_q4k_challenger_is_calibrated_on_its_training_data() {
     let v1 = bundle(&ck, &dir.join("v1"), "v1", Quantization::Q4K);
     let store_dir = dir.join("store");
     let store = LocalStore { root: store_dir.clone() };
-    publish(
-        &store,
-        &v1,
-        &PublishOptions {
-            checkpoint: Some(&ck),
-            champion: true,
-            reason: "t".into(),
-            at: "t".into(),
-            kind: ChangeKind::Published,
-        },
-    )
-    .unwrap();
+    publish(&store, &v1, &PublishOptions { checkpoint: Some(&ck), ..PublishOptions::new("t", "t") }).unwrap();
     let fb = dir.join("feedback");
     std::fs::create_dir_all(&fb).unwrap();
     std::fs::write(fb.join("a.jsonl"), feedback(&v1, &texts("shifted.jsonl", 0, 200), "v1", |_| false)).unwrap();
@@ -457,7 +428,13 @@ async fn the_cli_publishes_retrains_and_rolls_back_on_the_hub() {
     let manifest: serde_json::Value = serde_json::from_slice(&files[MANIFEST_FILE]).unwrap();
     assert_eq!(manifest["version"], new.as_str());
     assert_eq!(manifest["parent_version"], "v1");
+    // A published challenger names the model repo its parent came from, never a local path.
+    assert_eq!(manifest["source"]["repo_id"], "acme/sentiment");
     assert!(manifest["metrics"]["gold"]["macro_recall"].as_f64().is_some());
+    // The model card is rewritten in the same commit: the new champion's results, its base.
+    let card = String::from_utf8(files["README.md"].clone()).unwrap();
+    assert!(card.contains("model-index:") && card.contains("base_model: \"tests/tiny\""), "{card}");
+    assert!(card.contains(&format!("**Champion: `{new}`**")), "{card}");
     assert!(files.contains_key(&format!("versions/{new}/checkpoint/model.safetensors")));
     let reports: Vec<_> = std::fs::read_dir(dir.join("nightly-reports")).unwrap().collect();
     assert_eq!(reports.len(), 2, "one .md and one .json");

@@ -201,4 +201,99 @@ catalogue! {
     ProblemStopped: "The model worker stopped ({detail}). The device may be out of memory: close other tabs and reload the page.",
         "Il worker del modello si è fermato ({detail}). Forse il dispositivo ha esaurito la memoria: chiudi altre schede e ricarica la pagina.";
     ProblemUnreachable: "Could not reach the model worker: {detail}", "Impossibile raggiungere il worker del modello: {detail}";
+
+    // The monitor view (#monitor)
+    NavAnalyse: "Analyse", "Analisi";
+    NavMonitor: "Monitor", "Monitoraggio";
+    MonitorTitle: "How the model is doing", "Come va il modello";
+    MonitorIntro: "What users told the model, and what the nightly retraining did about it. Read from the feedback server and the model store; nothing here is private.",
+        "Cosa hanno detto gli utenti al modello e cosa ne ha fatto il riaddestramento notturno. Letto dal server del feedback e dall'archivio dei modelli; qui non c'è nulla di privato.";
+    MonitorRefresh: "Refresh", "Aggiorna";
+    MonitorLoading: "Loading…", "Caricamento…";
+    MonitorSources: "Feedback: {api} · Model store: {store}", "Feedback: {api} · Archivio dei modelli: {store}";
+    MonitorNotFound: "{url} was not found (404).", "{url} non esiste (404).";
+    MonitorHttpStatus: "{url} answered {status}: {detail}", "{url} ha risposto {status}: {detail}";
+    MonitorUnreachable: "{url} could not be reached: {detail}.", "{url} non è raggiungibile: {detail}.";
+    MonitorInvalid: "{url} is not what the monitor expects: {detail}", "{url} non è come il monitoraggio si aspetta: {detail}";
+    MonitorApiHint: "The feedback figures come from the server's GET /api/feedback/stats: open the page with ?api=https://your-server (or set <meta name=\"sentiment-api-url\">).",
+        "I dati del feedback vengono dal GET /api/feedback/stats del server: apri la pagina con ?api=https://tuo-server (o imposta <meta name=\"sentiment-api-url\">).";
+    MonitorStoreHint: "The registry and the reports come from the model store (the Hub model repo nightly publishes to): open the page with ?model=OWNER/NAME.",
+        "Il registro e i resoconti vengono dall'archivio dei modelli (il repo del modello su cui pubblica il riaddestramento notturno): apri la pagina con ?model=PROPRIETARIO/NOME.";
+    MonitorNoFeedback: "No feedback yet: the charts fill in as users correct or confirm predictions.",
+        "Ancora nessun feedback: i grafici si riempiono man mano che gli utenti correggono o confermano le previsioni.";
+
+    MonitorAgreementTitle: "Agreement of users with the model", "Accordo degli utenti con il modello";
+    MonitorAgreementHelp: "Share of feedback where the user's label equals the prediction, per day and per model version; the band is the Wilson 95 % interval. Nightly retrains when the band's top falls below the threshold (with enough feedback).",
+        "Quota di feedback in cui l'etichetta dell'utente coincide con la previsione, per giorno e per versione del modello; la fascia è l'intervallo di Wilson al 95 %. Il riaddestramento notturno parte quando il limite superiore della fascia scende sotto la soglia (con abbastanza feedback).";
+    MonitorAgreementAria: "Agreement per day from {first} to {last}, one line per model version",
+        "Accordo per giorno dal {first} al {last}, una linea per versione del modello";
+    MonitorBaseline: "baseline {value}", "riferimento {value}";
+    MonitorThreshold: "retrain below {value}", "riaddestra sotto {value}";
+    MonitorBaselineOf: "Baseline {baseline} for {version} (from {source}); threshold {threshold} = baseline − tolerance {tolerance}.",
+        "Riferimento {baseline} per {version} (da {source}); soglia {threshold} = riferimento − tolleranza {tolerance}.";
+    MonitorSourceRegistry: "its registry entry", "la sua voce nel registro";
+    MonitorSourceReport: "the last nightly report", "l'ultimo resoconto notturno";
+    MonitorNoBaseline: "No baseline known yet: nightly records one when it first judges a version.",
+        "Nessun riferimento ancora: il riaddestramento notturno ne registra uno quando valuta per la prima volta una versione.";
+    MonitorColVersion: "Version", "Versione";
+    MonitorColFeedback: "Feedback", "Feedback";
+    MonitorColAgreement: "Agreement", "Accordo";
+    MonitorColInterval: "95 % interval", "Intervallo 95 %";
+    MonitorColDays: "Days", "Giorni";
+    MonitorColBaseline: "Baseline", "Riferimento";
+    MonitorChampionBadge: "champion", "campione";
+
+    MonitorVolumeTitle: "Feedback per day and label", "Feedback per giorno ed etichetta";
+    MonitorVolumeAria: "Feedback count per day from {first} to {last}, stacked by label; the tallest day has {max}",
+        "Numero di feedback per giorno dal {first} al {last}, impilati per etichetta; il giorno più alto ne ha {max}";
+
+    MonitorMixTitle: "Label mix: feedback against training", "Distribuzione delle etichette: feedback e addestramento";
+    MonitorMixFeedback: "feedback for {version} ({n})", "feedback per {version} ({n})";
+    MonitorMixTraining: "training data of {version}", "dati di addestramento di {version}";
+    MonitorMixNoReference: "The training mix of {version} is not recorded (a version published by hand carries none), so drift cannot be measured.",
+        "La distribuzione di addestramento di {version} non è registrata (una versione pubblicata a mano non la riporta), quindi la deriva non si può misurare.";
+    MonitorDriftNone: "PSI {psi}: users' labels are distributed as in the training data; agreement figures compare like with like.",
+        "PSI {psi}: le etichette degli utenti sono distribuite come nei dati di addestramento; i valori di accordo sono confrontabili.";
+    MonitorDriftModerate: "PSI {psi}: the mix of labels has moved a little from the training data; watch it, no action needed yet (alert above {alert}).",
+        "PSI {psi}: la distribuzione delle etichette si è un po' spostata rispetto all'addestramento; da tenere d'occhio, per ora nulla da fare (allarme sopra {alert}).";
+    MonitorDriftAlert: "PSI {psi}, above the alert level {alert}: users now post a different mix of sentiment than the model was trained on, so agreement can move for that reason alone; nightly retrains if agreement is also below its threshold.",
+        "PSI {psi}, sopra la soglia di allarme {alert}: gli utenti ora pubblicano una miscela di sentimenti diversa da quella su cui il modello è stato addestrato, quindi l'accordo può cambiare anche solo per questo; il riaddestramento notturno parte se anche l'accordo è sotto la soglia.";
+
+    MonitorRegistryTitle: "Model versions", "Versioni del modello";
+    MonitorColParent: "Parent", "Genitore";
+    MonitorColPublished: "Published", "Pubblicata";
+    MonitorColQuant: "Weights", "Pesi";
+    MonitorColGold: "Gold {metric}", "Gold {metric}";
+    MonitorColHoldout: "Holdout {metric}", "Holdout {metric}";
+    MonitorHistoryTitle: "Champion changes", "Cambi di campione";
+    MonitorKindPublished: "published", "pubblicata";
+    MonitorKindPromoted: "promoted", "promossa";
+    MonitorKindRollback: "rolled back", "ripristino";
+    MonitorNoRegistry: "The model store has no registry yet.", "L'archivio dei modelli non ha ancora un registro.";
+
+    MonitorReportsTitle: "Latest nightly runs", "Ultime esecuzioni notturne";
+    MonitorNoReports: "No nightly report in the model store yet.", "Ancora nessun resoconto notturno nell'archivio dei modelli.";
+    MonitorReportOf: "{when}: {outcome}", "{when}: {outcome}";
+    MonitorOutcomeHold: "hold", "invariato";
+    MonitorOutcomePromoted: "promoted", "promosso";
+    MonitorOutcomeRejected: "rejected", "respinto";
+    MonitorOutcomeRolledBack: "rolled back", "ripristinato";
+    MonitorOutcomeFailed: "failed", "fallito";
+    MonitorGateTitle: "The gate: {champion} against {challenger}", "Il cancello: {champion} contro {challenger}";
+    MonitorColSet: "Measured on", "Misurato su";
+    MonitorColChampion: "Champion", "Campione";
+    MonitorColChallenger: "Challenger", "Sfidante";
+    MonitorColChange: "Change", "Differenza";
+    MonitorColRule: "Rule", "Regola";
+    MonitorSetHoldout: "feedback holdout ({metric})", "holdout del feedback ({metric})";
+    MonitorSetGold: "gold test set ({metric})", "test set gold ({metric})";
+    MonitorRuleGain: "gain ≥ {value}", "guadagno ≥ {value}";
+    MonitorRuleLoss: "loss ≤ {value}", "perdita ≤ {value}";
+    MonitorVerdictPromote: "Verdict: promote.", "Verdetto: promuovere.";
+    MonitorVerdictReject: "Verdict: keep the champion.", "Verdetto: tenere il campione.";
+    MonitorGuardTitle: "Promotion guard: {champion} against its parent {parent} since {since}",
+        "Guardia della promozione: {champion} contro il genitore {parent} dal {since}";
+    MonitorMonitorLine: "Agreement {agreement} on {n} feedback for {version} (95 % {low}–{high}), baseline {baseline}: {decision}.",
+        "Accordo {agreement} su {n} feedback per {version} (95 % {low}–{high}), riferimento {baseline}: {decision}.";
+    MonitorOpenReport: "Full report (JSON)", "Resoconto completo (JSON)";
 }

@@ -14,6 +14,11 @@ pub enum FetchError {
     Network { url: String, detail: String },
     #[error("could not fetch {url}: HTTP {status}")]
     Status { url: String, status: u16 },
+    /// Nothing at that URL (the Hub answers 401 for a repo that does not exist or is private).
+    #[error(
+        "no model at {url} (HTTP {status}). Open the page with ?model=OWNER/NAME (a Hub model repo) or ?model=<bundle folder URL>; a deployment sets it in index.html's <meta name=\"sentiment-model-url\"> (the deploy workflow writes it from the repository variable SENTIMENT_MODEL_REPO)"
+    )]
+    NotFound { url: String, status: u16 },
     #[error("reading {url} failed: {detail}")]
     Read { url: String, detail: String },
 }
@@ -34,7 +39,11 @@ pub async fn fetch_bytes(
     init.set_cache(RequestCache::NoStore);
     let resp: Response = JsFuture::from(scope.fetch_with_str_and_init(url, &init)).await.map_err(net)?.unchecked_into();
     if !resp.ok() {
-        return Err(FetchError::Status { url: url.to_string(), status: resp.status() });
+        let (url, status) = (url.to_string(), resp.status());
+        return Err(match status {
+            401 | 403 | 404 | 410 => FetchError::NotFound { url, status },
+            _ => FetchError::Status { url, status },
+        });
     }
     let Some(body) = resp.body() else { return Ok(Uint8Array::new_with_length(0)) };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();

@@ -102,10 +102,12 @@ pub fn read_local(dir: &Path) -> Result<FeedbackSet, MonitorError> {
     Ok(parse_shards(contents.iter().map(Vec::as_slice)))
 }
 
-/// Every `*.jsonl` in the Hub logs dataset `repo_id`.
+/// Every `*.jsonl` in the Hub logs dataset `repo_id`, all read at one commit: a compaction
+/// committed meanwhile (which deletes the shards it merged) changes nothing for this reader.
 pub fn read_hub(client: &HubClient, repo_id: &RepoId) -> Result<FeedbackSet, MonitorError> {
-    let repo = Repo::dataset(repo_id.clone());
     let err = |e: hub::HubError| MonitorError::Hub { repo: repo_id.to_string(), detail: e.to_string() };
+    let head = client.repo_info(&Repo::dataset(repo_id.clone())).map_err(err)?.sha;
+    let repo = Repo::dataset(repo_id.clone()).at_revision(head);
     let mut paths: Vec<String> = client
         .list_tree(&repo, "", true)
         .map_err(err)?

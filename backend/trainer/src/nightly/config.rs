@@ -254,10 +254,17 @@ impl NightlyConfig {
                 *loc = base.join(&*loc).display().to_string();
             }
         }
+        if c.guard_set.is_none() {
+            // Without it every blend looks as good on the base domain as the champion, and the
+            // night would choose blind (docs/retraining.md).
+            return Err(invalid(
+                "guard_set is missing: base-domain labelled data that is not the gold set (e.g. TweetEval validation, ../data/tweeteval/val_text.txt from scripts/fetch-tweeteval.sh); the night's choices are made on it".into(),
+            ));
+        }
         let (h, v) = (c.split.holdout_fraction, c.split.validation_fraction);
-        if !(h > 0.0 && v >= 0.0 && h + v < 1.0) {
+        if !(h > 0.0 && v > 0.0 && h + v < 1.0) {
             return Err(invalid(format!(
-                "split.holdout_fraction must be above 0, split.validation_fraction at least 0, and together below 1; got {h} and {v}"
+                "split.holdout_fraction and split.validation_fraction must each be above 0 and together below 1; got {h} and {v}"
             )));
         }
         if let Some(w) = c.select.mixing_weights.iter().find(|w| !(**w > 0.0 && **w <= 1.0)) {
@@ -284,7 +291,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("st-nightly-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{}.toml", extra.len()));
-        std::fs::write(&path, format!("registry = \"r\"\nfeedback = \"f\"\ngold_test = \"g.txt\"\n{extra}")).unwrap();
+        std::fs::write(
+            &path,
+            format!("registry = \"r\"\nfeedback = \"f\"\ngold_test = \"g.txt\"\nguard_set = \"val_text.txt\"\n{extra}"),
+        )
+        .unwrap();
         let c = NightlyConfig::from_file(&path);
         std::fs::remove_file(&path).unwrap();
         c
@@ -292,13 +303,20 @@ mod tests {
 
     #[test]
     fn the_split_and_the_selection_are_checked() {
-        let c = parse("guard_set = \"val_text.txt\"").unwrap();
+        let c = parse("").unwrap();
         assert!(c.guard_set.unwrap().ends_with("val_text.txt") && c.split.validation_fraction > 0.0);
         let err = parse("[split]\nholdout_fraction = 0.5\nvalidation_fraction = 0.5").unwrap_err().to_string();
         assert!(err.contains("together below 1"), "{err}");
         let err = parse("[select]\nmixing_weights = [0.0, 0.5]").unwrap_err().to_string();
         assert!(err.contains("mixing_weights must be in (0, 1]"), "{err}");
         assert!(parse("[train]\nl2sp = -1").is_err());
+        let err = parse("[split]\nvalidation_fraction = 0").unwrap_err().to_string();
+        assert!(err.contains("each be above 0"), "{err}");
+        let path = std::env::temp_dir().join(format!("st-nightly-no-guard-{}.toml", std::process::id()));
+        std::fs::write(&path, "registry = \"r\"\nfeedback = \"f\"\ngold_test = \"g.txt\"\n").unwrap();
+        let err = NightlyConfig::from_file(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.contains("guard_set is missing"), "{err}");
     }
 
     #[test]

@@ -16,10 +16,12 @@ pub mod select;
 use crate::bundle_writer::{write_bundle, write_durably, BundleInfo, CalibrationTexts, CALIBRATION_TEXTS};
 use crate::checkpoint::{Checkpoint, LoadOptions};
 use crate::data::{load_examples, Example};
+use crate::location::Location;
 use crate::monitor::{assess, manifest_reference, read_feedback, Thresholds};
 use crate::predict::Predictor;
 use crate::registry::{
-    fetch_version, open_store, publish, rollback, ChangeKind, PublishOptions, Registry, RegistryError,
+    fetch_version, open_store, public_source, publish, rollback, ChangeKind, Expect, PublishOptions, Registry,
+    RegistryError,
 };
 use crate::train::run::load_base;
 use crate::train::state::write_hf_checkpoint;
@@ -222,6 +224,9 @@ fn run_inner(
         Some(p) => load_examples(p, &labels)?,
         None => Vec::new(),
     };
+    if guard.is_empty() {
+        return Err("the guard set is empty or not configured (guard_set): the night's choices are made on it".into());
+    }
     let protected: HashSet<String> = gold.iter().chain(&guard).map(|e| feedback_data::normalise(&e.text)).collect();
     let data = feedback_data::build(&set.records, &labels, &cfg.split, &protected);
     let enough = data.holdout.len() >= cfg.gate.min_holdout && !data.train.is_empty();
@@ -315,8 +320,17 @@ fn run_inner(
         calibration_texts.extend(load_examples(replay, &labels)?.into_iter().map(|e| e.text));
     }
     let calibration = CalibrationTexts::sample(calibration_texts, CALIBRATION_TEXTS, "challenger training data".into());
+    // The challenger's weights come from the champion in the model store: a published bundle
+    // names that repo (and its parent version), never a machine's directory.
+    let source = match Location::parse(&cfg.registry) {
+        Location::Hub(id) => shared::bundle::Source { repo_id: id.to_string(), revision: None },
+        Location::Local(_) => shared::bundle::Source {
+            repo_id: public_source(&manifest.source.repo_id),
+            revision: manifest.source.revision.clone(),
+        },
+    };
     let info = BundleInfo {
-        source: manifest.source.clone(),
+        source,
         quantization: manifest.quantization,
         version: None,
         parent_version: Some(champion.version.clone()),
@@ -376,17 +390,15 @@ fn run_inner(
     write_durably(&challenger_dir.join(MANIFEST_FILE), challenger.to_json().as_bytes())?;
     let reason = report.reason.clone();
     let at = shared::Clock::system().now_rfc3339();
-    publish(
-        &*store,
-        &challenger_dir,
-        &PublishOptions {
-            checkpoint: Some(&challenger_checkpoint),
-            champion: true,
-            reason,
-            at,
-            kind: ChangeKind::Promoted,
-        },
-    )?;
+    // Only over the champion it was judged against: a rollback meanwhile wins, and this run
+    // says so instead of undoing it.
+    let opts = PublishOptions {
+        checkpoint: Some(&challenger_checkpoint),
+        kind: ChangeKind::Promoted,
+        expect: Expect::Champion(champion.version.clone()),
+        ..PublishOptions::new(reason, at)
+    };
+    publish(&*store, &challenger_dir, &opts)?;
     report.evaluations = Some(evals);
     report.new_champion = Some(challenger.version.clone());
     report.outcome = Outcome::Promoted;

@@ -6,8 +6,14 @@
 //!   `tokenizer.json`), and, when published with one, `checkpoint/` (the float HF checkpoint the
 //!   next fine-tune starts from, so retraining never compounds quantization error);
 //! - the champion's bundle files again at the root, so the browser's default bundle URL (a
-//!   directory, or the repo's `resolve/main/`) always serves the champion.
+//!   directory, or the repo's `resolve/main/`) always serves the champion;
+//! - `README.md`, the model card (`card`), rewritten with every change of champion.
+//!
+//! Every change reads the registry and writes the new one through one [`store::Change`], so two
+//! writers racing each other (a nightly promotion and a rollback) never lose an update: the
+//! second is refused (Hub) or waits and reads the first one's result (directory).
 
+pub mod card;
 pub mod store;
 
 use hub::AddFile;
@@ -15,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use shared::bundle::{Manifest, MANIFEST_FILE, MODEL_FILE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-pub use store::{open_store, ModelStore, StoreError};
+pub use store::{open_store, Change, ModelStore, StoreError};
 
 pub const REGISTRY_FILE: &str = "registry.json";
 pub const REGISTRY_FORMAT_VERSION: u32 = 1;
@@ -40,6 +46,10 @@ pub enum RegistryError {
     NoChampion(String),
     #[error("{location}: {path} is missing, though the registry lists it")]
     Missing { location: String, path: String },
+    #[error(
+        "the champion at {location} is {found}, not {expected} as when this run read it (a rollback or another publish came first): nothing was written"
+    )]
+    ChampionChanged { location: String, expected: String, found: String },
 }
 
 /// One published version.
@@ -87,6 +97,32 @@ pub struct ChampionChange {
     pub kind: ChangeKind,
 }
 
+/// What the model card says beyond what the versions record (set by `first-champion`, or by
+/// `publish --license/--dataset`; kept across changes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CardSettings {
+    /// The weights' licence as a Hub licence id (the base model's); `unknown` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// Hub datasets the model was trained or evaluated on, besides the logs dataset the
+    /// versions' lineage names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<String>,
+}
+
+impl CardSettings {
+    fn is_empty(&self) -> bool {
+        self.license.is_none() && self.datasets.is_empty()
+    }
+
+    /// `self` with what `other` sets.
+    fn updated(&self, other: &CardSettings) -> CardSettings {
+        let mut datasets = self.datasets.clone();
+        datasets.extend(other.datasets.iter().filter(|d| !self.datasets.contains(d)).cloned());
+        CardSettings { license: other.license.clone().or_else(|| self.license.clone()), datasets }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Registry {
     pub format_version: u32,
@@ -94,21 +130,38 @@ pub struct Registry {
     pub versions: Vec<VersionEntry>,
     #[serde(default)]
     pub history: Vec<ChampionChange>,
+    #[serde(default, skip_serializing_if = "CardSettings::is_empty")]
+    pub card: CardSettings,
 }
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { format_version: REGISTRY_FORMAT_VERSION, champion: None, versions: Vec::new(), history: Vec::new() }
+        Registry {
+            format_version: REGISTRY_FORMAT_VERSION,
+            champion: None,
+            versions: Vec::new(),
+            history: Vec::new(),
+            card: CardSettings::default(),
+        }
     }
 }
 
 impl Registry {
     /// The store's registry, or an empty one when the store has none yet.
     pub fn load(store: &dyn ModelStore) -> Result<Self, RegistryError> {
-        let Some(bytes) = store.read(REGISTRY_FILE)? else {
+        Self::parse(store.location(), store.read(REGISTRY_FILE)?)
+    }
+
+    /// The registry as `change` sees it.
+    pub fn load_in(change: &dyn Change) -> Result<Self, RegistryError> {
+        Self::parse(change.location(), change.read(REGISTRY_FILE)?)
+    }
+
+    fn parse(location: String, bytes: Option<Vec<u8>>) -> Result<Self, RegistryError> {
+        let Some(bytes) = bytes else {
             return Ok(Registry::default());
         };
-        let invalid = |detail: String| RegistryError::Invalid { location: store.location(), detail };
+        let invalid = |detail: String| RegistryError::Invalid { location: location.clone(), detail };
         let r: Registry = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
         if r.format_version != REGISTRY_FORMAT_VERSION {
             return Err(invalid(format!(
@@ -210,6 +263,36 @@ fn root_files(files: &[(String, Vec<u8>)]) -> Vec<AddFile> {
     out
 }
 
+/// Which champion a change expects to find: it is refused if the store moved on since the
+/// caller looked (`nightly` judged its challenger against one champion; `first-champion` acts
+/// only on a store without one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Expect {
+    #[default]
+    Anything,
+    NoChampion,
+    Champion(String),
+}
+
+impl Expect {
+    fn check(&self, registry: &Registry, location: &str) -> Result<(), RegistryError> {
+        let found = registry.champion.as_deref();
+        let (ok, expected) = match self {
+            Expect::Anything => (true, String::new()),
+            Expect::NoChampion => (found.is_none(), "none".to_string()),
+            Expect::Champion(v) => (found == Some(v.as_str()), v.clone()),
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(RegistryError::ChampionChanged {
+            location: location.to_string(),
+            expected,
+            found: found.unwrap_or("none").to_string(),
+        })
+    }
+}
+
 /// What `publish` should do besides storing the bundle.
 pub struct PublishOptions<'a> {
     /// The float checkpoint directory to keep beside the bundle.
@@ -221,15 +304,44 @@ pub struct PublishOptions<'a> {
     pub at: String,
     /// Recorded in the history when the version becomes champion.
     pub kind: ChangeKind,
+    /// The champion the store must still have.
+    pub expect: Expect,
+    /// Model card settings to record (what they set replaces the stored ones).
+    pub card: CardSettings,
 }
 
-/// Publishes a bundle directory into the store and updates `registry.json` in the same change.
-/// Publishing the same version with the same model again is a no-op apart from `champion`.
+impl<'a> PublishOptions<'a> {
+    /// Champion, no checkpoint, whatever the store holds.
+    pub fn new(reason: impl Into<String>, at: impl Into<String>) -> Self {
+        PublishOptions {
+            checkpoint: None,
+            champion: true,
+            reason: reason.into(),
+            at: at.into(),
+            kind: ChangeKind::default(),
+            expect: Expect::Anything,
+            card: CardSettings::default(),
+        }
+    }
+}
+
+/// The model card file for `registry`, as the store `change` names it.
+fn card_file(registry: &Registry, change: &dyn Change) -> AddFile {
+    let repo = change.location().strip_prefix("hub:").and_then(|id| id.parse().ok());
+    AddFile { path: card::CARD_FILE.into(), content: card::model_card(registry, repo.as_ref()).into_bytes() }
+}
+
+/// Publishes a bundle directory into the store and updates `registry.json` and the model card
+/// in the same change. Publishing the same version with the same model again is a no-op apart
+/// from `champion`.
 pub fn publish(store: &dyn ModelStore, bundle_dir: &Path, opts: &PublishOptions) -> Result<Registry, RegistryError> {
     let bundle = read_bundle(bundle_dir)?;
     let m = &bundle.manifest;
     check_version(&m.version)?;
-    let mut registry = Registry::load(store)?;
+    let change = store.begin()?;
+    let mut registry = Registry::load_in(&*change)?;
+    opts.expect.check(&registry, &change.location())?;
+    registry.card = registry.card.updated(&opts.card);
     let model_sha = m.files[MODEL_FILE].sha256.clone();
     let vpath = format!("versions/{}", m.version);
     let mut files = Vec::new();
@@ -257,7 +369,7 @@ pub fn publish(store: &dyn ModelStore, bundle_dir: &Path, opts: &PublishOptions)
                 parent_version: m.parent_version.clone(),
                 created_at: m.created_at.clone(),
                 published_at: opts.at.clone(),
-                source_repo: m.source.repo_id.clone(),
+                source_repo: public_source(&m.source.repo_id),
                 quantization: m.quantization.to_string(),
                 size: m.files.values().map(|f| f.size).sum(),
                 model_sha256: model_sha,
@@ -279,20 +391,39 @@ pub fn publish(store: &dyn ModelStore, bundle_dir: &Path, opts: &PublishOptions)
         registry.champion = Some(m.version.clone());
         files.extend(root_files(&bundle.files));
     }
+    files.push(card_file(&registry, &*change));
     files.push(registry.to_file());
     let summary = format!("Publish model version {}{}", m.version, if opts.champion { " as champion" } else { "" });
-    store.write(&files, &summary)?;
+    change.commit(&files, &summary)?;
     Ok(registry)
 }
 
+/// A bundle's source as the registry may show it to everyone: a Hub repo id as it is, a local
+/// path reduced to its last component (no machine's directory layout in a public file).
+pub fn public_source(source: &str) -> String {
+    if source.parse::<hub::RepoId>().is_ok() || !source.contains(['/', '\\']) {
+        return source.to_string();
+    }
+    let name = Path::new(source).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    format!("local:{name}")
+}
+
 /// Reads a published version's bundle files from the store, verified against its manifest.
-fn fetch_bundle_files(store: &dyn ModelStore, entry: &VersionEntry) -> Result<Vec<(String, Vec<u8>)>, RegistryError> {
+/// Reads a file of a store (`None`: not there).
+type ReadFile<'a> = &'a dyn Fn(&str) -> Result<Option<Vec<u8>>, StoreError>;
+
+/// `read` reads from the store at `location`.
+fn fetch_bundle_files(
+    location: &str,
+    read: ReadFile<'_>,
+    entry: &VersionEntry,
+) -> Result<Vec<(String, Vec<u8>)>, RegistryError> {
     let get = |name: &str| {
         let path = format!("{}/{name}", entry.path);
-        store.read(&path)?.ok_or(RegistryError::Missing { location: store.location(), path })
+        read(&path)?.ok_or(RegistryError::Missing { location: location.to_string(), path })
     };
     let manifest_bytes = get(MANIFEST_FILE)?;
-    let at = PathBuf::from(format!("{}:{}/{MANIFEST_FILE}", store.location(), entry.path));
+    let at = PathBuf::from(format!("{location}:{}/{MANIFEST_FILE}", entry.path));
     let manifest = Manifest::from_json(&manifest_bytes)
         .map_err(|e| RegistryError::Bundle { path: at.clone(), detail: e.to_string() })?;
     let mut files = Vec::new();
@@ -308,9 +439,10 @@ fn fetch_bundle_files(store: &dyn ModelStore, entry: &VersionEntry) -> Result<Ve
 /// Makes an earlier version champion again: its bundle goes back to the root and the registry
 /// records the change.
 pub fn rollback(store: &dyn ModelStore, version: &str, reason: &str, at: &str) -> Result<Registry, RegistryError> {
-    let mut registry = Registry::load(store)?;
+    let change = store.begin()?;
+    let mut registry = Registry::load_in(&*change)?;
     let entry = registry.get(version).cloned().ok_or_else(|| registry.unknown(version, store.location()))?;
-    let mut files = root_files(&fetch_bundle_files(store, &entry)?);
+    let mut files = root_files(&fetch_bundle_files(&change.location(), &|p| change.read(p), &entry)?);
     registry.history.push(ChampionChange {
         at: at.to_string(),
         from: registry.champion.clone(),
@@ -319,8 +451,9 @@ pub fn rollback(store: &dyn ModelStore, version: &str, reason: &str, at: &str) -
         kind: ChangeKind::Rollback,
     });
     registry.champion = Some(version.to_string());
+    files.push(card_file(&registry, &*change));
     files.push(registry.to_file());
-    store.write(&files, &format!("Roll back to model version {version}"))?;
+    change.commit(&files, &format!("Roll back to model version {version}"))?;
     Ok(registry)
 }
 
@@ -342,7 +475,7 @@ pub fn fetch_version(
         std::fs::write(&path, bytes).map_err(io)
     };
     let bundle = dest.join("bundle");
-    for (name, bytes) in fetch_bundle_files(store, entry)? {
+    for (name, bytes) in fetch_bundle_files(&store.location(), &|p| store.read(p), entry)? {
         write(bundle.join(name), &bytes)?;
     }
     let checkpoint = match &entry.checkpoint {
@@ -363,6 +496,16 @@ pub fn fetch_version(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_sources_name_no_local_directory() {
+        assert_eq!(
+            public_source("cardiffnlp/twitter-roberta-base-sentiment-latest"),
+            "cardiffnlp/twitter-roberta-base-sentiment-latest"
+        );
+        assert_eq!(public_source("/tmp/tmp.x1/ft-run/checkpoint"), "local:checkpoint");
+        assert_eq!(public_source("local:checkpoint"), "local:checkpoint");
+    }
 
     #[test]
     fn versions_are_safe_folder_names() {
