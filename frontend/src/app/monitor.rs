@@ -202,6 +202,19 @@ fn loading_or_error<T: Clone + Send + Sync + 'static>(
         Load::Loading => Some(
             view! { <p class="hint" data-testid=testid data-state="loading">{tr(Msg::MonitorLoading)}</p> }.into_any(),
         ),
+        // A model location without registry.json is a single bundle (as `scripts/run.sh`
+        // serves one), not a broken store: say so calmly, with how to point at a store.
+        Load::Failed(Fail::NotFound(url)) if hint == Msg::MonitorStoreHint => {
+            let url = url.clone();
+            Some(
+                view! {
+                    <p class="notice" data-testid=testid data-state="absent">
+                        {move || i.f(Msg::MonitorNoStore, &[("url", &url)])}
+                    </p>
+                }
+                .into_any(),
+            )
+        }
         Load::Failed(f) => {
             let f = f.clone();
             Some(
@@ -590,7 +603,7 @@ fn MixPanel(data: Data) -> impl IntoView {
                         {reference.is_some().then(|| view! { <span class="key training">{i.f(Msg::MonitorMixTraining, &[("version", &version)])}</span> })}
                     </p>
                     <ul class="scores mix">{rows}</ul>
-                    <p data-testid="mix-drift" data-psi=opt(value) data-level=level class=format!("drift drift-{}", level.unwrap_or("unknown"))>{sentence}</p>
+                    <p data-testid="mix-drift" data-psi=value.map(|v| v.to_string()) data-level=level class=format!("drift drift-{}", level.unwrap_or("unknown"))>{sentence}</p>
                 }.into_any()
             }}
         </section>
@@ -800,7 +813,8 @@ fn ReportBody(report: Report) -> impl IntoView {
                     </tbody>
                 </table>
             </div>
-            <p class="reason">{g.reason.clone()}</p>
+            // A rollback's report already says this as its reason.
+            {(g.reason != report.reason).then(|| view! { <p class="reason">{g.reason.clone()}</p> })}
         }
     });
     let monitor = report.monitor.clone().filter(|m| m.n > 0).map(|m| {

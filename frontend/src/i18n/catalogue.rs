@@ -219,6 +219,8 @@ catalogue! {
         "I dati del feedback vengono dal GET /api/feedback/stats del server: apri la pagina con ?api=https://tuo-server (o imposta <meta name=\"sentiment-api-url\">).";
     MonitorStoreHint: "The registry and the reports come from the model store (the Hub model repo nightly publishes to): open the page with ?model=OWNER/NAME.",
         "Il registro e i resoconti vengono dall'archivio dei modelli (il repo del modello su cui pubblica il riaddestramento notturno): apri la pagina con ?model=PROPRIETARIO/NOME.";
+    MonitorNoStore: "No registry.json at {url}: the model is served as a single bundle, not from a model store, so there are no versions or nightly reports to show. They come from the model store nightly publishes to: open the page with ?model=OWNER/NAME.",
+        "Nessun registry.json in {url}: il modello è servito come bundle singolo, non da un archivio dei modelli, quindi non ci sono versioni né resoconti notturni da mostrare. Vengono dall'archivio su cui pubblica il riaddestramento notturno: apri la pagina con ?model=PROPRIETARIO/NOME.";
     MonitorNoFeedback: "No feedback yet: the charts fill in as users correct or confirm predictions.",
         "Ancora nessun feedback: i grafici si riempiono man mano che gli utenti correggono o confermano le previsioni.";
 
