@@ -480,3 +480,112 @@ async fn retention_deletes_synced_segments_and_still_recognises_their_ids() {
     assert_eq!(ids.len(), 12);
     assert!(ids.values().all(|&n| n == 1));
 }
+
+/// Issue 31.7: sync keeps working while compaction rewrites the replica's folder. A compactor
+/// (the commits `sentiment-trainer compact` makes: add a range file `<a>-<b>.jsonl` holding a
+/// run of shards' bytes, delete the shards, in one commit) runs as fast as it can on every
+/// shard but the newest, while records arrive, the listing comes in pages of 5 and a quarter of
+/// the commits lose their answer (so the server often looks for a shard that is already inside
+/// a range file). Every record ends in the dataset exactly once, with no conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_keeps_working_while_compaction_replaces_its_shards() {
+    const RECORDS: u64 = 600;
+    let faults = Faults { tree_page_size: 5, lose_commit_reply_every: 4, ..Faults::default() };
+    let dir = TempDir::new("hub-compacting");
+    let hub = stand_in(faults.clone()).await;
+    let log = FeedbackLog::open(LogConfig::new(&dir.0)).unwrap();
+    let status = SyncStatus::enabled();
+    let mut cfg = sync_config(true, "i-cmp");
+    // After a lost answer the compactor (every 30 ms) gets to the shard before the retry.
+    cfg.retry_min = Duration::from_millis(300);
+    cfg.retry_max = Duration::from_millis(600);
+    let syncer = Syncer::new(log.clone(), client(&hub, 2000), cfg, status.clone(), &dir.0).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sync_task = tokio::spawn(syncer.run(stop_rx));
+
+    let (c, repo) = (client(&hub, 2000), Repo::dataset(ACME_LOGS.parse().unwrap()));
+    let stop_compacting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = stop_compacting.clone();
+    let compactor = tokio::task::spawn_blocking(move || {
+        let mut ranges = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(30));
+            let Ok(tree) = c.list_tree(&repo, "data/i-cmp", true) else { continue };
+            let mut shards: Vec<u64> = tree
+                .iter()
+                // Shards only: a range file's name does not parse as a number.
+                .filter_map(|e| e.path.strip_prefix("data/i-cmp/")?.strip_suffix(".jsonl")?.parse().ok())
+                .collect();
+            shards.sort_unstable();
+            shards.pop(); // never the newest shard
+                          // The first run of consecutive shards, at most 4.
+            let run: Vec<u64> = shards
+                .iter()
+                .enumerate()
+                .take_while(|(i, &n)| n == shards[0] + *i as u64)
+                .map(|(_, &n)| n)
+                .take(4)
+                .collect();
+            if run.len() < 2 {
+                continue;
+            }
+            let paths: Vec<String> = run.iter().map(|n| format!("data/i-cmp/{n:08}.jsonl")).collect();
+            let Ok(parts) = paths.iter().map(|p| c.download(&repo, p)).collect::<Result<Vec<_>, _>>() else { continue };
+            let range = AddFile {
+                path: format!("data/i-cmp/{:08}-{:08}.jsonl", run[0], run[run.len() - 1]),
+                content: parts.concat(),
+            };
+            let commit = hub::Commit { summary: "compact", add: &[range], delete: &paths, parent: None };
+            // A lost answer may hide an applied commit: the next listing shows it either way.
+            if c.commit(&repo, &commit).is_ok() {
+                ranges += 1;
+            }
+        }
+        ranges
+    });
+
+    let mut acked = Vec::new();
+    for i in 0..RECORDS {
+        assert!(matches!(log.append(record(i)).await.unwrap(), sentiment_server::feedback_log::Appended::Stored(_)));
+        acked.push(uuid(i));
+        if i % 10 == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Short outages: the backlog goes out in commits of several shards, so a lost answer
+        // leaves older shards that the compactor takes before the retry.
+        if i % 150 == 50 {
+            hub.set_faults(Faults { down: true, ..faults.clone() });
+        } else if i % 150 == 110 {
+            hub.set_faults(faults.clone());
+        }
+    }
+    hub.set_faults(faults.clone());
+    let started = std::time::Instant::now();
+    while status.split_records(&log.segments()).1 > 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "sync stalled while compaction ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_compacting.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ranges = compactor.await.unwrap();
+    stop_tx.send(true).unwrap();
+    sync_task.await.unwrap();
+    log.shutdown().await.unwrap();
+
+    let ids = dataset_ids(&hub, "i-cmp");
+    let files = hub.files(REPO);
+    let range_files = files.keys().filter(|p| p.rsplit('/').next().is_some_and(|name| name.contains('-'))).count();
+    println!(
+        "{} files ({range_files} range files; {ranges} compactions answered), {} records, commits {:?}, \
+         sync failures {}, conflicts {}",
+        files.len(),
+        ids.values().sum::<u32>(),
+        hub.commit_counts(),
+        status.failures.load(std::sync::atomic::Ordering::Relaxed),
+        status.conflicts.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert!(range_files > 0, "compaction ran");
+    assert_eq!(status.conflicts.load(std::sync::atomic::Ordering::Relaxed), 0, "no conflict from compaction");
+    assert!(ids.values().all(|&n| n == 1), "a record twice");
+    assert_eq!(ids.len(), acked.len(), "every acknowledged record once");
+    assert!(acked.iter().all(|id| ids.contains_key(id)));
+}
