@@ -203,6 +203,21 @@ test("the latest reports, and the gate's and the guard's figures side by side", 
       assert.ok(Math.abs(shown - a[f]) < 1e-12, `${testid} ${f}: ${shown} vs ${a[f]}`);
     }
   }
+  // The monitor's figures of every report shown, with its label-mix drift alert (issue 33.4).
+  for (const e of index.slice(0, 5)) {
+    const m = report(e).monitor;
+    const line = page.locator(`[data-testid="report"][data-file="${e.file}"] [data-testid="report-monitor"]`);
+    if (!m || !m.n) {
+      assert.equal(await line.count(), 0, `${e.file}: no monitor figures`);
+      continue;
+    }
+    assert.equal(Number(await line.getAttribute('data-n')), m.n, `${e.file}: n`);
+    assert.equal(await line.getAttribute('data-psi-alert'), String(m.psi_alert), `${e.file}: PSI alert`);
+    const psi = await line.getAttribute('data-psi');
+    if (m.psi === null) assert.equal(psi, null);
+    else assert.ok(Math.abs(Number(psi) - m.psi) < 1e-12, `${e.file}: PSI ${psi} vs ${m.psi}`);
+  }
+  assert.ok(index.slice(0, 5).some((e) => report(e).monitor?.psi_alert), 'the fixture has a PSI alert to show');
   // The newest report that reached the gate: champion and challenger on the gate's metrics.
   const gated = index.slice(0, 5).find((e) => report(e).evaluations);
   assert.ok(gated, 'a report with a gate among the newest five');

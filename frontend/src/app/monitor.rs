@@ -830,7 +830,19 @@ fn ReportBody(report: Report) -> impl IntoView {
                 ("decision", &m.decision),
             ],
         );
-        view! { <p data-testid="report-monitor" data-n=m.n data-agreement=opt(m.accuracy)>{text}</p> }
+        // The label-mix drift the monitor measured, and whether it crossed the alert level.
+        let drift = m.psi.map(|psi| {
+            let alert = m.psi_threshold.unwrap_or(DEFAULT_PSI_ALERT);
+            let msg = if m.psi_alert { Msg::MonitorReportPsiAlert } else { Msg::MonitorReportPsi };
+            i.f(msg, &[("psi", &i.num(psi, 3)), ("alert", &i.num(alert, 2))])
+        });
+        view! {
+            <p data-testid="report-monitor" data-n=m.n data-agreement=opt(m.accuracy)
+                data-psi=m.psi.map(|p| p.to_string()) data-psi-alert=m.psi_alert.to_string()>
+                {text}
+                {drift.map(|d| view! { " " <span class:drift-alert=m.psi_alert>{d}</span> })}
+            </p>
+        }
     });
     view! { {monitor} {guard} {gate} }
 }

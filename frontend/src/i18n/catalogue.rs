@@ -297,5 +297,7 @@ catalogue! {
         "Guardia della promozione: {champion} contro il genitore {parent} dal {since}";
     MonitorMonitorLine: "Agreement {agreement} on {n} feedback for {version} (95 % {low}–{high}), baseline {baseline}: {decision}.",
         "Accordo {agreement} su {n} feedback per {version} (95 % {low}–{high}), riferimento {baseline}: {decision}.";
+    MonitorReportPsi: "Label-mix PSI {psi} (alert above {alert}).", "PSI della distribuzione delle etichette {psi} (allarme sopra {alert}).";
+    MonitorReportPsiAlert: "Label-mix drift alert: PSI {psi}, above {alert}.", "Allarme di deriva nella distribuzione delle etichette: PSI {psi}, sopra {alert}.";
     MonitorOpenReport: "Full report (JSON)", "Resoconto completo (JSON)";
 }
