@@ -5,11 +5,17 @@
 #    each alert);
 #  - every metric the rules and prometheus/grafana-dashboard.json name is on a live release
 #    server's /metrics, and each alert's expression is a query of the dashboard, verbatim.
-# Needs promtool (Debian package `prometheus`) and python3 with PyYAML (Debian `python3-yaml`).
+# Needs promtool (Debian package `prometheus`) and python3 (PyYAML: the system's, else a venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v promtool >/dev/null || { echo "promtool missing: apt-get install -y prometheus"; exit 1; }
-python3 -c 'import yaml' 2>/dev/null || { echo "PyYAML missing: apt-get install -y python3-yaml"; exit 1; }
+# PyYAML: the system's if it has it, else a venv kept in target/ (from PyPI, like hub-contract's).
+PY=python3
+if [ -n "${PROM_CHECK_VENV:-}" ] || ! python3 -c 'import yaml' 2>/dev/null; then
+  VENV=${PROM_CHECK_VENV:-target/prometheus-check-venv}
+  "$VENV/bin/python" -c 'import yaml' 2>/dev/null || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q pyyaml; }
+  PY=$VENV/bin/python
+fi
 promtool check config prometheus/prometheus.yml
 promtool check rules prometheus/rules.yml
 promtool test rules prometheus/rules_test.yml
@@ -27,7 +33,7 @@ BODY='{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","text":"great","predicted":"p
 curl -s -o /dev/null -H 'content-type: application/json' -d "$BODY" "$URL/api/feedback"
 curl -s "$URL/metrics" >"$WORK/metrics.txt"
 
-python3 - "$WORK/metrics.txt" <<'PY'
+"$PY" - "$WORK/metrics.txt" <<'PY'
 import json, re, sys, yaml
 exposed = set()
 for line in open(sys.argv[1]):

@@ -50,7 +50,6 @@ stage hub-contract scripts/hub-contract.sh
 stage replicas-test scripts/replicas-test.sh
 stage promtool apt_install promtool prometheus
 stage metrics-lint scripts/check-metrics.sh
-python3 -c 'import yaml' 2>/dev/null || stage python3-yaml apt_install python3-yaml-module python3-yaml
 # Alert rules and their unit tests (promtool), the Grafana board against the rules (issue 33.2).
 stage prometheus-rules scripts/check-prometheus.sh
 stage workflow-lint scripts/lint-workflows.sh
