@@ -234,7 +234,7 @@ catalogue! {
     MonitorBaselineOf: "Baseline {baseline} for {version} (from {source}); threshold {threshold} = baseline − tolerance {tolerance}.",
         "Riferimento {baseline} per {version} (da {source}); soglia {threshold} = riferimento − tolleranza {tolerance}.";
     MonitorSourceRegistry: "its registry entry", "la sua voce nel registro";
-    MonitorSourceReport: "the last nightly report", "l'ultimo resoconto notturno";
+    MonitorSourceReport: "the newest nightly report that judged it", "il resoconto notturno più recente che l'ha valutata";
     MonitorNoBaseline: "No baseline known yet: nightly records one when it first judges a version.",
         "Nessun riferimento ancora: il riaddestramento notturno ne registra uno quando valuta per la prima volta una versione.";
     MonitorColVersion: "Version", "Versione";
