@@ -225,6 +225,7 @@ fn router(state: Arc<StandInState>) -> Router {
         .route("/api/{rtype}/{owner}/{name}/tree/{rev}/{*path}", get(tree))
         .route("/api/repos/create", post(create_repo))
         .route("/api/spaces/{owner}/{name}/variables", get(space_variables).post(add_space_variable))
+        .route("/api/validate-yaml", post(validate_yaml))
         .route("/{a}/{b}/{c}/resolve/{rev}/{*path}", get(resolve_typed).head(resolve_typed))
         .route("/{a}/{b}/resolve/{rev}/{*path}", get(resolve_model).head(resolve_model))
         .route("/{a}/{b}/{c}/info/lfs/objects/batch", post(lfs_batch))
@@ -316,6 +317,25 @@ async fn create_repo(State(st): State<Arc<StandInState>>, Json(body): Json<Value
     }
     repos.insert(key, RepoState::default());
     Json(json!({ "url": url })).into_response()
+}
+
+#[derive(Deserialize)]
+struct ValidateYaml {
+    content: String,
+}
+
+/// `POST /api/validate-yaml`, which `huggingface_hub` (2.x) calls before uploading a README.md:
+/// `{"errors": [], "warnings": []}`. The stand-in checks only that a front matter that opens
+/// also closes (the Hub parses the YAML and checks the metadata too).
+async fn validate_yaml(Json(body): Json<ValidateYaml>) -> Response {
+    let text = body.content.replace("\r\n", "\n");
+    let unterminated =
+        text.strip_prefix("---\n").is_some_and(|rest| !rest.contains("\n---") && !rest.starts_with("---"));
+    if unterminated {
+        let errors = json!([{ "message": "the YAML front matter is not closed with ---" }]);
+        return (StatusCode::BAD_REQUEST, Json(json!({ "errors": errors, "warnings": [] }))).into_response();
+    }
+    Json(json!({ "errors": [], "warnings": [] })).into_response()
 }
 
 /// A Space's variables as the Hub lists them: `{name: {"value", "description"}}`.

@@ -429,6 +429,10 @@ fn run(cli: Cli) -> Result<()> {
             let opts = CompactOptions { dataset: id.clone(), min_age, labels, now: std::time::SystemTime::now() };
             let r = compact(&client, &opts)?;
             match &r.commit {
+                Some(c) if r.merged_files == 0 => println!(
+                    "{id}: wrote the dataset card in commit {c}; nothing to compact; {} data files, at most {} in a folder",
+                    r.files_after, r.largest_folder
+                ),
                 Some(c) => println!(
                     "Compacted {id}: {} files ({} records) into {}{} in commit {c}; {} data files now, at most {} in a folder",
                     r.merged_files,
