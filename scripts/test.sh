@@ -63,4 +63,7 @@ stage e2e scripts/e2e.sh
 stage wasm-kernels scripts/test-wasm-kernels.sh
 # The one run command, driven as a user would (after e2e: Chromium and dist/ exist).
 stage run-smoke scripts/run-smoke.sh
+# The deployment on loopback: both Spaces, the model repo, the logs dataset and the nightly
+# run, through the workflows' own steps, driven in headless Chromium (after e2e: dist/ exists).
+stage rehearsal scripts/rehearsal.sh
 echo "==> all stages passed in $(( $(date +%s) - START )) s"
