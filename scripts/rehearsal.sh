@@ -188,8 +188,12 @@ report_dir = "$WORK/nightly-reports"
 [monitor]
 min_samples = 100
 baseline = 0.8
+# This rehearses the deployment, not the recipe (docs/loop.md): on the tiny model the night
+# promotes with a few discordant texts, so the gate is loose enough not to hang on one of them.
 [gate]
 min_holdout = 30
+min_holdout_gain = 0.01
+min_holdout_z = 1.0
 max_gold_loss = 0.01
 [train]
 epochs = 3
