@@ -281,6 +281,9 @@ enum Command {
         /// The model's labels, for the card's schema.
         #[arg(long, env = "SENTIMENT_LABELS", value_delimiter = ',', default_value = "negative,neutral,positive")]
         labels: Vec<String>,
+        /// Judge the shards' age as if it were this time (RFC 3339; tests and rehearsals).
+        #[arg(long, hide = true, value_parser = humantime::parse_rfc3339)]
+        now: Option<std::time::SystemTime>,
     },
     /// Make an earlier published version champion again.
     Rollback {
@@ -419,14 +422,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::FirstChampion { from, revision, to, quant, preprocess, license, dataset, work_dir } => {
             first_champion(from, revision, to, quant, preprocess, license, dataset, work_dir)
         }
-        Command::Compact { dataset, min_age, labels } => {
+        Command::Compact { dataset, min_age, labels, now } => {
             use sentiment_trainer::logs::compact::{compact, CompactOptions};
             let sentiment_trainer::location::Location::Hub(id) = sentiment_trainer::location::Location::parse(&dataset)
             else {
                 bail!("--dataset {dataset:?}: compact works on a Hub logs dataset (owner/name)");
             };
             let client = hub::HubClient::from_env()?;
-            let opts = CompactOptions { dataset: id.clone(), min_age, labels, now: std::time::SystemTime::now() };
+            let now = now.unwrap_or_else(std::time::SystemTime::now);
+            let opts = CompactOptions { dataset: id.clone(), min_age, labels, now };
             let r = compact(&client, &opts)?;
             match &r.commit {
                 Some(c) if r.merged_files == 0 => println!(
