@@ -48,7 +48,7 @@ const golden = JSON.parse(fs.readFileSync(new URL('../fixtures/tiny-roberta-bpe/
 const TEXTS = golden.cases.filter((c) => c.preprocess === 'none').map((c) => c.text).filter((t) => t.trim());
 const RAW_EXTRA = ['@acme your app crashed again https://t.co/xyz 😡', 'ok.'];
 const ALL_TEXTS = [...TEXTS, ...RAW_EXTRA];
-// The kernel the Relaxed SIMD worker must choose here (`wasm_matmul::Kernel::best`): V8
+// The kernel the Relaxed SIMD worker must choose here (`kernels::wasm::Kernel::best`): V8
 // computes the 8-bit dot with unsigned weights exactly only on CPUs with AVX-VNNI (and without
 // AVX-VNNI-INT8, whose signed `vpdpbssd` V8 prefers). Null (not checked) off x86-64;
 // E2E_RELAXED_KERNEL overrides it (empty: not checked), e.g. on a CPU with AVX-VNNI-INT8 that

@@ -3,7 +3,7 @@
 //   - load: download + hash + build, and the worker's wasm memory once loaded;
 //   - latency: one tweet of ~32 tokens, 5 warm-up runs, median (and p90) of the next 50, as
 //     timed inside the worker (`elapsed_ms`, inference only) and round trip from the page;
-//   - explain: the same tweet's word weights (`shared::explain`: one forward row per word plus
+//   - explain: the same tweet's word weights (`model::explain`: one forward row per word plus
 //     the tweet), 1 warm-up run, median (and p90) of the next EXPLAIN_RUNS, beside the plain
 //     prediction's median: in the one worker, and in the app page as a user gets it (the
 //     button, with the helper worker sharing the batches once it is ready; from the click to

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The browser kernels' products for one roberta-base tweet (shared/tests/wasm_kernel_timing.rs)
+# The browser kernels' products for one roberta-base tweet (shared/kernels/tests/wasm_kernel_timing.rs)
 # in headless Chromium: the simd128 forms, then the Relaxed SIMD build's (`relaxed-simd`: its Q8_0
 # kernels both, when the engine computes the unsigned 8-bit dot exactly, and its Q4K one), each
 # with V8's AVX-VNNI path and without it (`--js-flags=--no-enable-avx-vnni`), as on CPUs that
@@ -20,7 +20,7 @@ for features in "" "--features relaxed-simd"; do
   for v8 in vnni no-vnni; do
     echo "--- ${features:-simd128} ($v8)"
     # shellcheck disable=SC2086
-    WASM_BINDGEN_TEST_WEBDRIVER_JSON=$caps/$v8.json cargo test --release -p shared \
+    WASM_BINDGEN_TEST_WEBDRIVER_JSON=$caps/$v8.json cargo test --release -p kernels \
       --target wasm32-unknown-unknown --test wasm_kernel_timing $features -- --include-ignored --nocapture 2>&1 |
       grep -E "products,|FAIL|panicked" || true
   done

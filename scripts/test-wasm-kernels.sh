@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The browser's own kernels (shared/tests/wasm_kernels.rs) against candle's ops, in both worker
+# The browser's own kernels (shared/kernels/tests/wasm_kernels.rs) against candle's ops, in both worker
 # builds: simd128 under node, and with `relaxed-simd` (the `worker_relaxed` build) in headless
 # Chromium through chromedriver (capabilities in e2e/webdriver.json) — twice: as V8 runs on this
 # CPU, and without its AVX-VNNI path (`--js-flags=--no-enable-avx-vnni`), where the relaxed Q8_0
@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/web-tools-env.sh
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 echo "--- simd128, node"
-cargo test --release -p shared --target wasm32-unknown-unknown --test wasm_kernels
+cargo test --release -p kernels --target wasm32-unknown-unknown --test wasm_kernels
 
 caps=$(mktemp -d)
 trap 'rm -rf "$caps"' EXIT
@@ -35,5 +35,5 @@ for run in as-is no-vnni; do
   echo "--- simd128 + relaxed-simd, Chromium ($run; the relaxed Q8_0 probe must say: ${expect:-anything})"
   EXPECT_RELAXED_U8_DOT=$expect WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} \
     WASM_BINDGEN_TEST_WEBDRIVER_JSON=$caps/$run.json \
-    cargo test --release -p shared --target wasm32-unknown-unknown --test wasm_kernels --features relaxed-simd
+    cargo test --release -p kernels --target wasm32-unknown-unknown --test wasm_kernels --features relaxed-simd
 done

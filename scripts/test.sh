@@ -39,7 +39,7 @@ if ! MINILM_DIR=$(scripts/fetch-minilm.sh); then
   echo "warning: MiniLM download failed; its tests are reported as ignored" >&2; MINILM_DIR=
 fi
 stage rust-tests cargo test --release --workspace
-stage wasm-check cargo check -p shared --target wasm32-unknown-unknown
+stage wasm-check cargo check -p shared -p model --target wasm32-unknown-unknown
 stage crash-test scripts/crash-test.sh
 # Half-open connections and the connection cap against the release server (issue 32.1).
 stage attack-test scripts/attack-test.sh

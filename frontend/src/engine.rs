@@ -3,10 +3,9 @@
 
 use crate::protocol::Prediction;
 use candle_core::Device;
-use shared::bundle::BundleError;
-use shared::explain::{Explanation, Occlusion};
-use shared::model::{argmax, softmax, Classifier, ModelError};
-use shared::tokenize::{TextEncoder, TokenizeError};
+use model::explain::{Explanation, Occlusion};
+use model::tokenize::{TextEncoder, TokenizeError};
+use model::{argmax, softmax, BundleModel, Classifier, LoadError, ModelError};
 use shared::Manifest;
 use std::io::{Read, Seek};
 
@@ -31,14 +30,10 @@ pub struct Engine {
 pub const BATCH_CHUNK: usize = 4;
 
 impl Engine {
-    /// Builds the model from the bundle's text encoder (`Manifest::text_encoder`) and its
+    /// Builds the model from the bundle's text encoder (`BundleModel::text_encoder`) and its
     /// `model.gguf`, which must have been checked against the manifest. The weights are read
     /// tensor by tensor, so the file need not be in wasm memory (see `worker::js_bytes`).
-    pub fn new(
-        manifest: Manifest,
-        encoder: TextEncoder,
-        mut model_gguf: impl Read + Seek,
-    ) -> Result<Self, BundleError> {
+    pub fn new(manifest: Manifest, encoder: TextEncoder, mut model_gguf: impl Read + Seek) -> Result<Self, LoadError> {
         let classifier = manifest.classifier_from_reader(&mut model_gguf, &Device::Cpu)?;
         Ok(Engine { manifest, encoder, classifier })
     }
@@ -57,7 +52,7 @@ impl Engine {
         Ok(self.encoder.encode_all(texts)?)
     }
 
-    /// The forward rows of part `part` of `parts` of `text`'s explanation (`shared::explain`),
+    /// The forward rows of part `part` of `parts` of `text`'s explanation (`model::explain`),
     /// to run with [`Engine::explain_step`].
     pub fn occlusion(&self, text: &str, part: usize, parts: usize) -> Result<Occlusion, EngineError> {
         Ok(Occlusion::part(&self.encoder, text, part, parts)?)

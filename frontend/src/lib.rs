@@ -2,7 +2,7 @@
 //!
 //! The page (`app`, bin `frontend`) never touches the model: it posts [`protocol::Request`]s to a
 //! Web Worker (`worker`, bin `worker`) that fetches, verifies and caches the bundle and runs
-//! `shared::model`, answering with [`protocol::Event`]s. Everything that is plain logic — the
+//! `model`, answering with [`protocol::Event`]s. Everything that is plain logic — the
 //! message types, batch input parsing and aggregation, the review queue's logic, the feedback
 //! outbox, the catalogue of the page's words — compiles and is tested on the host too; the
 //! browser-only parts exist only on wasm32.

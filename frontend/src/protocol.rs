@@ -1,8 +1,8 @@
 //! The messages between the page and the model worker, sent as JSON strings through
 //! `postMessage` (plain strings keep both sides independent of structured-clone quirks).
 
+use model::explain::Explanation;
 use serde::{Deserialize, Serialize};
-use shared::explain::Explanation;
 use shared::Manifest;
 
 /// Page → worker.
@@ -21,7 +21,7 @@ pub enum Request {
         id: u64,
         texts: Vec<String>,
     },
-    /// Which words drove the prediction for `text` (`shared::explain`): part `part` of
+    /// Which words drove the prediction for `text` (`model::explain`): part `part` of
     /// `parts` (the page may share an explanation between two workers).
     Explain {
         id: u64,

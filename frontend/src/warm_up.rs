@@ -18,11 +18,11 @@
 //! the real model's first pass 0.1-0.3 s (roberta-base q8_0, AMD machine).
 
 use candle_core::{Device, Tensor};
+use model::gguf::{dtype_for_row, GgufWeights};
+use model::tokenize::PaddedBatch;
+use model::weights::expected_shapes;
+use model::{quantize_to_gguf, Classifier, ModelError, Quantization};
 use shared::config::ModelConfig;
-use shared::model::gguf::GgufWeights;
-use shared::model::weights::expected_shapes;
-use shared::model::{quantize_to_gguf, Classifier, ModelError, Quantization};
-use shared::tokenize::PaddedBatch;
 use std::collections::HashMap;
 
 /// Tokens of the tiny model's vocabulary (the batches use ids below it).
@@ -34,8 +34,8 @@ const VOCAB: usize = 64;
 pub fn tiny_model(config: &ModelConfig, quant: Quantization) -> Result<Classifier, ModelError> {
     let head = config.head_dim();
     let same_kinds = |heads: usize| {
-        quant.dtype_for_row(heads * head) == quant.dtype_for_row(config.hidden_size)
-            && quant.dtype_for_row(4 * heads * head) == quant.dtype_for_row(config.intermediate_size)
+        dtype_for_row(quant, heads * head) == dtype_for_row(quant, config.hidden_size)
+            && dtype_for_row(quant, 4 * heads * head) == dtype_for_row(quant, config.intermediate_size)
     };
     let heads = (2..config.num_attention_heads).find(|&h| same_kinds(h)).unwrap_or(config.num_attention_heads);
     let mut tiny = config.clone();
@@ -111,8 +111,8 @@ mod tests {
             let model = tiny_model(real, quant).unwrap();
             let tiny = model.config();
             assert_eq!((tiny.hidden_size, tiny.head_dim(), tiny.num_hidden_layers), (hidden, real.head_dim(), 1));
-            assert_eq!(quant.dtype_for_row(tiny.hidden_size), quant.dtype_for_row(real.hidden_size));
-            assert_eq!(quant.dtype_for_row(tiny.intermediate_size), quant.dtype_for_row(real.intermediate_size));
+            assert_eq!(dtype_for_row(quant, tiny.hidden_size), dtype_for_row(quant, real.hidden_size));
+            assert_eq!(dtype_for_row(quant, tiny.intermediate_size), dtype_for_row(quant, real.intermediate_size));
             for batch in batches(real.pad_token_id) {
                 let logits = model.forward(&batch).unwrap().logits;
                 assert_eq!(logits.dims(), [batch.batch, 3]);

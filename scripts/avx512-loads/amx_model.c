@@ -1,4 +1,4 @@
-// A C model of the Q8_0 AMX tile's loop (shared/src/model/x86_amx.rs), data in L1, against the
+// A C model of the Q8_0 AMX tile's loop (shared/kernels/src/x86/amx.rs), data in L1, against the
 // wide AVX-512 form's (tile_model.c's v1): 16 activation rows x 16 weight rows per tile, per
 // block of 32 values one tdpbssd (K = 32), tilestored, then each row's 16 sums scaled in f32 as
 // the other forms do (a += float(sum) * (d_w * d_x)). "one": block by block; "two": two blocks

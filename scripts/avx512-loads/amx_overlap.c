@@ -1,5 +1,5 @@
 // Does the AMX Q8_0 tile's work overlap its scaling? A C model of the Rust schedule
-// (shared/src/model/x86_amx.rs: one call = one tile of 16 activation rows x one group of 16
+// (shared/kernels/src/x86/amx.rs: one call = one tile of 16 activation rows x one group of 16
 // weight rows over all blocks; activations tile-major, 512 bytes per block, reused across the
 // groups; weights streamed), 512 rows, one thread. Variants:
 //   0  as the Rust form: two blocks through the tiles (tdpbssd, tilestored), then both scaled

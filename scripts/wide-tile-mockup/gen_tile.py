@@ -1,6 +1,6 @@
 """Writes tile.s: the wide Q8_0 tile (16 weight rows x 12 activation rows, AVX-512 VNNI) in
 hand-written assembly, with activations 12 rows x 32 bytes per block at fixed offsets, as
-`tile_major` lays them out. A diagnostic for `shared/src/model/x86_matmul.rs`, not used by it.
+`tile_major` lays them out. A diagnostic for `shared/kernels/src/x86/q8_0/` (`tiles.rs`, `wide.rs`), not used by it.
 
     python3 gen_tile.py K N ORDER   (ORDER: chain = per accumulator, inter = per weight vector)
 """

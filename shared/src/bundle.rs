@@ -1,17 +1,15 @@
 //! The model bundle: `manifest.json`, `model.gguf`, `tokenizer.json`. What `import` writes, the
-//! browser worker reads (manifest first), and the trainer versions.
+//! browser worker reads (manifest first), and the trainer versions. Building the model from a
+//! bundle's files is the `model` crate's (`model::bundle`).
 
 use crate::config::ModelConfig;
-use crate::model::gguf::GgufWeights;
-use crate::model::{Classifier, ModelError, Quantization};
 use crate::preprocess::Preprocess;
-use crate::tokenize::{TextEncoder, TokenizeError};
-use candle_core::Device;
+use crate::quantization::Quantization;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped when the bundle layout changes incompatibly. Version 2: quantized Linear weights may be
-/// stored Hadamard-rotated (`model::rotation`), which a version-1 reader would use unrotated and
+/// stored Hadamard-rotated (`kernels::rotation`), which a version-1 reader would use unrotated and
 /// get wrong scores from, so it must refuse them.
 pub const BUNDLE_FORMAT_VERSION: u32 = 2;
 /// The oldest version this build still reads (version 1 is version 2 with nothing rotated).
@@ -68,7 +66,7 @@ pub struct Manifest {
 /// Calibrated quantization: which method, on how many sample texts, from where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CalibrationNote {
-    /// `gptq` (`crate::model::gptq`).
+    /// `gptq` (`model::gptq`).
     pub method: String,
     pub texts: usize,
     /// The dataset the texts were sampled from.
@@ -89,10 +87,6 @@ pub enum BundleError {
     Size { file: String, got: u64, want: u64 },
     #[error("the manifest does not list {0}")]
     Unlisted(String),
-    #[error(transparent)]
-    Tokenizer(#[from] TokenizeError),
-    #[error(transparent)]
-    Model(#[from] ModelError),
 }
 
 impl Manifest {
@@ -170,37 +164,5 @@ impl Manifest {
 
     pub fn entry(bytes: &[u8]) -> FileEntry {
         FileEntry { size: bytes.len() as u64, sha256: crate::sha256_hex(bytes) }
-    }
-
-    /// The text encoder from the bundle's `tokenizer.json` bytes, verified first.
-    pub fn text_encoder(&self, tokenizer_json: &[u8]) -> Result<TextEncoder, BundleError> {
-        self.verify(&self.tokenizer, tokenizer_json)?;
-        self.text_encoder_from_checked(tokenizer_json)
-    }
-
-    /// The text encoder from `tokenizer.json` bytes the caller has already checked against the
-    /// manifest: the browser's loader checks downloads with WebCrypto, and its cache holds only
-    /// checked files.
-    pub fn text_encoder_from_checked(&self, tokenizer_json: &[u8]) -> Result<TextEncoder, BundleError> {
-        let tok = tokenizers::Tokenizer::from_bytes(tokenizer_json)
-            .map_err(|e| TokenizeError::BadFile { file: "tokenizer.json", detail: e.to_string() })?;
-        Ok(TextEncoder::new(tok, &self.config, self.preprocessing)?)
-    }
-
-    /// The quantized classifier from the bundle's `model.gguf` bytes, verified first.
-    pub fn classifier(&self, model_gguf: &[u8], device: &Device) -> Result<Classifier, BundleError> {
-        self.verify(MODEL_FILE, model_gguf)?;
-        self.classifier_from_reader(&mut std::io::Cursor::new(model_gguf), device)
-    }
-
-    /// The quantized classifier read tensor by tensor from an already verified `model.gguf`
-    /// (see `verify_reader`), so the file's bytes are never held next to the weights.
-    pub fn classifier_from_reader<R: std::io::Read + std::io::Seek>(
-        &self,
-        reader: &mut R,
-        device: &Device,
-    ) -> Result<Classifier, BundleError> {
-        let mut weights = GgufWeights::read(reader, &self.config, device).map_err(ModelError::from)?;
-        Ok(Classifier::new(self.config.clone(), &mut weights, device)?)
     }
 }

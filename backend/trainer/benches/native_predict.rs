@@ -8,8 +8,8 @@
 //! Optional: BENCH_BATCHES=1,32 BENCH_SEQS=16,64,128 BENCH_BUDGET_S=3 BENCH_OUT=file.json.
 //! `scripts/bench-native.sh` runs it next to the PyTorch / ONNX Runtime peers and prints ratios.
 
+use model::tokenize::PaddedBatch;
 use sentiment_trainer::predict::Predictor;
-use shared::tokenize::PaddedBatch;
 use std::time::{Duration, Instant};
 
 fn list(var: &str, default: &str) -> Vec<usize> {
@@ -37,8 +37,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 fn main() {
     // As `sentiment-trainer` does, so the figures are its.
-    sentiment_trainer::heap::keep_freed_memory();
-    sentiment_trainer::threads::short_spin_for_candle_pool();
+    sentiment_trainer::apply_process_settings();
     let bundles = std::env::var("BENCH_BUNDLES").unwrap_or_default();
     if bundles.is_empty() {
         eprintln!("set BENCH_BUNDLES=name=dir[,name=dir...] (see the header of this file); nothing to do");

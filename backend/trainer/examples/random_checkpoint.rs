@@ -11,10 +11,10 @@
 
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
+use model::tokenize::{build_tokenizer, TextEncoder, TokenizerFiles};
+use model::weights::{expected_shapes, SplitMix64};
 use sentiment_trainer::train::state::write_hf_checkpoint;
 use shared::config::ModelConfig;
-use shared::model::weights::{expected_shapes, SplitMix64};
-use shared::tokenize::{build_tokenizer, TextEncoder, TokenizerFiles};
 use shared::Preprocess;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

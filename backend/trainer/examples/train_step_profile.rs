@@ -7,12 +7,12 @@
 //! 3-way head; set RAYON_NUM_THREADS to pin the thread count. Prints milliseconds per phase.
 
 use candle_core::{Device, Tensor};
+use model::tokenize::PaddedBatch;
 use sentiment_trainer::data::load_examples;
 use sentiment_trainer::train::batches::epoch_batches;
 use sentiment_trainer::train::optim::clip_coefficient;
 use sentiment_trainer::train::run::load_base;
 use sentiment_trainer::train::Trainable;
-use shared::tokenize::PaddedBatch;
 use shared::Preprocess;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,7 +24,8 @@ fn main() -> anyhow::Result<()> {
     let steps: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(8);
     let batch_size: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(32);
     let max_len = 64;
-    sentiment_trainer::heap::keep_freed_memory();
+    // As `sentiment-trainer train` runs.
+    sentiment_trainer::apply_process_settings();
 
     let labels = vec!["negative".to_string(), "neutral".to_string(), "positive".to_string()];
     let base = load_base(&model_dir, Some(labels.clone()), Preprocess::None)?;

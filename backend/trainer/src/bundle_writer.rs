@@ -1,12 +1,12 @@
 //! `sentiment-trainer import`: a checkpoint (Hub or local) in, a model bundle out.
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
+use model::calibration::calibrate;
+use model::tokenize::TokenizeError;
+use model::{quantize_to_gguf, GgufError, ModelError, Quantization};
 use shared::bundle::{
     CalibrationNote, FileEntry, Manifest, Source, BUNDLE_FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE,
 };
-use shared::model::calibration::calibrate;
-use shared::model::{quantize_to_gguf, GgufError, ModelError, Quantization};
-use shared::tokenize::TokenizeError;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -74,7 +74,7 @@ pub fn write_bundle(
     out: &Path,
     mut progress: impl FnMut(Stage, usize, usize),
 ) -> Result<Manifest, BundleWriteError> {
-    // GPTQ writes q4k's types; q8_0 is rotated instead (`shared::model::gguf`).
+    // GPTQ writes q4k's types; q8_0 is rotated instead (`model::gguf`).
     let calibration = match &info.calibration {
         Some(c) if info.quantization == Quantization::Q4K && !c.texts.is_empty() => {
             let ids = ck.encoder.encode_all(&c.texts)?;

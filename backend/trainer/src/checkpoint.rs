@@ -2,9 +2,9 @@
 //! `pytorch_model.bin`, and tokenizer files.
 
 use candle_core::{Device, Tensor};
+use model::tokenize::{build_tokenizer, TextEncoder, TokenizeError, TokenizerFiles};
+use model::weights::{normalize, Normalized, WeightsError};
 use shared::config::{ConfigError, ModelConfig};
-use shared::model::weights::{normalize, Normalized, WeightsError};
-use shared::tokenize::{build_tokenizer, TextEncoder, TokenizeError, TokenizerFiles};
 use shared::Preprocess;
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,4 @@
-//! Are the explanations faithful? Deleting the words an explanation (`shared::explain`) ranks
+//! Are the explanations faithful? Deleting the words an explanation (`model::explain`) ranks
 //! highest for the predicted label must lower that label's probability clearly more than
 //! deleting as many words at random.
 //!
@@ -12,9 +12,9 @@
 
 use crate::train::batches::shuffle;
 use crate::train::derive_seed;
+use model::explain::{delete_words, words, Explanation};
+use model::weights::SplitMix64;
 use serde::Serialize;
-use shared::explain::{delete_words, words, Explanation};
-use shared::model::weights::SplitMix64;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Options {
@@ -119,7 +119,7 @@ pub fn evaluate<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::explain::WordWeight;
+    use model::explain::WordWeight;
 
     /// A "model" whose positive probability is the share of the words "good" it still sees
     /// (0.5 without any), and an explanation that ranks by that rule — or the opposite.

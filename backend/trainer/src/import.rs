@@ -6,8 +6,8 @@ use crate::checkpoint::{Checkpoint, CheckpointError, LoadOptions, WEIGHT_FILES};
 use crate::data::{load_examples, DataError};
 use crate::location::Location;
 use hub::{HfCache, HubClient, Repo, RepoId};
+use model::Quantization;
 use shared::bundle::{Manifest, Source};
-use shared::model::Quantization;
 use shared::Clock;
 use std::path::PathBuf;
 

@@ -4,13 +4,13 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use model::Quantization;
 use sentiment_trainer::bundle_writer::Stage;
 use sentiment_trainer::checkpoint::LoadOptions;
 use sentiment_trainer::data::load_examples;
 use sentiment_trainer::import::{ImportOptions, Progress as ImportProgress};
 use sentiment_trainer::predict::Predictor;
 use sentiment_trainer::train::TrainOptions;
-use shared::model::Quantization;
 use shared::{Clock, Preprocess};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -334,8 +334,7 @@ fn parse_preprocess(s: &str) -> Result<Preprocess, String> {
 }
 
 fn main() {
-    sentiment_trainer::heap::keep_freed_memory();
-    sentiment_trainer::threads::short_spin_for_candle_pool();
+    sentiment_trainer::apply_process_settings();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
@@ -748,7 +747,7 @@ fn predict(model: &Path, json: bool, preprocess: Preprocess, batch_size: usize, 
 }
 
 /// An explanation as `explain --json` prints it: weights and scores keyed by label.
-fn explanation_json(text: &str, ex: &shared::explain::Explanation) -> serde_json::Value {
+fn explanation_json(text: &str, ex: &model::explain::Explanation) -> serde_json::Value {
     let by_label = |xs: &[f32]| -> serde_json::Map<String, serde_json::Value> {
         ex.labels.iter().zip(xs).map(|(l, x)| (l.clone(), serde_json::json!(x))).collect()
     };
@@ -772,7 +771,7 @@ fn explain(model: &Path, json: bool, preprocess: Preprocess, texts: Vec<String>)
     let predictor = Predictor::open(model, preprocess)?;
     let mut out = std::io::stdout().lock();
     for text in &texts {
-        let ex = shared::explain::explain(&predictor.encoder, &predictor.classifier, text)?;
+        let ex = model::explain::explain(&predictor.encoder, &predictor.classifier, text)?;
         if json {
             writeln!(out, "{}", explanation_json(text, &ex))?;
             continue;
@@ -808,7 +807,7 @@ fn faithfulness(
     let report = sentiment_trainer::faithfulness::evaluate(
         &texts,
         opts,
-        |t| shared::explain::explain(&predictor.encoder, &predictor.classifier, t).map_err(anyhow::Error::from),
+        |t| model::explain::explain(&predictor.encoder, &predictor.classifier, t).map_err(anyhow::Error::from),
         |ts| {
             let preds = predictor.predict_many(ts, 32, |_| {})?;
             let labels = predictor.labels();

@@ -2,7 +2,7 @@
 //! holds each weight once.
 //!
 //! Why: every quantized matrix gets repacked for a fast kernel — q8_0 by our own AVX2 kernel
-//! (`shared::model::x86_matmul`) when it is built, q4k by candle (AVX2 or better) into its tile
+//! (`kernels::x86::q8_0`) when it is built, q4k by candle (AVX2 or better) into its tile
 //! layout on first use — and the copy it was built from was kept next to it, so weights read
 //! into memory were held twice (predict peaked at 1.9× the q8_0 bundle, 2.2× the q4k one). Here
 //! the original blocks are views into the file: each matrix is packed as soon as it is built and
@@ -12,17 +12,17 @@
 //! from the file as they are looked up (`pread`), never through the map.
 //!
 //! The browser has no repacking and no files; it reads the same file with
-//! `shared::model::gguf::GgufWeights`.
+//! `model::gguf::GgufWeights`.
 
 use candle_core::quantized::k_quants::{self, BlockQ4K, BlockQ5_0, BlockQ8_0, GgmlType};
 use candle_core::quantized::{gguf_file, GgmlDType, QStorage, QTensor, QuantizedType};
 use candle_core::{CpuStorage, DType, Device, Module, Tensor};
 use memmap2::{Mmap, UncheckedAdvice};
+use model::gguf::{rotations, GgufError};
+use model::layers::{Embedding, Linear};
+use model::weights::expected_shapes;
+use model::{ModelError, WeightSource, WeightsError};
 use shared::config::ModelConfig;
-use shared::model::gguf::{rotations, GgufError};
-use shared::model::layers::{Embedding, Linear};
-use shared::model::weights::expected_shapes;
-use shared::model::{ModelError, WeightSource, WeightsError};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::marker::PhantomData;
@@ -108,7 +108,7 @@ impl WeightSource for MappedWeights {
         let t = t.dequantize(&self.device)?;
         self.release(range);
         Ok(match self.rotations.get(name) {
-            Some(&block) => shared::model::rotation::rotate_rows(&t, block)?,
+            Some(&block) => kernels::rotation::rotate_rows(&t, block)?,
             None => t,
         })
     }

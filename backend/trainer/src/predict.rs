@@ -4,10 +4,10 @@
 use crate::checkpoint::{read_file, Checkpoint, CheckpointError, LoadOptions};
 use crate::mapped_weights::MappedWeights;
 use candle_core::Device;
+use model::tokenize::{TextEncoder, TokenizeError};
+use model::{argmax, softmax, BundleModel, Classifier, FloatWeights, LoadError, ModelError};
 use serde::Serialize;
-use shared::bundle::{BundleError, Manifest, MANIFEST_FILE, MODEL_FILE};
-use shared::model::{argmax, softmax, Classifier, FloatWeights, ModelError};
-use shared::tokenize::{TextEncoder, TokenizeError};
+use shared::bundle::{Manifest, MANIFEST_FILE, MODEL_FILE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,7 @@ pub enum PredictError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("{}: {source}", path.display())]
-    Bundle { path: PathBuf, source: Box<BundleError> },
+    Bundle { path: PathBuf, source: Box<LoadError> },
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
@@ -87,9 +87,9 @@ impl Predictor {
         tensors: &std::collections::HashMap<String, candle_core::Tensor>,
         encoder: TextEncoder,
     ) -> Result<Self, PredictError> {
-        let gguf = shared::model::quantize_to_gguf(config, tensors, shared::model::Quantization::Q8_0, None, |_, _| {})
+        let gguf = model::quantize_to_gguf(config, tensors, model::Quantization::Q8_0, None, |_, _| {})
             .map_err(ModelError::from)?;
-        let mut w = shared::model::gguf::GgufWeights::read(&mut std::io::Cursor::new(gguf), config, &Device::Cpu)
+        let mut w = model::gguf::GgufWeights::read(&mut std::io::Cursor::new(gguf), config, &Device::Cpu)
             .map_err(ModelError::from)?;
         let classifier = Classifier::new(config.clone(), &mut w, &Device::Cpu)?;
         Ok(Predictor { encoder, classifier, manifest: None })
@@ -106,7 +106,9 @@ impl Predictor {
     }
 
     pub fn open_bundle(dir: &Path) -> Result<Self, PredictError> {
-        let bundle_err = |path: PathBuf| move |source| PredictError::Bundle { path, source: Box::new(source) };
+        fn bundle_err<E: Into<LoadError>>(path: PathBuf) -> impl FnOnce(E) -> PredictError {
+            move |source| PredictError::Bundle { path, source: Box::new(source.into()) }
+        }
         let mpath = dir.join(MANIFEST_FILE);
         let manifest = Manifest::from_json(&read_file(&mpath)?).map_err(bundle_err(mpath.clone()))?;
         let tpath = dir.join(&manifest.tokenizer);

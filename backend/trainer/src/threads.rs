@@ -1,4 +1,6 @@
-//! candle's own worker threads, set for a process whose cores rayon's threads already fill.
+//! The trainer's threads: rayon's stay awake through a forward ([`spin_workers_in_forwards`]),
+//! and candle's own worker threads are set for a process whose cores rayon's already fill
+//! ([`short_spin_for_candle_pool`]).
 //!
 //! Besides rayon's pool (our kernels, GELU, softmax), candle 0.11 runs element-wise ops of 64K
 //! values or more (a residual add at 128 tokens, the attention mask) on a pool of its own, with
@@ -18,4 +20,13 @@ pub fn short_spin_for_candle_pool() {
     if std::env::var_os(SPIN_LIMIT_VAR).is_none() {
         std::env::set_var(SPIN_LIMIT_VAR, SPIN_LIMIT);
     }
+}
+
+/// Keeps rayon's other threads spinning between a forward's parallel steps instead of sleeping
+/// (`kernels::threads::spin_workers_in_forwards`): `predict`, `eval`, `train` and the calibration
+/// of `import` run one forward after another on cores the trainer has to itself, and waking a
+/// sleeping thread for each of a forward's hundreds of steps cost a quarter of each thread's
+/// time at one 128-token tweet (docs/benchmarks.md). Call once, early in `main`.
+pub fn spin_workers_in_forwards() {
+    kernels::threads::spin_workers_in_forwards(true);
 }

@@ -3,8 +3,8 @@
 mod common;
 
 use common::fixture;
+use model::calibration::calibrate;
 use sentiment_trainer::checkpoint::{Checkpoint, LoadOptions};
-use shared::model::calibration::calibrate;
 use shared::Preprocess;
 use std::process::Command;
 
@@ -22,6 +22,7 @@ const TEXTS: [&str; 6] = [
 /// value (one input) get the same moments.
 #[test]
 fn moments_ignore_padding() {
+    common::kernels_as_the_trainer_runs_them();
     let ck = Checkpoint::load(
         &fixture("tiny-roberta-bpe"),
         &LoadOptions { preprocess: Preprocess::None, ..Default::default() },
@@ -57,6 +58,7 @@ fn trainer() -> Command {
 /// bundle predicts; with another quantization the flag is refused in one line.
 #[test]
 fn import_with_calibration() {
+    common::kernels_as_the_trainer_runs_them();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sm-calibration-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let data = dir.join("texts.jsonl");

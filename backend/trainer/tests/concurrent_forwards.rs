@@ -1,20 +1,21 @@
 //! Forwards on several threads at once. A forward keeps the pool's other threads spinning in
-//! a job of its own while it runs (`with_workers_spinning` in `shared::model`); those jobs run
-//! other forwards' work too, and every forward must still finish, with the same bits as when
-//! run one at a time.
+//! a job of its own while it runs (`kernels::threads::spin_workers_in_forwards`, which the
+//! trainer sets); those jobs run other forwards' work too, and every forward must still finish,
+//! with the same bits as when run one at a time.
 
 mod common;
 
 use candle_core::Device;
 use common::*;
+use model::gguf::GgufWeights;
+use model::tokenize::PaddedBatch;
+use model::{quantize_to_gguf, Classifier, Quantization};
 use sentiment_trainer::checkpoint::{Checkpoint, LoadOptions};
-use shared::model::gguf::GgufWeights;
-use shared::model::{quantize_to_gguf, Classifier, Quantization};
-use shared::tokenize::PaddedBatch;
 use shared::Preprocess;
 
 #[test]
 fn concurrent_forwards_finish_with_the_same_results() {
+    kernels_as_the_trainer_runs_them();
     let dir = fixture("tiny-roberta-bpe");
     let ck = Checkpoint::load(&dir, &LoadOptions { preprocess: Preprocess::None, ..Default::default() }).unwrap();
     // q8_0: the packed kernel's products are parallel steps even at this size, so each forward

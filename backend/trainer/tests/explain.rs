@@ -1,12 +1,12 @@
-//! Word attributions (`shared::explain`) on a real (tiny) model: each weight is the documented
+//! Word attributions (`model::explain`) on a real (tiny) model: each weight is the documented
 //! difference of probabilities, computed here independently, one unpadded text at a time; words
 //! past the token limit are the ones the model never reads.
 
 mod common;
 
 use common::fixture;
+use model::explain::{delete_words, explain, merge, words, Occlusion};
 use sentiment_trainer::predict::Predictor;
-use shared::explain::{delete_words, explain, merge, words, Occlusion};
 use shared::Preprocess;
 
 fn predictor() -> Predictor {
@@ -20,6 +20,7 @@ fn probability(p: &Predictor, text: &str, label: &str) -> f32 {
 
 #[test]
 fn each_weight_is_the_drop_of_each_labels_probability_when_the_word_is_deleted() {
+    common::kernels_as_the_trainer_runs_them();
     let p = predictor();
     let text = "@acme the new app is great, but support never answers 😡 https://t.co/x";
     let ex = explain(&p.encoder, &p.classifier, text).unwrap();
@@ -51,6 +52,7 @@ fn each_weight_is_the_drop_of_each_labels_probability_when_the_word_is_deleted()
 
 #[test]
 fn words_past_the_token_limit_are_not_run() {
+    common::kernels_as_the_trainer_runs_them();
     let p = predictor();
     // Far more words than the model's 512 tokens.
     let text: String = (0..700).map(|i| format!("w{}", i % 50)).collect::<Vec<_>>().join(" ");
@@ -68,6 +70,7 @@ fn words_past_the_token_limit_are_not_run() {
 
 #[test]
 fn two_parts_merged_give_exactly_the_whole() {
+    common::kernels_as_the_trainer_runs_them();
     let p = predictor();
     let text = "the crew at the gate was great but the wifi on board never works, again and again";
     let whole = explain(&p.encoder, &p.classifier, text).unwrap();

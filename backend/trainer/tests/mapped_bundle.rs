@@ -6,15 +6,17 @@ mod common;
 
 use candle_core::Device;
 use common::fixture;
+use model::BundleModel;
+use model::Quantization;
 use sentiment_trainer::bundle_writer::{write_bundle, BundleInfo};
 use sentiment_trainer::checkpoint::{Checkpoint, LoadOptions};
 use sentiment_trainer::predict::Predictor;
 use shared::bundle::{Source, MODEL_FILE};
-use shared::model::Quantization;
 use shared::Preprocess;
 
 #[test]
 fn mapped_weights_match_weights_read_into_memory() {
+    common::kernels_as_the_trainer_runs_them();
     let src = fixture("tiny-roberta-bpe");
     let ck = Checkpoint::load(&src, &LoadOptions { preprocess: Preprocess::None, ..Default::default() }).unwrap();
     let texts = ["I love it", "worst service ever, never again", "ok.", "meh 😐 https://t.co/x"];
@@ -52,12 +54,11 @@ fn mapped_weights_match_weights_read_into_memory() {
 /// logits stay close to the float model's.
 #[test]
 fn rotated_weights_read_back_as_trained() {
-    use shared::model::gguf::{rotations, GgufWeights};
-    use shared::model::WeightSource;
+    use model::gguf::{rotations, GgufWeights};
+    use model::WeightSource;
     let src = fixture("tiny-roberta-bpe");
     let ck = Checkpoint::load(&src, &LoadOptions { preprocess: Preprocess::None, ..Default::default() }).unwrap();
-    let gguf =
-        shared::model::quantize_to_gguf(&ck.config, &ck.weights.tensors, Quantization::Q8_0, None, |_, _| {}).unwrap();
+    let gguf = model::quantize_to_gguf(&ck.config, &ck.weights.tensors, Quantization::Q8_0, None, |_, _| {}).unwrap();
     let content = candle_core::quantized::gguf_file::Content::read(&mut std::io::Cursor::new(&gguf)).unwrap();
     let rotated = rotations(&content).unwrap();
     assert!(rotated.contains_key("encoder.layer.0.attention.self.query.weight"), "not rotated: {rotated:?}");

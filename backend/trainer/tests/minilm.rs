@@ -6,10 +6,10 @@ mod common;
 
 use candle_core::Device;
 use common::*;
+use model::calibration::calibrate;
+use model::gguf::GgufWeights;
+use model::{quantize_to_gguf, Classifier, FloatWeights, Quantization};
 use sentiment_trainer::checkpoint::{Checkpoint, LoadOptions};
-use shared::model::calibration::calibrate;
-use shared::model::gguf::GgufWeights;
-use shared::model::{quantize_to_gguf, Classifier, FloatWeights, Quantization};
 use shared::Preprocess;
 
 const LABELS: [&str; 3] = ["negative", "neutral", "positive"];
@@ -82,7 +82,7 @@ fn run_all(model: &Classifier, ck: &Checkpoint, texts: &[String]) -> (Vec<Vec<f3
         let l = out.logits.to_vec2::<f32>().unwrap();
         for (k, &i) in chunk.iter().enumerate() {
             hidden[i] = h[k].clone();
-            probs[i] = shared::model::softmax(&l[k]);
+            probs[i] = model::softmax(&l[k]);
         }
     }
     (hidden, probs)
@@ -98,6 +98,7 @@ fn run_all(model: &Classifier, ck: &Checkpoint, texts: &[String]) -> (Vec<Vec<f3
 #[cfg_attr(no_minilm, ignore = "needs MiniLM: run scripts/fetch-minilm.sh or set MINILM_DIR")]
 #[cfg_attr(no_team_share, ignore = "needs the team share ../shared beside the repository (absent here)")]
 fn quantization_holds_up_on_tweeteval() {
+    kernels_as_the_trainer_runs_them();
     let dir = minilm_dir();
     let val = team_share("data/tweeteval-sentiment/val_text.txt");
     let texts: Vec<String> = std::fs::read_to_string(val).unwrap().lines().map(str::to_string).collect();
@@ -122,7 +123,7 @@ fn quantization_holds_up_on_tweeteval() {
         let (hq, pq) = run_all(&q, &ck, &texts);
         let n = texts.len() as f64;
         let mean_cos = h32.iter().zip(&hq).map(|(a, b)| cosine(a, b)).sum::<f64>() / n;
-        let agree = p32.iter().zip(&pq).filter(|(a, b)| shared::model::argmax(a) == shared::model::argmax(b)).count();
+        let agree = p32.iter().zip(&pq).filter(|(a, b)| model::argmax(a) == model::argmax(b)).count();
         let diffs: Vec<f32> =
             p32.iter().zip(&pq).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs())).collect();
         let mean_diff = diffs.iter().sum::<f32>() as f64 / diffs.len() as f64;

@@ -6,10 +6,10 @@ mod common;
 
 use candle_core::Device;
 use common::*;
+use model::tokenize::{PaddedBatch, TextEncoder};
+use model::{Classifier, FloatWeights};
 use sentiment_trainer::checkpoint::{load_encoder, load_weights, Checkpoint, LoadOptions};
 use shared::config::ModelConfig;
-use shared::model::{Classifier, FloatWeights};
-use shared::tokenize::{PaddedBatch, TextEncoder};
 use shared::Preprocess;
 use std::path::Path;
 
@@ -66,17 +66,20 @@ fn self_contained(name: &str) {
 
 #[test]
 fn tiny_roberta_bpe_matches_transformers() {
+    common::kernels_as_the_trainer_runs_them();
     self_contained("tiny-roberta-bpe");
 }
 
 #[test]
 fn tiny_bert_matches_transformers() {
+    common::kernels_as_the_trainer_runs_them();
     self_contained("tiny-bert-sentiment");
 }
 
 #[test]
 #[cfg_attr(no_team_share, ignore = "needs the team share ../shared beside the repository (absent here)")]
 fn tiny_roberta_with_the_real_vocabulary_matches_transformers() {
+    common::kernels_as_the_trainer_runs_them();
     let tok_dir = team_share("data/roberta-base-tokenizer");
     let dir = fixture("tiny-roberta-sentiment");
     let config = ModelConfig::from_hf_json(&std::fs::read(dir.join("config.json")).unwrap(), None).unwrap();
@@ -86,6 +89,7 @@ fn tiny_roberta_with_the_real_vocabulary_matches_transformers() {
 
 #[test]
 fn preprocessing_matches_the_model_card() {
+    common::kernels_as_the_trainer_runs_them();
     for name in ["tiny-roberta-bpe", "tiny-bert-sentiment", "tiny-roberta-sentiment"] {
         let g = golden(&fixture(name));
         for pre in g.cases.iter().filter(|c| c.preprocess == "cardiffnlp") {

@@ -7,8 +7,11 @@
 //!   more than 0.5 pp on the gold set — checked by evaluating what the store serves afterwards,
 //!   independently of the gate's own figures; and a client flipping everything is rejected.
 
+mod common;
+
 use hub::{AddFile, HubClient, HubConfig, Repo, TokenSource};
 use hub_stand_in::{Faults, HubStandIn};
+use model::Quantization;
 use sentiment_trainer::bundle_writer::{write_bundle, BundleInfo};
 use sentiment_trainer::checkpoint::{Checkpoint, LoadOptions};
 use sentiment_trainer::data::load_examples;
@@ -19,7 +22,6 @@ use sentiment_trainer::registry::store::LocalStore;
 use sentiment_trainer::registry::{publish, rollback, ChangeKind, PublishOptions, Registry, RegistryError};
 use sentiment_trainer::train::{train, TrainOptions};
 use shared::bundle::{Source, MANIFEST_FILE, MODEL_FILE};
-use shared::model::Quantization;
 use shared::Preprocess;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -166,6 +168,7 @@ fn read_json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn publish_and_rollback_keep_the_registry_and_the_served_root_consistent() {
+    common::kernels_as_the_trainer_runs_them();
     let dir = tmp("local");
     let (v1, ck) = champion(&dir, "v1");
     let v2 = bundle(&ck, &dir.join("v2"), "v2", Quantization::F16);
@@ -209,6 +212,7 @@ fn publish_and_rollback_keep_the_registry_and_the_served_root_consistent() {
 
 #[test]
 fn one_client_flipping_labels_never_costs_gold_accuracy() {
+    common::kernels_as_the_trainer_runs_them();
     let dir = tmp("flip");
     let (v1, ck) = champion(&dir, "v1");
     let gold_v1 = gold_macro_recall(&v1);
@@ -256,6 +260,7 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
 /// promote a challenger trained on the same feedback.
 #[test]
 fn a_worse_promoted_champion_is_rolled_back_and_not_promoted_again() {
+    common::kernels_as_the_trainer_runs_them();
     let dir = tmp("guard");
     let (v1, ck) = champion(&dir, "v1");
     // v2: the same tiny RoBERTa after a single epoch of the base domain, published as if the
@@ -322,6 +327,7 @@ fn a_worse_promoted_champion_is_rolled_back_and_not_promoted_again() {
 /// data, and its manifest says so.
 #[test]
 fn a_q4k_challenger_is_calibrated_on_its_training_data() {
+    common::kernels_as_the_trainer_runs_them();
     let dir = tmp("q4k");
     let (_, ck) = champion(&dir, "v0");
     let v1 = bundle(&ck, &dir.join("v1"), "v1", Quantization::Q4K);

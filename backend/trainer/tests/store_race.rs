@@ -15,8 +15,8 @@ use sentiment_trainer::registry::{
     publish, rollback, Expect, ModelStore, PublishOptions, Registry, RegistryError, StoreError,
 };
 use shared::bundle::Source;
-use shared::model::Quantization;
 use shared::Preprocess;
+use shared::Quantization;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -6,10 +6,10 @@
 mod common;
 
 use common::*;
+use model::tokenize::TextEncoder;
 use sentiment_trainer::checkpoint::load_encoder;
 use serde::Deserialize;
 use shared::config::ModelConfig;
-use shared::tokenize::TextEncoder;
 use shared::Preprocess;
 
 #[derive(Deserialize)]

@@ -53,6 +53,7 @@ fn options(data: &Path, out: &Path, seed: u64) -> TrainOptions {
 
 #[test]
 fn same_seed_same_data_same_weights() {
+    common::kernels_as_the_trainer_runs_them();
     let dir = tmp("determinism");
     let data = dataset(&dir, 60);
     let runs: Vec<Vec<u8>> = [("a", 7), ("b", 7), ("c", 8)]
@@ -76,6 +77,7 @@ fn same_seed_same_data_same_weights() {
 
 #[test]
 fn in_process_resume_from_a_step_checkpoint_is_bit_identical() {
+    common::kernels_as_the_trainer_runs_them();
     let dir = tmp("resume-inproc");
     let data = dataset(&dir, 60);
     let full = dir.join("full");
@@ -129,6 +131,7 @@ fn train_args(cmd: &mut Command, data: &Path, out: &Path) {
 
 #[test]
 fn kill_9_then_resume_gives_the_uninterrupted_weights() {
+    common::kernels_as_the_trainer_runs_them();
     let dir = tmp("kill9");
     let data = dataset(&dir, 1200); // 150 steps
     let full = dir.join("full");

@@ -15,12 +15,12 @@
 mod common;
 
 use candle_core::{Device, Tensor};
+use model::tokenize::PaddedBatch;
+use model::weights::canonical_name;
 use sentiment_trainer::checkpoint::{Checkpoint, LoadOptions};
 use sentiment_trainer::train::optim::clip_coefficient;
 use sentiment_trainer::train::Trainable;
 use serde::Deserialize;
-use shared::model::weights::canonical_name;
-use shared::tokenize::PaddedBatch;
 use std::collections::HashMap;
 
 #[derive(Deserialize)]
@@ -67,6 +67,7 @@ fn max_abs(xs: impl Iterator<Item = f32>) -> f32 {
 
 #[test]
 fn adamw_on_pytorch_gradients_reproduces_pytorch_update() {
+    common::kernels_as_the_trainer_runs_them();
     let step = load_step();
     let mut m = model(step.weight_decay);
     let grads = torch("train-step/grads.safetensors");
@@ -89,6 +90,7 @@ fn adamw_on_pytorch_gradients_reproduces_pytorch_update() {
 
 #[test]
 fn one_training_step_matches_pytorch() {
+    common::kernels_as_the_trainer_runs_them();
     let step = load_step();
     let mut m = model(step.weight_decay);
     let batch = PaddedBatch {

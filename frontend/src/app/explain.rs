@@ -1,4 +1,4 @@
-//! "Explain": which words drove a prediction (`shared::explain`, run in the worker), shown as
+//! "Explain": which words drove a prediction (`model::explain`, run in the worker), shown as
 //! the text with each word highlighted by its weight toward a chosen label, a legend that does
 //! not rely on colour alone (solid underline toward, dashed away, and the signed figures), and
 //! the words that mattered most.
@@ -7,7 +7,7 @@ use super::i18n::{tr, use_i18n, I18n};
 use super::model::{describe, ExplainRun, ExplainTarget, Model, Status};
 use crate::i18n::Msg;
 use leptos::prelude::*;
-use shared::explain::Explanation;
+use model::explain::Explanation;
 
 /// Words listed under "mattered most".
 const TOP_WORDS: usize = 5;

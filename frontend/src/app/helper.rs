@@ -1,7 +1,7 @@
 //! A second model worker that takes half of each explanation, on devices with a core and the
 //! memory to spare.
 //!
-//! An explanation is one forward row per word (`shared::explain`): ~1.3 s for a 32-token post
+//! An explanation is one forward row per word (`model::explain`): ~1.3 s for a 32-token post
 //! with roberta-base q8_0 in one worker on the Intel machine, where a prediction takes 65 ms.
 //! The page's worker runs on one core; wasm threads would need a toolchain we do not have, so
 //! the other core gets a worker of its own. It is started on the first explanation (which runs

@@ -8,7 +8,7 @@ use crate::browser::now_ms;
 use crate::i18n::Msg;
 use crate::protocol::{Event, FailureKind, Prediction, ReadyInfo, Request};
 use leptos::prelude::*;
-use shared::explain::{merge, Explanation};
+use model::explain::{merge, Explanation};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;

@@ -10,8 +10,8 @@ use crate::bundle_url::file_url;
 use crate::engine::Engine;
 use crate::protocol::{FailureKind, ReadyInfo};
 use js_sys::{Function, Promise, Reflect, Uint8Array};
+use model::{BundleModel, Quantization};
 use shared::bundle::{BundleError, FileEntry, MANIFEST_FILE, MODEL_FILE};
-use shared::model::Quantization;
 use shared::{Manifest, ModelConfig};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -21,14 +21,16 @@ pub enum LoadError {
     #[error(transparent)]
     Fetch(#[from] FetchError),
     #[error("{0}")]
-    Bundle(BundleError),
+    Bundle(model::LoadError),
 }
 
 impl LoadError {
     pub fn kind(&self) -> FailureKind {
         match self {
             LoadError::Fetch(_) => FailureKind::Fetch,
-            LoadError::Bundle(BundleError::Hash { .. } | BundleError::Size { .. }) => FailureKind::Integrity,
+            LoadError::Bundle(model::LoadError::Bundle(BundleError::Hash { .. } | BundleError::Size { .. })) => {
+                FailureKind::Integrity
+            }
             LoadError::Bundle(_) => FailureKind::Bundle,
         }
     }
@@ -36,6 +38,12 @@ impl LoadError {
 
 impl From<BundleError> for LoadError {
     fn from(e: BundleError) -> Self {
+        LoadError::Bundle(e.into())
+    }
+}
+
+impl From<model::LoadError> for LoadError {
+    fn from(e: model::LoadError) -> Self {
         LoadError::Bundle(e)
     }
 }
@@ -215,7 +223,7 @@ pub async fn load(base: &str, mut progress: impl FnMut(u64, u64)) -> Result<(Eng
 /// The kernel the model's weight products run on in this worker build and browser.
 fn kernel(quantization: Quantization) -> &'static str {
     match quantization {
-        Quantization::Q8_0 | Quantization::Q4K => shared::model::wasm_matmul::Kernel::best().name(),
+        Quantization::Q8_0 | Quantization::Q4K => kernels::wasm::Kernel::best().name(),
         Quantization::F16 | Quantization::F32 => "candle",
     }
 }

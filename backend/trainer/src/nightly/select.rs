@@ -15,9 +15,9 @@ use crate::eval::EvalReport;
 use crate::predict::{PredictError, Predictor};
 use crate::train::{interpolate, TrainError};
 use candle_core::Tensor;
+use model::tokenize::TextEncoder;
 use serde::Serialize;
 use shared::config::ModelConfig;
-use shared::tokenize::TextEncoder;
 use std::collections::HashMap;
 use std::path::PathBuf;
 

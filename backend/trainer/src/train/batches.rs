@@ -1,7 +1,7 @@
 //! Length-bucketed batches: shuffle, cut into mega-batches of 50 batches, sort each by length,
 //! cut into batches, shuffle the batch order. Padding stays small and every epoch differs.
 
-use shared::model::weights::SplitMix64;
+use model::weights::SplitMix64;
 
 /// Examples per mega-batch, in batches (HF's `group_by_length` uses 50).
 const MEGA: usize = 50;

@@ -17,8 +17,8 @@ pub use step::{StepStats, Trainable};
 use crate::bundle_writer::BundleWriteError;
 use crate::checkpoint::CheckpointError;
 use crate::data::DataError;
-use shared::model::ModelError;
-use shared::tokenize::TokenizeError;
+use model::tokenize::TokenizeError;
+use model::ModelError;
 use std::path::PathBuf;
 
 /// Why training failed. Large causes are boxed so `Result<_, TrainError>` stays small.

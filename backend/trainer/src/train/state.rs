@@ -7,9 +7,9 @@ use super::optim::AdamW;
 use super::TrainError;
 use crate::bundle_writer::write_durably;
 use candle_core::{Device, Tensor};
+use model::tokenize::TextEncoder;
 use serde::{Deserialize, Serialize};
 use shared::config::{Architecture, ModelConfig};
-use shared::tokenize::TextEncoder;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 

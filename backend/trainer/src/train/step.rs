@@ -5,9 +5,9 @@ use super::optim::{clip_coefficient, AdamW, AdamWConfig};
 use super::TrainError;
 use candle_core::{bail, CpuStorage, DType, Device, InplaceOp1, Layout, Tensor, Var};
 use candle_nn::VarMap;
+use model::tokenize::PaddedBatch;
+use model::{Classifier, FloatWeights};
 use shared::config::{Architecture, ModelConfig};
-use shared::model::{Classifier, FloatWeights};
-use shared::tokenize::PaddedBatch;
 use std::collections::{BTreeMap, HashMap};
 
 /// A classifier whose weights are trainable `Var`s, with its optimizer.

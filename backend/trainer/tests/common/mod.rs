@@ -13,6 +13,16 @@ pub fn fixture(rel: &str) -> PathBuf {
     repo_root().join("fixtures").join(rel)
 }
 
+/// The kernels' settings of `sentiment-trainer` (`apply_process_settings` less the heap's, which
+/// is for a whole process): the AMX form of the Q8_0 product where the CPU has it (unless
+/// `SENTIMENT_AMX=0`), and rayon's threads awake through each forward. Every test that runs
+/// forwards in its own process calls it first, so that they run as the binary runs them (and as
+/// every forward ran before the kernels made these settings opt-in).
+pub fn kernels_as_the_trainer_runs_them() {
+    sentiment_trainer::cpu::enable_amx_unless_disabled();
+    sentiment_trainer::threads::spin_workers_in_forwards();
+}
+
 /// Why a test that needs the team share is ignored (`build.rs` sets `cfg(no_team_share)`).
 pub const NEEDS_TEAM_SHARE: &str = "needs the team share ../shared beside the repository (absent here)";
 /// Why a test that needs MiniLM is ignored (`build.rs` sets `cfg(no_minilm)`).
