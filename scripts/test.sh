@@ -39,7 +39,13 @@ if ! MINILM_DIR=$(scripts/fetch-minilm.sh); then
   echo "warning: MiniLM download failed; its tests are reported as ignored" >&2; MINILM_DIR=
 fi
 stage rust-tests cargo test --release --workspace
-stage wasm-check cargo check -p shared -p model --target wasm32-unknown-unknown
+# The browser's crates as wasm, linted as the workspace is (the kernels' unsafe lints included),
+# in both worker builds: simd128, and with Relaxed SIMD.
+wasm_check() {
+  cargo clippy -p shared -p model -p kernels --target wasm32-unknown-unknown -- -D warnings
+  cargo clippy -p kernels --target wasm32-unknown-unknown --features relaxed-simd -- -D warnings
+}
+stage wasm-check wasm_check
 stage crash-test scripts/crash-test.sh
 # Half-open connections and the connection cap against the release server (issue 32.1).
 stage attack-test scripts/attack-test.sh

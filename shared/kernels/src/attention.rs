@@ -116,6 +116,7 @@ struct OutPtr(*mut f32);
 // SAFETY: the pairs write disjoint blocks (see `per_pair`).
 #[cfg(not(target_arch = "wasm32"))]
 unsafe impl Sync for OutPtr {}
+// SAFETY: as for `Sync`: a plain pointer into an output the pairs write in disjoint blocks.
 #[cfg(not(target_arch = "wasm32"))]
 unsafe impl Send for OutPtr {}
 
@@ -126,7 +127,8 @@ impl OutPtr {
     /// # Safety
     /// `i` must be within the allocation.
     unsafe fn at(self, i: usize) -> *mut f32 {
-        self.0.add(i)
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe { self.0.add(i) }
     }
 }
 
@@ -144,27 +146,30 @@ unsafe fn gemm_f32(
     (lhs, lhs_cs, lhs_rs): (*const f32, usize, usize),
     (rhs, rhs_cs, rhs_rs): (*const f32, usize, usize),
 ) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        1,
-        dst_rs as isize,
-        false,
-        lhs,
-        lhs_cs as isize,
-        lhs_rs as isize,
-        rhs,
-        rhs_cs as isize,
-        rhs_rs as isize,
-        0.0,
-        1.0,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    )
+    // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs as isize,
+            false,
+            lhs,
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs,
+            rhs_cs as isize,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

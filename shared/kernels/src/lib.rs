@@ -5,7 +5,7 @@
 //! AMX tiles, Q4K; `wasm`: simd128 and Relaxed SIMD for Q8_0 and Q4K).
 //!
 //! Nothing here reads the environment or asks the OS for anything on its own: the programs
-//! opt in ([`enable_amx`], [`threads::run_forward`]'s `spin`). This crate never imports the
+//! opt in ([`enable_amx`], [`threads::spin_workers_in_forwards`]). This crate never imports the
 //! model.
 
 pub mod attention;

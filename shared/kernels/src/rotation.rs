@@ -105,39 +105,42 @@ mod x86 {
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     pub(crate) unsafe fn hadamard_in_place(v: &mut [f32]) {
-        for g in v.chunks_exact_mut(8) {
-            let mut x = _mm256_loadu_ps(g.as_ptr());
-            let partner = _mm256_permute_ps::<0b10_11_00_01>(x);
-            x = _mm256_blend_ps::<0b1010_1010>(_mm256_add_ps(x, partner), _mm256_sub_ps(partner, x));
-            let partner = _mm256_permute_ps::<0b01_00_11_10>(x);
-            x = _mm256_blend_ps::<0b1100_1100>(_mm256_add_ps(x, partner), _mm256_sub_ps(partner, x));
-            let partner = _mm256_permute2f128_ps::<1>(x, x);
-            x = _mm256_blend_ps::<0b1111_0000>(_mm256_add_ps(x, partner), _mm256_sub_ps(partner, x));
-            _mm256_storeu_ps(g.as_mut_ptr(), x);
-        }
-        // The later stages as explicit vector loops: as plain loops (`later_stages`) the
-        // compiler's vector loop spends more on its trip-count checks than on the sums when a
-        // stage's runs are one or two vectors long.
-        let (n, p) = (v.len(), v.as_mut_ptr());
-        let scale = _mm256_set1_ps(1.0 / (n as f32).sqrt());
-        let mut half = 8;
-        while half < n {
-            let last = 2 * half == n;
-            for start in (0..n).step_by(2 * half) {
-                for i in (start..start + half).step_by(8) {
-                    let (a, b) = (_mm256_loadu_ps(p.add(i)), _mm256_loadu_ps(p.add(i + half)));
-                    let (mut sum, mut difference) = (_mm256_add_ps(a, b), _mm256_sub_ps(a, b));
-                    if last {
-                        (sum, difference) = (_mm256_mul_ps(sum, scale), _mm256_mul_ps(difference, scale));
-                    }
-                    _mm256_storeu_ps(p.add(i), sum);
-                    _mm256_storeu_ps(p.add(i + half), difference);
-                }
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            for g in v.chunks_exact_mut(8) {
+                let mut x = _mm256_loadu_ps(g.as_ptr());
+                let partner = _mm256_permute_ps::<0b10_11_00_01>(x);
+                x = _mm256_blend_ps::<0b1010_1010>(_mm256_add_ps(x, partner), _mm256_sub_ps(partner, x));
+                let partner = _mm256_permute_ps::<0b01_00_11_10>(x);
+                x = _mm256_blend_ps::<0b1100_1100>(_mm256_add_ps(x, partner), _mm256_sub_ps(partner, x));
+                let partner = _mm256_permute2f128_ps::<1>(x, x);
+                x = _mm256_blend_ps::<0b1111_0000>(_mm256_add_ps(x, partner), _mm256_sub_ps(partner, x));
+                _mm256_storeu_ps(g.as_mut_ptr(), x);
             }
-            half *= 2;
-        }
-        if n == 8 {
-            _mm256_storeu_ps(p, _mm256_mul_ps(_mm256_loadu_ps(p), scale));
+            // The later stages as explicit vector loops: as plain loops (`later_stages`) the
+            // compiler's vector loop spends more on its trip-count checks than on the sums when a
+            // stage's runs are one or two vectors long.
+            let (n, p) = (v.len(), v.as_mut_ptr());
+            let scale = _mm256_set1_ps(1.0 / (n as f32).sqrt());
+            let mut half = 8;
+            while half < n {
+                let last = 2 * half == n;
+                for start in (0..n).step_by(2 * half) {
+                    for i in (start..start + half).step_by(8) {
+                        let (a, b) = (_mm256_loadu_ps(p.add(i)), _mm256_loadu_ps(p.add(i + half)));
+                        let (mut sum, mut difference) = (_mm256_add_ps(a, b), _mm256_sub_ps(a, b));
+                        if last {
+                            (sum, difference) = (_mm256_mul_ps(sum, scale), _mm256_mul_ps(difference, scale));
+                        }
+                        _mm256_storeu_ps(p.add(i), sum);
+                        _mm256_storeu_ps(p.add(i + half), difference);
+                    }
+                }
+                half *= 2;
+            }
+            if n == 8 {
+                _mm256_storeu_ps(p, _mm256_mul_ps(_mm256_loadu_ps(p), scale));
+            }
         }
     }
 }

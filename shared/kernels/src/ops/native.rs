@@ -412,6 +412,7 @@ mod tests {
         let (gelu, softmax) = (run(&|v| gelu_chunk(v)), run(&|v| softmax_row(v)));
         // SAFETY: the CPU has AVX2 and FMA.
         assert_eq!(run(&|v| unsafe { avx2::gelu_chunk(v) }), gelu, "GELU, AVX2");
+        // SAFETY: as above.
         assert_eq!(run(&|v| unsafe { avx2::softmax_row(v) }), softmax, "softmax, AVX2");
         if !is_x86_feature_detected!("avx512f") {
             eprintln!("AVX-512 forms skipped: this CPU has no AVX-512 F");
@@ -419,6 +420,7 @@ mod tests {
         }
         // SAFETY: and AVX-512 F.
         assert_eq!(run(&|v| unsafe { avx512::gelu_chunk(v) }), gelu, "GELU, AVX-512");
+        // SAFETY: as above.
         assert_eq!(run(&|v| unsafe { avx512::softmax_row(v) }), softmax, "softmax, AVX-512");
     }
 

@@ -49,7 +49,7 @@ fn softmax_row(row: &mut [f32]) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f32;
     let mut chunks = row.chunks_exact_mut(4);
-    // SAFETY (both blocks): 4-element chunks or splats; unaligned v128 loads/stores are allowed.
+    // SAFETY: (this block and the next) 4-element chunks or splats; unaligned v128 loads/stores are allowed.
     unsafe {
         let m = f32x4_splat(max);
         let mut acc = f32x4_splat(0.0);

@@ -67,16 +67,19 @@ pub fn relaxed_u8_dot_is_exact() -> bool {
 #[cfg(feature = "relaxed-simd")]
 #[target_feature(enable = "relaxed-simd")]
 unsafe fn probe_u8_dot() -> bool {
-    // Lane 0: 255 · 127 twice overflows an i16 pair sum (a saturating lowering gives 65534);
-    // 255 read as signed is -1 (-508). Lane 1 the same negated. Lanes 2 and 3: 128 (-128 signed)
-    // against mixed signs, and small values that every reading gets right.
-    let x: [i8; 16] = [127, 127, 127, 127, -127, -127, -127, -127, 127, -127, 1, -1, 3, -5, 7, 0];
-    let w: [u8; 16] = [255, 255, 255, 255, 255, 255, 255, 255, 128, 128, 200, 128, 1, 2, 3, 4];
-    let want: [i32; 4] = core::array::from_fn(|l| (0..4).map(|i| x[4 * l + i] as i32 * w[4 * l + i] as i32).sum());
-    let x = core::hint::black_box(v128_load(x.as_ptr() as *const v128));
-    let w = core::hint::black_box(v128_load(w.as_ptr() as *const v128));
-    let got = i32x4_relaxed_dot_i8x16_i7x16_add(x, w, i32x4_splat(0));
-    let mut lanes = [0i32; 4];
-    v128_store(lanes.as_mut_ptr() as *mut v128, got);
-    lanes == want
+    // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+    unsafe {
+        // Lane 0: 255 · 127 twice overflows an i16 pair sum (a saturating lowering gives 65534);
+        // 255 read as signed is -1 (-508). Lane 1 the same negated. Lanes 2 and 3: 128 (-128 signed)
+        // against mixed signs, and small values that every reading gets right.
+        let x: [i8; 16] = [127, 127, 127, 127, -127, -127, -127, -127, 127, -127, 1, -1, 3, -5, 7, 0];
+        let w: [u8; 16] = [255, 255, 255, 255, 255, 255, 255, 255, 128, 128, 200, 128, 1, 2, 3, 4];
+        let want: [i32; 4] = core::array::from_fn(|l| (0..4).map(|i| x[4 * l + i] as i32 * w[4 * l + i] as i32).sum());
+        let x = core::hint::black_box(v128_load(x.as_ptr() as *const v128));
+        let w = core::hint::black_box(v128_load(w.as_ptr() as *const v128));
+        let got = i32x4_relaxed_dot_i8x16_i7x16_add(x, w, i32x4_splat(0));
+        let mut lanes = [0i32; 4];
+        v128_store(lanes.as_mut_ptr() as *mut v128, got);
+        lanes == want
+    }
 }

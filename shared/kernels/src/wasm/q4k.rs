@@ -211,8 +211,11 @@ impl PackedQ4K {
 /// `p` must point at 4 readable bytes.
 #[inline(always)]
 unsafe fn bytes_to_i32(p: *const u8) -> v128 {
-    let bytes = v128_load32_zero(p as *const u32);
-    u32x4_extend_low_u16x8(u16x8_extend_low_u8x16(bytes))
+    // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+    unsafe {
+        let bytes = v128_load32_zero(p as *const u32);
+        u32x4_extend_low_u16x8(u16x8_extend_low_u8x16(bytes))
+    }
 }
 
 /// Quantized activations of one product, reused across calls (wasm memory never shrinks).
@@ -280,8 +283,11 @@ impl Form for Simd128 {
     /// Widened to i16.
     #[inline(always)]
     unsafe fn nibbles(p: *const u8) -> (v128, v128) {
-        let raw = i16x8_load_extend_u8x8(p);
-        (v128_and(raw, i16x8_splat(0x0F)), u16x8_shr(raw, 4))
+        // SAFETY: the caller upholds `Form::nibbles`'s condition (`p` points at the step's bytes), which is all these loads need.
+        unsafe {
+            let raw = i16x8_load_extend_u8x8(p);
+            (v128_and(raw, i16x8_splat(0x0F)), u16x8_shr(raw, 4))
+        }
     }
 
     #[inline(always)]
@@ -312,10 +318,13 @@ impl Form for Relaxed {
     #[inline]
     #[target_feature(enable = "relaxed-simd")]
     unsafe fn nibbles(p: *const u8) -> (v128, v128) {
-        let raw = v128_load(p as *const v128);
-        let nibble = u8x16_splat(0x0F);
-        // A 16-bit shift and the same mask: `u8x16_shr` would be both with a mask of its own.
-        (v128_and(raw, nibble), v128_and(u16x8_shr(raw, 4), nibble))
+        // SAFETY: the caller upholds `Form::nibbles`'s condition (`p` points at the step's bytes), which is all these loads need.
+        unsafe {
+            let raw = v128_load(p as *const v128);
+            let nibble = u8x16_splat(0x0F);
+            // A 16-bit shift and the same mask: `u8x16_shr` would be both with a mask of its own.
+            (v128_and(raw, nibble), v128_and(u16x8_shr(raw, 4), nibble))
+        }
     }
 
     /// The activations (signed) against the values (0..=15, within the second operand's
@@ -362,55 +371,60 @@ impl<X> Tile<'_, X> {
     #[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
     #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
     unsafe fn run<F: Form<X = X>, const R: usize, const V: usize>(self) {
-        let (kb, width) = (self.k / BLOCK, LANES * V);
-        debug_assert!(self.xq.len() >= R * self.k && self.xd.len() >= R * kb && self.xsum.len() >= R * kb * 8);
-        debug_assert!(self.wq.len() == width * self.k / 2 && self.wd.len() == width * kb);
-        debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + width <= self.n);
-        let ks = self.k / SUB;
-        let (xq, xd, xsum) = (self.xq.as_ptr(), self.xd.as_ptr(), self.xsum.as_ptr());
-        let (mut wq, mut ws, mut wm) = (self.wq.as_ptr(), self.ws.as_ptr(), self.wm.as_ptr());
-        let mut acc = [[f32x4_splat(0.0); V]; R];
-        let steps = F::steps();
-        for b in 0..kb {
-            // Σ sc · Σ q · x_q of this block, in i32 (see the module comment).
-            let scaled = block_sums::<F, R, V>(wq, ws, xq.add(b * BLOCK), self.k, steps);
-            wq = wq.add(BLOCK / 2 * width);
-            ws = ws.add(BLOCK / SUB * width);
-            // Σ m · Σ x_q of this block, in i32 (exact: below 8 · 63 · 32 · 128), a pair of
-            // sub-blocks per dot. In f32 per sub-block, as before, the products took 1.07× the
-            // time.
-            let mut mins = [[i32x4_splat(0); V]; R];
-            for p in 0..BLOCK / SUB / 2 {
-                let m: [v128; V] = core::array::from_fn(|v| i16x8_load_extend_u8x8(wm.add((p * V + v) * 2 * LANES)));
-                for (r, mins) in mins.iter_mut().enumerate() {
-                    let x_sums = v128_load32_splat(xsum.add(r * ks + b * (BLOCK / SUB) + 2 * p) as *const u32);
-                    for (sum, m) in mins.iter_mut().zip(m) {
-                        *sum = i32x4_add(*sum, i32x4_dot_i16x8(m, x_sums));
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            let (kb, width) = (self.k / BLOCK, LANES * V);
+            debug_assert!(self.xq.len() >= R * self.k && self.xd.len() >= R * kb && self.xsum.len() >= R * kb * 8);
+            debug_assert!(self.wq.len() == width * self.k / 2 && self.wd.len() == width * kb);
+            debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + width <= self.n);
+            let ks = self.k / SUB;
+            let (xq, xd, xsum) = (self.xq.as_ptr(), self.xd.as_ptr(), self.xsum.as_ptr());
+            let (mut wq, mut ws, mut wm) = (self.wq.as_ptr(), self.ws.as_ptr(), self.wm.as_ptr());
+            let mut acc = [[f32x4_splat(0.0); V]; R];
+            let steps = F::steps();
+            for b in 0..kb {
+                // Σ sc · Σ q · x_q of this block, in i32 (see the module comment).
+                let scaled = block_sums::<F, R, V>(wq, ws, xq.add(b * BLOCK), self.k, steps);
+                wq = wq.add(BLOCK / 2 * width);
+                ws = ws.add(BLOCK / SUB * width);
+                // Σ m · Σ x_q of this block, in i32 (exact: below 8 · 63 · 32 · 128), a pair of
+                // sub-blocks per dot. In f32 per sub-block, as before, the products took 1.07× the
+                // time.
+                let mut mins = [[i32x4_splat(0); V]; R];
+                for p in 0..BLOCK / SUB / 2 {
+                    let m: [v128; V] =
+                        core::array::from_fn(|v| i16x8_load_extend_u8x8(wm.add((p * V + v) * 2 * LANES)));
+                    for (r, mins) in mins.iter_mut().enumerate() {
+                        let x_sums = v128_load32_splat(xsum.add(r * ks + b * (BLOCK / SUB) + 2 * p) as *const u32);
+                        for (sum, m) in mins.iter_mut().zip(m) {
+                            *sum = i32x4_add(*sum, i32x4_dot_i16x8(m, x_sums));
+                        }
+                    }
+                }
+                wm = wm.add(BLOCK / SUB * width);
+                // As candle: d_x · d · Σ sc · Σ q · x_q − d_x · dmin · Σ m · Σ x_q.
+                for r in 0..R {
+                    let d_x = f32x4_splat(*xd.add(r * kb + b));
+                    for v in 0..V {
+                        let d = f32x4_mul(v128_load(self.wd.as_ptr().add(b * width + v * LANES) as *const v128), d_x);
+                        let dmin =
+                            f32x4_mul(v128_load(self.wdmin.as_ptr().add(b * width + v * LANES) as *const v128), d_x);
+                        acc[r][v] = f32x4_add(
+                            acc[r][v],
+                            f32x4_sub(
+                                f32x4_mul(d, f32x4_convert_i32x4(scaled[r][v])),
+                                f32x4_mul(dmin, f32x4_convert_i32x4(mins[r][v])),
+                            ),
+                        );
                     }
                 }
             }
-            wm = wm.add(BLOCK / SUB * width);
-            // As candle: d_x · d · Σ sc · Σ q · x_q − d_x · dmin · Σ m · Σ x_q.
-            for r in 0..R {
-                let d_x = f32x4_splat(*xd.add(r * kb + b));
-                for v in 0..V {
-                    let d = f32x4_mul(v128_load(self.wd.as_ptr().add(b * width + v * LANES) as *const v128), d_x);
-                    let dmin = f32x4_mul(v128_load(self.wdmin.as_ptr().add(b * width + v * LANES) as *const v128), d_x);
-                    acc[r][v] = f32x4_add(
-                        acc[r][v],
-                        f32x4_sub(
-                            f32x4_mul(d, f32x4_convert_i32x4(scaled[r][v])),
-                            f32x4_mul(dmin, f32x4_convert_i32x4(mins[r][v])),
-                        ),
-                    );
+            for (r, a) in acc.into_iter().enumerate() {
+                for (v, a) in a.into_iter().enumerate() {
+                    let bias = v128_load(self.bias.as_ptr().add(v * LANES) as *const v128);
+                    let dst = self.out.as_mut_ptr().add((self.row0 + r) * self.n + self.col0 + v * LANES);
+                    v128_store(dst as *mut v128, f32x4_add(a, bias));
                 }
-            }
-        }
-        for (r, a) in acc.into_iter().enumerate() {
-            for (v, a) in a.into_iter().enumerate() {
-                let bias = v128_load(self.bias.as_ptr().add(v * LANES) as *const v128);
-                let dst = self.out.as_mut_ptr().add((self.row0 + r) * self.n + self.col0 + v * LANES);
-                v128_store(dst as *mut v128, f32x4_add(a, bias));
             }
         }
     }
@@ -436,18 +450,21 @@ unsafe fn block_sums<F: Form, const R: usize, const V: usize>(
     row_stride: usize,
     steps: usize,
 ) -> [[v128; V]; R] {
-    let width = LANES * V;
-    let mut scaled = [[i32x4_splat(0); V]; R];
-    for s in 0..BLOCK / SUB {
-        let isum = sub_block_sums::<F, R, V>(wq.add(s * SUB / 2 * width), xq.add(s * SUB), row_stride, steps);
-        let sc: [v128; V] = core::array::from_fn(|v| bytes_to_i32(ws.add(s * width + v * LANES)));
-        for r in 0..R {
-            for v in 0..V {
-                scaled[r][v] = i32x4_add(scaled[r][v], i32x4_mul(isum[r][v], sc[v]));
+    // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+    unsafe {
+        let width = LANES * V;
+        let mut scaled = [[i32x4_splat(0); V]; R];
+        for s in 0..BLOCK / SUB {
+            let isum = sub_block_sums::<F, R, V>(wq.add(s * SUB / 2 * width), xq.add(s * SUB), row_stride, steps);
+            let sc: [v128; V] = core::array::from_fn(|v| bytes_to_i32(ws.add(s * width + v * LANES)));
+            for r in 0..R {
+                for v in 0..V {
+                    scaled[r][v] = i32x4_add(scaled[r][v], i32x4_mul(isum[r][v], sc[v]));
+                }
             }
         }
+        scaled
     }
-    scaled
 }
 
 /// One sub-block's integer sums: `[row r][vector v]` lane `i` is `Σ q · x_q` over its 32
@@ -463,22 +480,26 @@ unsafe fn sub_block_sums<F: Form, const R: usize, const V: usize>(
     row_stride: usize,
     steps: usize,
 ) -> [[v128; V]; R] {
-    let mut isum = [[i32x4_splat(0); V]; R];
-    for p in 0..steps {
-        // Rows 4v..4v+3 × step p of this sub-block: its low nibbles, then step p + 16 / STEP
-        // in its high ones.
-        let (lo, hi): ([v128; V], [v128; V]) = {
-            let both: [(v128, v128); V] = core::array::from_fn(|v| F::nibbles(wq.add((p * V + v) * F::STEP * LANES)));
-            (both.map(|b| b.0), both.map(|b| b.1))
-        };
-        for (r, sums) in isum.iter_mut().enumerate() {
-            let x = xq.add(r * row_stride + F::STEP * p);
-            let x_lo = v128_load32_splat(x as *const u32);
-            let x_hi = v128_load32_splat(x.add(SUB / 2) as *const u32);
-            for (sum, (lo, hi)) in sums.iter_mut().zip(lo.iter().zip(&hi)) {
-                *sum = F::dot_add(*sum, (*lo, x_lo), (*hi, x_hi));
+    // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+    unsafe {
+        let mut isum = [[i32x4_splat(0); V]; R];
+        for p in 0..steps {
+            // Rows 4v..4v+3 × step p of this sub-block: its low nibbles, then step p + 16 / STEP
+            // in its high ones.
+            let (lo, hi): ([v128; V], [v128; V]) = {
+                let both: [(v128, v128); V] =
+                    core::array::from_fn(|v| F::nibbles(wq.add((p * V + v) * F::STEP * LANES)));
+                (both.map(|b| b.0), both.map(|b| b.1))
+            };
+            for (r, sums) in isum.iter_mut().enumerate() {
+                let x = xq.add(r * row_stride + F::STEP * p);
+                let x_lo = v128_load32_splat(x as *const u32);
+                let x_hi = v128_load32_splat(x.add(SUB / 2) as *const u32);
+                for (sum, (lo, hi)) in sums.iter_mut().zip(lo.iter().zip(&hi)) {
+                    *sum = F::dot_add(*sum, (*lo, x_lo), (*hi, x_hi));
+                }
             }
         }
+        isum
     }
-    isum
 }

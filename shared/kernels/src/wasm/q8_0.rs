@@ -277,21 +277,25 @@ impl Form for Simd128 {
         k: usize,
         steps: usize,
     ) -> [[v128; V]; R] {
-        let (xq, row_stride) = (xq.add(b * BLOCK), k);
-        let mut isum = [[i32x4_splat(0); V]; R];
-        for p in 0..steps {
-            // Rows 4v..4v+3 × values 2p, 2p+1 of this block, widened to i16.
-            let w: [v128; V] =
-                core::array::from_fn(|v| i16x8_load_extend_i8x8(wq.add((p * V + v) * Self::STEP * LANES)));
-            for (r, s) in isum.iter_mut().enumerate() {
-                // Activation row r, values 2p and 2p+1, broadcast to all four pairs.
-                let x = v128_load32_splat(xq.add(r * row_stride + Self::STEP * p) as *const u32);
-                for (s, w) in s.iter_mut().zip(w) {
-                    *s = i32x4_add(*s, i32x4_dot_i16x8(w, x));
+        // SAFETY: the caller upholds `Form::block_sums`' conditions (`wq`, `xq` and `xc` hold the
+        // block's weights and activations), which are all these loads need.
+        unsafe {
+            let (xq, row_stride) = (xq.add(b * BLOCK), k);
+            let mut isum = [[i32x4_splat(0); V]; R];
+            for p in 0..steps {
+                // Rows 4v..4v+3 × values 2p, 2p+1 of this block, widened to i16.
+                let w: [v128; V] =
+                    core::array::from_fn(|v| i16x8_load_extend_i8x8(wq.add((p * V + v) * Self::STEP * LANES)));
+                for (r, s) in isum.iter_mut().enumerate() {
+                    // Activation row r, values 2p and 2p+1, broadcast to all four pairs.
+                    let x = v128_load32_splat(xq.add(r * row_stride + Self::STEP * p) as *const u32);
+                    for (s, w) in s.iter_mut().zip(w) {
+                        *s = i32x4_add(*s, i32x4_dot_i16x8(w, x));
+                    }
                 }
             }
+            isum
         }
-        isum
     }
 }
 
@@ -356,22 +360,26 @@ impl Form for RelaxedU8 {
         k: usize,
         steps: usize,
     ) -> [[v128; V]; R] {
-        let xq = xq.add(b * BLOCK * R);
-        let kb = k / BLOCK;
-        let mut isum: [[v128; V]; R] = core::array::from_fn(|r| [i32x4_splat(*xc.add(r * kb + b)); V]);
-        for p in 0..steps {
-            // Rows 4v..4v+3 × values 4p..4p+3 of this block, as unsigned bytes.
-            let w: [v128; V] =
-                core::array::from_fn(|v| v128_load(wq.add((p * V + v) * Self::STEP * LANES) as *const v128));
-            for (r, s) in isum.iter_mut().enumerate() {
-                // Activation row r, values 4p..4p+3, broadcast to all four weight rows.
-                let x = v128_load32_splat(xq.add((p * R + r) * Self::STEP) as *const u32);
-                for (s, w) in s.iter_mut().zip(w) {
-                    *s = i32x4_relaxed_dot_i8x16_i7x16_add(x, w, *s);
+        // SAFETY: the caller upholds `Form::block_sums`' conditions (`wq`, `xq` and `xc` hold the
+        // block's weights and activations), which are all these loads need.
+        unsafe {
+            let xq = xq.add(b * BLOCK * R);
+            let kb = k / BLOCK;
+            let mut isum: [[v128; V]; R] = core::array::from_fn(|r| [i32x4_splat(*xc.add(r * kb + b)); V]);
+            for p in 0..steps {
+                // Rows 4v..4v+3 × values 4p..4p+3 of this block, as unsigned bytes.
+                let w: [v128; V] =
+                    core::array::from_fn(|v| v128_load(wq.add((p * V + v) * Self::STEP * LANES) as *const v128));
+                for (r, s) in isum.iter_mut().enumerate() {
+                    // Activation row r, values 4p..4p+3, broadcast to all four weight rows.
+                    let x = v128_load32_splat(xq.add((p * R + r) * Self::STEP) as *const u32);
+                    for (s, w) in s.iter_mut().zip(w) {
+                        *s = i32x4_relaxed_dot_i8x16_i7x16_add(x, w, *s);
+                    }
                 }
             }
+            isum
         }
-        isum
     }
 }
 
@@ -445,34 +453,37 @@ impl<X> Tile<'_, X> {
     #[inline(never)]
     #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
     unsafe fn run<F: Form<X = X>, const R: usize, const V: usize>(self) {
-        let (kb, width) = (self.k / BLOCK, LANES * V);
-        debug_assert!(self.xq.len() >= R * self.k && self.xs.len() >= R * kb);
-        debug_assert!(self.wq.len() == width * self.k && self.ws.len() == width * kb);
-        debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + width <= self.n);
-        let xq = self.xq.as_ptr();
-        let xs = self.xs.as_ptr();
-        let xc = self.xc.as_ptr();
-        let mut wq = self.wq.as_ptr();
-        let mut ws = self.ws.as_ptr();
-        let mut acc = [[f32x4_splat(0.0); V]; R];
-        let steps = F::steps();
-        for b in 0..kb {
-            let isum = F::block_sums::<R, V>(wq, xq, xc, b, self.k, steps);
-            for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
-                let d_x = f32x4_splat(*xs.add(r * kb + b));
-                for (v, (a, s)) in a.iter_mut().zip(s).enumerate() {
-                    let d = f32x4_mul(v128_load(ws.add(v * LANES) as *const v128), d_x);
-                    *a = f32x4_add(*a, f32x4_mul(f32x4_convert_i32x4(s), d));
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            let (kb, width) = (self.k / BLOCK, LANES * V);
+            debug_assert!(self.xq.len() >= R * self.k && self.xs.len() >= R * kb);
+            debug_assert!(self.wq.len() == width * self.k && self.ws.len() == width * kb);
+            debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + width <= self.n);
+            let xq = self.xq.as_ptr();
+            let xs = self.xs.as_ptr();
+            let xc = self.xc.as_ptr();
+            let mut wq = self.wq.as_ptr();
+            let mut ws = self.ws.as_ptr();
+            let mut acc = [[f32x4_splat(0.0); V]; R];
+            let steps = F::steps();
+            for b in 0..kb {
+                let isum = F::block_sums::<R, V>(wq, xq, xc, b, self.k, steps);
+                for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
+                    let d_x = f32x4_splat(*xs.add(r * kb + b));
+                    for (v, (a, s)) in a.iter_mut().zip(s).enumerate() {
+                        let d = f32x4_mul(v128_load(ws.add(v * LANES) as *const v128), d_x);
+                        *a = f32x4_add(*a, f32x4_mul(f32x4_convert_i32x4(s), d));
+                    }
                 }
+                wq = wq.add(BLOCK * width);
+                ws = ws.add(width);
             }
-            wq = wq.add(BLOCK * width);
-            ws = ws.add(width);
-        }
-        for (r, a) in acc.into_iter().enumerate() {
-            for (v, a) in a.into_iter().enumerate() {
-                let bias = v128_load(self.bias.as_ptr().add(v * LANES) as *const v128);
-                let dst = self.out.as_mut_ptr().add((self.row0 + r) * self.n + self.col0 + v * LANES);
-                v128_store(dst as *mut v128, f32x4_add(a, bias));
+            for (r, a) in acc.into_iter().enumerate() {
+                for (v, a) in a.into_iter().enumerate() {
+                    let bias = v128_load(self.bias.as_ptr().add(v * LANES) as *const v128);
+                    let dst = self.out.as_mut_ptr().add((self.row0 + r) * self.n + self.col0 + v * LANES);
+                    v128_store(dst as *mut v128, f32x4_add(a, bias));
+                }
             }
         }
     }

@@ -117,15 +117,18 @@ const CONFIG: TileConfig = {
 /// # Safety
 /// `available()` must hold.
 unsafe fn configure_tiles() {
-    thread_local! {
-        static CONFIGURED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    CONFIGURED.with(|done| {
-        if !done.get() {
-            asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly));
-            done.set(true);
+    // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+    unsafe {
+        thread_local! {
+            static CONFIGURED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
         }
-    });
+        CONFIGURED.with(|done| {
+            if !done.get() {
+                asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly));
+                done.set(true);
+            }
+        });
+    }
 }
 
 /// One group of 16 weight rows against one tile of 16 activation rows (rows past the input's
@@ -148,16 +151,19 @@ impl AmxTile {
     /// group's weights; the first `rows` ≤ `R` ≤ 16 of them are scaled, the first `rows` stored.
     #[target_feature(enable = "avx2,fma,avx512f")]
     pub(crate) unsafe fn run<const R: usize>(self, rows: usize) {
-        let mut sums = Sums([0; 2 * AMX_ROWS * AMX_COLS]);
-        let blocks = self.out.blocks.clone();
-        let mut acc = self.out.start_rows::<R>(rows);
-        configure_tiles();
-        for b in blocks.clone().step_by(2) {
-            let count = (blocks.end - b).min(2);
-            self.products(b, count == 2, &mut sums);
-            self.scale_into(&mut acc, b, count, &sums);
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            let mut sums = Sums([0; 2 * AMX_ROWS * AMX_COLS]);
+            let blocks = self.out.blocks.clone();
+            let mut acc = self.out.start_rows::<R>(rows);
+            configure_tiles();
+            for b in blocks.clone().step_by(2) {
+                let count = (blocks.end - b).min(2);
+                self.products(b, count == 2, &mut sums);
+                self.scale_into(&mut acc, b, count, &sums);
+            }
+            self.out.finish_rows(acc, rows);
         }
-        self.out.finish_rows(acc, rows);
     }
 
     /// Block `b`'s sums (and block `b + 1`'s, with `two`) into `sums`.
@@ -166,10 +172,13 @@ impl AmxTile {
     /// As `run`, with the tile configuration loaded.
     #[inline]
     unsafe fn products(&self, b: usize, two: bool, sums: &mut Sums) {
-        let s = sums.0.as_mut_ptr();
-        self.product::<0>(b, s);
-        if two {
-            self.product::<1>(b + 1, s.add(AMX_ROWS * AMX_COLS));
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            let s = sums.0.as_mut_ptr();
+            self.product::<0>(b, s);
+            if two {
+                self.product::<1>(b + 1, s.add(AMX_ROWS * AMX_COLS));
+            }
         }
     }
 
@@ -179,35 +188,41 @@ impl AmxTile {
     /// As `products`; `s` must hold 16 × 16 sums.
     #[inline]
     unsafe fn product<const C: usize>(&self, b: usize, s: *mut i32) {
-        asm!(
-            "tilezero tmm{c}",
-            "tileloadd tmm2, [{x} + {stride}*1]",
-            "tileloadd tmm3, [{w} + {row}*1]",
-            "tdpbssd tmm{c}, tmm2, tmm3",
-            "tilestored [{s} + {row}*1], tmm{c}",
-            c = const C,
-            x = in(reg) self.xq.add(b * AMX_ROWS * BLOCK),
-            stride = in(reg) BLOCK,
-            w = in(reg) self.wq.add(b * BLOCK * AMX_COLS),
-            s = in(reg) s,
-            row = in(reg) 64usize,
-            options(nostack),
-        );
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            asm!(
+                "tilezero tmm{c}",
+                "tileloadd tmm2, [{x} + {stride}*1]",
+                "tileloadd tmm3, [{w} + {row}*1]",
+                "tdpbssd tmm{c}, tmm2, tmm3",
+                "tilestored [{s} + {row}*1], tmm{c}",
+                c = const C,
+                x = in(reg) self.xq.add(b * AMX_ROWS * BLOCK),
+                stride = in(reg) BLOCK,
+                w = in(reg) self.wq.add(b * BLOCK * AMX_COLS),
+                s = in(reg) s,
+                row = in(reg) 64usize,
+                options(nostack),
+            );
+        }
     }
 
     /// Adds the sums of `count` blocks from `first`, scaled, to the rows' accumulators.
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f")]
     unsafe fn scale_into<const R: usize>(&self, acc: &mut [__m512; R], first: usize, count: usize, sums: &Sums) {
-        for (h, b) in (first..first + count).enumerate() {
-            let d_w = _mm512_loadu_ps(self.ws.add(b * AMX_COLS));
-            let xd = self.xd.add(b * AMX_ROWS);
-            let sums = &sums.0[h * AMX_ROWS * AMX_COLS..];
-            for (r, a) in acc.iter_mut().enumerate() {
-                let s = _mm512_loadu_si512(sums[r * AMX_COLS..].as_ptr().cast());
-                // The other forms' operations in the same order, so their numbers.
-                let scale = _mm512_mul_ps(d_w, _mm512_set1_ps(*xd.add(r)));
-                *a = _mm512_add_ps(*a, _mm512_mul_ps(_mm512_cvtepi32_ps(s), scale));
+        // SAFETY: as `run`'s, which the caller upholds: `sums` holds `first + count` blocks of the tile's rows, the accumulators' rows are the tile's.
+        unsafe {
+            for (h, b) in (first..first + count).enumerate() {
+                let d_w = _mm512_loadu_ps(self.ws.add(b * AMX_COLS));
+                let xd = self.xd.add(b * AMX_ROWS);
+                let sums = &sums.0[h * AMX_ROWS * AMX_COLS..];
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let s = _mm512_loadu_si512(sums[r * AMX_COLS..].as_ptr().cast());
+                    // The other forms' operations in the same order, so their numbers.
+                    let scale = _mm512_mul_ps(d_w, _mm512_set1_ps(*xd.add(r)));
+                    *a = _mm512_add_ps(*a, _mm512_mul_ps(_mm512_cvtepi32_ps(s), scale));
+                }
             }
         }
     }

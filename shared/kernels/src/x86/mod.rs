@@ -85,28 +85,42 @@ impl ByteDot {
     /// # Safety
     /// The tile's conditions, and the CPU must have AVX2, FMA and this form's features.
     pub(crate) unsafe fn run<const R: usize, T: ByteDotTile>(self, tile: T) {
-        match self {
-            ByteDot::Avx2 => run_avx2::<R, T>(tile),
-            ByteDot::AvxVnni => run_avx_vnni::<R, T>(tile),
-            ByteDot::Avx512Vnni => run_avx512_vnni::<R, T>(tile),
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            match self {
+                ByteDot::Avx2 => run_avx2::<R, T>(tile),
+                ByteDot::AvxVnni => run_avx_vnni::<R, T>(tile),
+                ByteDot::Avx512Vnni => run_avx512_vnni::<R, T>(tile),
+            }
         }
     }
 }
 
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<const R: usize, T: ByteDotTile>(tile: T) {
-    let ones = _mm256_set1_epi16(1);
-    tile.run_with::<R, false>(|sum, a, b| _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones)));
+    // SAFETY: `ByteDot::run` calls this only where the CPU has these features, with a tile that meets its conditions.
+    unsafe {
+        let ones = _mm256_set1_epi16(1);
+        tile.run_with::<R, false>(|sum, a, b| {
+            _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones))
+        });
+    }
 }
 
 #[target_feature(enable = "avx2,fma,avxvnni")]
 unsafe fn run_avx_vnni<const R: usize, T: ByteDotTile>(tile: T) {
-    tile.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_avx_epi32(sum, a, b));
+    // SAFETY: `ByteDot::run` calls this only where the CPU has these features, with a tile that meets its conditions.
+    unsafe {
+        tile.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_avx_epi32(sum, a, b));
+    }
 }
 
 #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
 unsafe fn run_avx512_vnni<const R: usize, T: ByteDotTile>(tile: T) {
-    tile.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_epi32(sum, a, b));
+    // SAFETY: `ByteDot::run` calls this only where the CPU has these features, with a tile that meets its conditions.
+    unsafe {
+        tile.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_epi32(sum, a, b));
+    }
 }
 
 /// How a packed matrix (`PackedQ8`, `x86::q4k::PackedQ4K`) runs its tiles.

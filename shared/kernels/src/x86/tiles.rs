@@ -45,7 +45,7 @@ pub(crate) fn for_each_tile(
                 while r < r0 + pass {
                     let rows = tile_rows.min(r0 + pass - r);
                     let tile_out = TileOut {
-                        // SAFETY (of the offset): row r, column `cols · g` is inside the output.
+                        // SAFETY: (the offset) row r, column `cols · g` is inside the output.
                         out: unsafe { out.at(r * n + cols * g) },
                         n,
                         bias: bias[cols * g..].as_ptr(),
@@ -73,7 +73,8 @@ impl<T> DisjointWrites<T> {
     /// # Safety
     /// `offset` must be inside the buffer.
     pub(crate) unsafe fn at(&self, offset: usize) -> *mut T {
-        self.0.add(offset)
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe { self.0.add(offset) }
     }
 }
 
@@ -99,13 +100,16 @@ impl TileOut {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn start<const R: usize>(&self) -> [__m256; R] {
-        let mut acc = [_mm256_setzero_ps(); R];
-        if self.blocks.start > 0 {
-            for (r, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_loadu_ps(self.out.add(r * self.n));
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); R];
+            if self.blocks.start > 0 {
+                for (r, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_loadu_ps(self.out.add(r * self.n));
+                }
             }
+            acc
         }
-        acc
     }
 
     /// Stores the sums of `R` rows, with the bias after the last pass.
@@ -115,9 +119,12 @@ impl TileOut {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn finish<const R: usize>(&self, acc: [__m256; R]) {
-        let bias = _mm256_loadu_ps(self.bias);
-        for (r, a) in acc.into_iter().enumerate() {
-            _mm256_storeu_ps(self.out.add(r * self.n), if self.last { _mm256_add_ps(a, bias) } else { a });
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            let bias = _mm256_loadu_ps(self.bias);
+            for (r, a) in acc.into_iter().enumerate() {
+                _mm256_storeu_ps(self.out.add(r * self.n), if self.last { _mm256_add_ps(a, bias) } else { a });
+            }
         }
     }
 
@@ -128,15 +135,18 @@ impl TileOut {
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f")]
     pub(crate) unsafe fn start_wide<const R: usize, const H: usize>(&self) -> [[__m512; H]; R] {
-        let mut acc = [[_mm512_setzero_ps(); H]; R];
-        if self.blocks.start > 0 {
-            for (r, row) in acc.iter_mut().enumerate() {
-                for (h, a) in row.iter_mut().enumerate() {
-                    *a = _mm512_loadu_ps(self.out.add(r * self.n + h * WIDE_LANES));
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); H]; R];
+            if self.blocks.start > 0 {
+                for (r, row) in acc.iter_mut().enumerate() {
+                    for (h, a) in row.iter_mut().enumerate() {
+                        *a = _mm512_loadu_ps(self.out.add(r * self.n + h * WIDE_LANES));
+                    }
                 }
             }
+            acc
         }
-        acc
     }
 
     /// `start` for the first `rows` of `R` rows of 16 columns; the rest start at zero. Not
@@ -147,13 +157,16 @@ impl TileOut {
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f")]
     pub(crate) unsafe fn start_rows<const R: usize>(&self, rows: usize) -> [__m512; R] {
-        let mut acc = [_mm512_setzero_ps(); R];
-        if self.blocks.start > 0 {
-            for (r, a) in acc.iter_mut().enumerate().take(rows) {
-                *a = _mm512_loadu_ps(self.out.add(r * self.n));
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            let mut acc = [_mm512_setzero_ps(); R];
+            if self.blocks.start > 0 {
+                for (r, a) in acc.iter_mut().enumerate().take(rows) {
+                    *a = _mm512_loadu_ps(self.out.add(r * self.n));
+                }
             }
+            acc
         }
-        acc
     }
 
     /// `finish` for the first `rows` of `R` rows of 16 columns.
@@ -163,9 +176,12 @@ impl TileOut {
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f")]
     pub(crate) unsafe fn finish_rows<const R: usize>(&self, acc: [__m512; R], rows: usize) {
-        let bias = _mm512_loadu_ps(self.bias);
-        for (r, a) in acc.into_iter().enumerate().take(rows) {
-            _mm512_storeu_ps(self.out.add(r * self.n), if self.last { _mm512_add_ps(a, bias) } else { a });
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            let bias = _mm512_loadu_ps(self.bias);
+            for (r, a) in acc.into_iter().enumerate().take(rows) {
+                _mm512_storeu_ps(self.out.add(r * self.n), if self.last { _mm512_add_ps(a, bias) } else { a });
+            }
         }
     }
 
@@ -176,11 +192,14 @@ impl TileOut {
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f")]
     pub(crate) unsafe fn finish_wide<const R: usize, const H: usize>(&self, acc: [[__m512; H]; R]) {
-        for (r, row) in acc.into_iter().enumerate() {
-            for (h, a) in row.into_iter().enumerate() {
-                let bias = _mm512_loadu_ps(self.bias.add(h * WIDE_LANES));
-                let at = self.out.add(r * self.n + h * WIDE_LANES);
-                _mm512_storeu_ps(at, if self.last { _mm512_add_ps(a, bias) } else { a });
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            for (r, row) in acc.into_iter().enumerate() {
+                for (h, a) in row.into_iter().enumerate() {
+                    let bias = _mm512_loadu_ps(self.bias.add(h * WIDE_LANES));
+                    let at = self.out.add(r * self.n + h * WIDE_LANES);
+                    _mm512_storeu_ps(at, if self.last { _mm512_add_ps(a, bias) } else { a });
+                }
             }
         }
     }

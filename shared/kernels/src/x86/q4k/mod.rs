@@ -253,9 +253,12 @@ pub struct PreparedQ8K {
 #[cfg(test)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn quantize_row_q8k(x: &[f32], q: &mut [i8], scales: &mut [f32], sums: &mut [i16]) {
-    let kb = x.len() / BLOCK;
-    assert!(q.len() >= x.len() && scales.len() >= kb && sums.len() >= kb * SUBS, "room for {} values", x.len());
-    quantize_blocks_q8k(x, q.as_mut_ptr(), BLOCK, scales.as_mut_ptr(), sums.as_mut_ptr());
+    // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+    unsafe {
+        let kb = x.len() / BLOCK;
+        assert!(q.len() >= x.len() && scales.len() >= kb && sums.len() >= kb * SUBS, "room for {} values", x.len());
+        quantize_blocks_q8k(x, q.as_mut_ptr(), BLOCK, scales.as_mut_ptr(), sums.as_mut_ptr());
+    }
 }
 
 /// One activation row to Q8K: `blocks::quantize_row_q8k` (candle's
@@ -267,49 +270,52 @@ unsafe fn quantize_row_q8k(x: &[f32], q: &mut [i8], scales: &mut [f32], sums: &m
 /// The CPU must have AVX2 (`supported`); those places must be writable for every block of `x`.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn quantize_blocks_q8k(x: &[f32], q: *mut i8, q_step: usize, scales: *mut f32, sums: *mut i16) {
-    let sign = _mm256_set1_ps(-0.0);
-    for (b, xb) in x.chunks_exact(BLOCK).enumerate() {
-        let (qb, d_out, sb) = (q.add(b * q_step), scales.add(b), sums.add(b * SUBS));
-        let xp = xb.as_ptr();
-        let mut m = _mm256_setzero_ps();
-        for i in 0..BLOCK / 8 {
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xp.add(8 * i))));
-        }
-        let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), m);
-        let amax = lanes.iter().fold(0f32, |a, &b| a.max(b));
-        if amax == 0.0 {
-            qb.write_bytes(0, BLOCK);
-            *d_out = 0.0;
-            sb.write_bytes(0, SUBS);
-            continue;
-        }
-        // The first value of that magnitude gives the sign, as in the scalar form.
-        let amax_v = _mm256_set1_ps(amax);
-        let mut max = amax;
-        for i in 0..BLOCK / 8 {
-            let v = _mm256_loadu_ps(xp.add(8 * i));
-            let hits = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_andnot_ps(sign, v), amax_v));
-            if hits != 0 {
-                max = xb[8 * i + hits.trailing_zeros() as usize];
-                break;
+    // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+    unsafe {
+        let sign = _mm256_set1_ps(-0.0);
+        for (b, xb) in x.chunks_exact(BLOCK).enumerate() {
+            let (qb, d_out, sb) = (q.add(b * q_step), scales.add(b), sums.add(b * SUBS));
+            let xp = xb.as_ptr();
+            let mut m = _mm256_setzero_ps();
+            for i in 0..BLOCK / 8 {
+                m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xp.add(8 * i))));
             }
-        }
-        let iscale = -127f32 / max;
-        *d_out = 1.0 / iscale;
-        let iscale = _mm256_set1_ps(iscale);
-        let ones = _mm256_set1_epi8(1);
-        for s in 0..SUBS {
-            let mut quarters = [_mm256_setzero_si256(); 4];
-            for (i, q) in quarters.iter_mut().enumerate() {
-                *q = round_half_away(_mm256_mul_ps(iscale, _mm256_loadu_ps(xp.add(s * SUB + 8 * i))));
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), m);
+            let amax = lanes.iter().fold(0f32, |a, &b| a.max(b));
+            if amax == 0.0 {
+                qb.write_bytes(0, BLOCK);
+                *d_out = 0.0;
+                sb.write_bytes(0, SUBS);
+                continue;
             }
-            let bytes = pack_bytes(quarters);
-            _mm256_storeu_si256(qb.add(s * SUB) as *mut __m256i, bytes);
-            let words = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, bytes), _mm256_set1_epi16(1));
-            let mut parts = [0i32; 8];
-            _mm256_storeu_si256(parts.as_mut_ptr() as *mut __m256i, words);
-            *sb.add(s) = parts.iter().sum::<i32>() as i16;
+            // The first value of that magnitude gives the sign, as in the scalar form.
+            let amax_v = _mm256_set1_ps(amax);
+            let mut max = amax;
+            for i in 0..BLOCK / 8 {
+                let v = _mm256_loadu_ps(xp.add(8 * i));
+                let hits = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_andnot_ps(sign, v), amax_v));
+                if hits != 0 {
+                    max = xb[8 * i + hits.trailing_zeros() as usize];
+                    break;
+                }
+            }
+            let iscale = -127f32 / max;
+            *d_out = 1.0 / iscale;
+            let iscale = _mm256_set1_ps(iscale);
+            let ones = _mm256_set1_epi8(1);
+            for s in 0..SUBS {
+                let mut quarters = [_mm256_setzero_si256(); 4];
+                for (i, q) in quarters.iter_mut().enumerate() {
+                    *q = round_half_away(_mm256_mul_ps(iscale, _mm256_loadu_ps(xp.add(s * SUB + 8 * i))));
+                }
+                let bytes = pack_bytes(quarters);
+                _mm256_storeu_si256(qb.add(s * SUB) as *mut __m256i, bytes);
+                let words = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, bytes), _mm256_set1_epi16(1));
+                let mut parts = [0i32; 8];
+                _mm256_storeu_si256(parts.as_mut_ptr() as *mut __m256i, words);
+                *sb.add(s) = parts.iter().sum::<i32>() as i16;
+            }
         }
     }
 }
@@ -342,62 +348,66 @@ impl ByteDotTile for Tile {
     /// 8 columns of `R` rows writable at `out`; see `ByteDotTile`.
     #[inline(always)]
     unsafe fn run_with<const R: usize, const VNNI: bool>(self, dot: impl Fn(__m256i, __m256i, __m256i) -> __m256i) {
-        const T: usize = ROWS;
-        let mut acc = self.out.start::<R>();
-        let nibble = _mm256_set1_epi8(0x0F);
-        for b in self.out.blocks.clone() {
-            let mut scaled = [_mm256_setzero_si256(); R];
-            for s in b * SUBS..(b + 1) * SUBS {
-                let wq = self.wq.add(s * SUB * COLS / 2);
-                let mut pairs = [_mm256_setzero_si256(); R];
-                for p in 0..SUB / 8 {
-                    // Rows 0-7 × values 4p..4p+4 (low nibbles) and 4p+16..4p+20 (high).
-                    let w = _mm256_loadu_si256(wq.add(p * 4 * COLS) as *const __m256i);
-                    let lo = _mm256_and_si256(w, nibble);
-                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(w), nibble);
-                    for (r, sum) in pairs.iter_mut().enumerate() {
-                        let x = self.xq.add((b * T + r) * BLOCK + (s % SUBS) * SUB + 4 * p);
-                        let x_lo = _mm256_set1_epi32((x as *const i32).read_unaligned());
-                        let x_hi = _mm256_set1_epi32((x.add(SUB / 2) as *const i32).read_unaligned());
-                        *sum = if VNNI {
-                            dot(dot(*sum, lo, x_lo), hi, x_hi)
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            const T: usize = ROWS;
+            let mut acc = self.out.start::<R>();
+            let nibble = _mm256_set1_epi8(0x0F);
+            for b in self.out.blocks.clone() {
+                let mut scaled = [_mm256_setzero_si256(); R];
+                for s in b * SUBS..(b + 1) * SUBS {
+                    let wq = self.wq.add(s * SUB * COLS / 2);
+                    let mut pairs = [_mm256_setzero_si256(); R];
+                    for p in 0..SUB / 8 {
+                        // Rows 0-7 × values 4p..4p+4 (low nibbles) and 4p+16..4p+20 (high).
+                        let w = _mm256_loadu_si256(wq.add(p * 4 * COLS) as *const __m256i);
+                        let lo = _mm256_and_si256(w, nibble);
+                        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(w), nibble);
+                        for (r, sum) in pairs.iter_mut().enumerate() {
+                            let x = self.xq.add((b * T + r) * BLOCK + (s % SUBS) * SUB + 4 * p);
+                            let x_lo = _mm256_set1_epi32((x as *const i32).read_unaligned());
+                            let x_hi = _mm256_set1_epi32((x.add(SUB / 2) as *const i32).read_unaligned());
+                            *sum = if VNNI {
+                                dot(dot(*sum, lo, x_lo), hi, x_hi)
+                            } else {
+                                let both =
+                                    _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
+                                _mm256_add_epi16(*sum, both)
+                            };
+                        }
+                    }
+                    // Each row's `sc` twice, as two i16 lanes; as one i32 lane when masked.
+                    let sc = _mm256_cvtepu8_epi16(_mm_loadu_si128(self.ws.add(s * 2 * COLS) as *const __m128i));
+                    for (total, sum) in scaled.iter_mut().zip(pairs) {
+                        let sum = if VNNI {
+                            _mm256_mullo_epi32(sum, _mm256_and_si256(sc, _mm256_set1_epi32(0xFFFF)))
                         } else {
-                            let both = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
-                            _mm256_add_epi16(*sum, both)
+                            _mm256_madd_epi16(sum, sc)
                         };
+                        *total = _mm256_add_epi32(*total, sum);
                     }
                 }
-                // Each row's `sc` twice, as two i16 lanes; as one i32 lane when masked.
-                let sc = _mm256_cvtepu8_epi16(_mm_loadu_si128(self.ws.add(s * 2 * COLS) as *const __m128i));
-                for (total, sum) in scaled.iter_mut().zip(pairs) {
-                    let sum = if VNNI {
-                        _mm256_mullo_epi32(sum, _mm256_and_si256(sc, _mm256_set1_epi32(0xFFFF)))
-                    } else {
-                        _mm256_madd_epi16(sum, sc)
-                    };
-                    *total = _mm256_add_epi32(*total, sum);
+                let d = _mm256_loadu_ps(self.wd.add(b * COLS));
+                let dmin = _mm256_loadu_ps(self.wdmin.add(b * COLS));
+                for (r, (a, scaled)) in acc.iter_mut().zip(scaled).enumerate() {
+                    // Σ m · Σ x_q, two sub-blocks per `vpmaddwd`.
+                    let mut mins = _mm256_setzero_si256();
+                    for t in 0..SUBS / 2 {
+                        let m = _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                            self.wm.add((b * SUBS / 2 + t) * 2 * COLS) as *const __m128i
+                        ));
+                        let sums = (self.xsum.add((b * T + r) * SUBS + 2 * t) as *const i32).read_unaligned();
+                        mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m, _mm256_set1_epi32(sums)));
+                    }
+                    // As candle: d_x · d · Σ sc · Σ q · x_q − d_x · dmin · Σ m · Σ x_q.
+                    let d_x = _mm256_set1_ps(*self.xd.add(b * T + r));
+                    let plus = _mm256_mul_ps(_mm256_mul_ps(d, d_x), _mm256_cvtepi32_ps(scaled));
+                    let minus = _mm256_mul_ps(_mm256_mul_ps(dmin, d_x), _mm256_cvtepi32_ps(mins));
+                    *a = _mm256_add_ps(*a, _mm256_sub_ps(plus, minus));
                 }
             }
-            let d = _mm256_loadu_ps(self.wd.add(b * COLS));
-            let dmin = _mm256_loadu_ps(self.wdmin.add(b * COLS));
-            for (r, (a, scaled)) in acc.iter_mut().zip(scaled).enumerate() {
-                // Σ m · Σ x_q, two sub-blocks per `vpmaddwd`.
-                let mut mins = _mm256_setzero_si256();
-                for t in 0..SUBS / 2 {
-                    let m = _mm256_cvtepu8_epi16(_mm_loadu_si128(
-                        self.wm.add((b * SUBS / 2 + t) * 2 * COLS) as *const __m128i
-                    ));
-                    let sums = (self.xsum.add((b * T + r) * SUBS + 2 * t) as *const i32).read_unaligned();
-                    mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m, _mm256_set1_epi32(sums)));
-                }
-                // As candle: d_x · d · Σ sc · Σ q · x_q − d_x · dmin · Σ m · Σ x_q.
-                let d_x = _mm256_set1_ps(*self.xd.add(b * T + r));
-                let plus = _mm256_mul_ps(_mm256_mul_ps(d, d_x), _mm256_cvtepi32_ps(scaled));
-                let minus = _mm256_mul_ps(_mm256_mul_ps(dmin, d_x), _mm256_cvtepi32_ps(mins));
-                *a = _mm256_add_ps(*a, _mm256_sub_ps(plus, minus));
-            }
+            self.out.finish(acc);
         }
-        self.out.finish(acc);
     }
 }
 
@@ -411,54 +421,57 @@ impl Tile {
     /// FMA, AVX-512 F and BW and AVX-512 VNNI.
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
     unsafe fn run_wide<const R: usize>(self) {
-        const C: usize = WIDE_COLS;
-        const T: usize = WIDE_ROWS;
-        let mut acc = self.out.start_wide::<R, 1>().map(|[a]| a);
-        let nibble = _mm512_set1_epi8(0x0F);
-        let low_words = _mm512_set1_epi32(0xFFFF);
-        for b in self.out.blocks.clone() {
-            let mut scaled = [_mm512_setzero_si512(); R];
-            for s in b * SUBS..(b + 1) * SUBS {
-                let wq = self.wq.add(s * SUB * C / 2);
-                let mut sums = [_mm512_setzero_si512(); R];
-                for p in 0..SUB / 8 {
-                    // Rows 0-15 × values 4p..4p+4 (low nibbles) and 4p+16..4p+20 (high).
-                    let w = _mm512_loadu_si512(wq.add(p * 4 * C) as *const __m512i);
-                    let lo = _mm512_and_si512(w, nibble);
-                    let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble);
-                    for (r, sum) in sums.iter_mut().enumerate() {
-                        let x = self.xq.add((b * T + r) * BLOCK + (s % SUBS) * SUB + 4 * p);
-                        let x_lo = _mm512_set1_epi32((x as *const i32).read_unaligned());
-                        let x_hi = _mm512_set1_epi32((x.add(SUB / 2) as *const i32).read_unaligned());
-                        *sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(*sum, lo, x_lo), hi, x_hi);
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            const C: usize = WIDE_COLS;
+            const T: usize = WIDE_ROWS;
+            let mut acc = self.out.start_wide::<R, 1>().map(|[a]| a);
+            let nibble = _mm512_set1_epi8(0x0F);
+            let low_words = _mm512_set1_epi32(0xFFFF);
+            for b in self.out.blocks.clone() {
+                let mut scaled = [_mm512_setzero_si512(); R];
+                for s in b * SUBS..(b + 1) * SUBS {
+                    let wq = self.wq.add(s * SUB * C / 2);
+                    let mut sums = [_mm512_setzero_si512(); R];
+                    for p in 0..SUB / 8 {
+                        // Rows 0-15 × values 4p..4p+4 (low nibbles) and 4p+16..4p+20 (high).
+                        let w = _mm512_loadu_si512(wq.add(p * 4 * C) as *const __m512i);
+                        let lo = _mm512_and_si512(w, nibble);
+                        let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble);
+                        for (r, sum) in sums.iter_mut().enumerate() {
+                            let x = self.xq.add((b * T + r) * BLOCK + (s % SUBS) * SUB + 4 * p);
+                            let x_lo = _mm512_set1_epi32((x as *const i32).read_unaligned());
+                            let x_hi = _mm512_set1_epi32((x.add(SUB / 2) as *const i32).read_unaligned());
+                            *sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(*sum, lo, x_lo), hi, x_hi);
+                        }
+                    }
+                    // Each row's `sc` (stored twice, as for the i16 lanes of the narrow AVX2 form).
+                    let sc = _mm512_cvtepu8_epi16(_mm256_loadu_si256(self.ws.add(s * 2 * C) as *const __m256i));
+                    let sc = _mm512_and_si512(sc, low_words);
+                    for (total, sum) in scaled.iter_mut().zip(sums) {
+                        *total = _mm512_add_epi32(*total, _mm512_mullo_epi32(sum, sc));
                     }
                 }
-                // Each row's `sc` (stored twice, as for the i16 lanes of the narrow AVX2 form).
-                let sc = _mm512_cvtepu8_epi16(_mm256_loadu_si256(self.ws.add(s * 2 * C) as *const __m256i));
-                let sc = _mm512_and_si512(sc, low_words);
-                for (total, sum) in scaled.iter_mut().zip(sums) {
-                    *total = _mm512_add_epi32(*total, _mm512_mullo_epi32(sum, sc));
+                let d = _mm512_loadu_ps(self.wd.add(b * C));
+                let dmin = _mm512_loadu_ps(self.wdmin.add(b * C));
+                for (r, (a, scaled)) in acc.iter_mut().zip(scaled).enumerate() {
+                    let mut mins = _mm512_setzero_si512();
+                    for t in 0..SUBS / 2 {
+                        let m = _mm512_cvtepu8_epi16(_mm256_loadu_si256(
+                            self.wm.add((b * SUBS / 2 + t) * 2 * C) as *const __m256i
+                        ));
+                        let sums = (self.xsum.add((b * T + r) * SUBS + 2 * t) as *const i32).read_unaligned();
+                        mins = _mm512_add_epi32(mins, _mm512_madd_epi16(m, _mm512_set1_epi32(sums)));
+                    }
+                    // `run_with`'s operations in the same order, so its numbers.
+                    let d_x = _mm512_set1_ps(*self.xd.add(b * T + r));
+                    let plus = _mm512_mul_ps(_mm512_mul_ps(d, d_x), _mm512_cvtepi32_ps(scaled));
+                    let minus = _mm512_mul_ps(_mm512_mul_ps(dmin, d_x), _mm512_cvtepi32_ps(mins));
+                    *a = _mm512_add_ps(*a, _mm512_sub_ps(plus, minus));
                 }
             }
-            let d = _mm512_loadu_ps(self.wd.add(b * C));
-            let dmin = _mm512_loadu_ps(self.wdmin.add(b * C));
-            for (r, (a, scaled)) in acc.iter_mut().zip(scaled).enumerate() {
-                let mut mins = _mm512_setzero_si512();
-                for t in 0..SUBS / 2 {
-                    let m = _mm512_cvtepu8_epi16(_mm256_loadu_si256(
-                        self.wm.add((b * SUBS / 2 + t) * 2 * C) as *const __m256i
-                    ));
-                    let sums = (self.xsum.add((b * T + r) * SUBS + 2 * t) as *const i32).read_unaligned();
-                    mins = _mm512_add_epi32(mins, _mm512_madd_epi16(m, _mm512_set1_epi32(sums)));
-                }
-                // `run_with`'s operations in the same order, so its numbers.
-                let d_x = _mm512_set1_ps(*self.xd.add(b * T + r));
-                let plus = _mm512_mul_ps(_mm512_mul_ps(d, d_x), _mm512_cvtepi32_ps(scaled));
-                let minus = _mm512_mul_ps(_mm512_mul_ps(dmin, d_x), _mm512_cvtepi32_ps(mins));
-                *a = _mm512_add_ps(*a, _mm512_sub_ps(plus, minus));
-            }
+            self.out.finish_wide(acc.map(|a| [a]));
         }
-        self.out.finish_wide(acc.map(|a| [a]));
     }
 }
 

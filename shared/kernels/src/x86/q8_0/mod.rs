@@ -334,8 +334,11 @@ enum Activations {
 /// The CPU must have AVX2 (`supported`).
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn quantize_row(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
-    assert!(q.len() >= x.len() && scales.len() >= x.len() / BLOCK, "room for {} values", x.len());
-    quantize_blocks(x, q.as_mut_ptr(), BLOCK, scales.as_mut_ptr(), 1);
+    // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+    unsafe {
+        assert!(q.len() >= x.len() && scales.len() >= x.len() / BLOCK, "room for {} values", x.len());
+        quantize_blocks(x, q.as_mut_ptr(), BLOCK, scales.as_mut_ptr(), 1);
+    }
 }
 
 /// `quantize_row`, with block `b`'s values written from `q + b · q_step` and its scale to
@@ -345,26 +348,29 @@ pub unsafe fn quantize_row(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
 /// As `quantize_row`; those places must be writable for every block of `x`.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn quantize_blocks(x: &[f32], q: *mut i8, q_step: usize, scales: *mut f32, scale_step: usize) {
-    for (b, xb) in x.chunks_exact(BLOCK).enumerate() {
-        let xp = xb.as_ptr();
-        let sign = _mm256_set1_ps(-0.0);
-        let mut m = _mm256_setzero_ps();
-        for i in 0..BLOCK / 8 {
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xp.add(8 * i))));
+    // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+    unsafe {
+        for (b, xb) in x.chunks_exact(BLOCK).enumerate() {
+            let xp = xb.as_ptr();
+            let sign = _mm256_set1_ps(-0.0);
+            let mut m = _mm256_setzero_ps();
+            for i in 0..BLOCK / 8 {
+                m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xp.add(8 * i))));
+            }
+            let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+            let mut lanes = [0f32; 4];
+            _mm_storeu_ps(lanes.as_mut_ptr(), m4);
+            let amax = lanes[0].max(lanes[1]).max(lanes[2]).max(lanes[3]);
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            *scales.add(b * scale_step) = f16::from_f32(d).to_f32();
+            let id = _mm256_set1_ps(id);
+            let mut quarters = [_mm256_setzero_si256(); 4];
+            for (i, q) in quarters.iter_mut().enumerate() {
+                *q = round_half_away(_mm256_mul_ps(_mm256_loadu_ps(xp.add(8 * i)), id));
+            }
+            _mm256_storeu_si256(q.add(b * q_step) as *mut __m256i, pack_bytes(quarters));
         }
-        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        let mut lanes = [0f32; 4];
-        _mm_storeu_ps(lanes.as_mut_ptr(), m4);
-        let amax = lanes[0].max(lanes[1]).max(lanes[2]).max(lanes[3]);
-        let d = amax / 127.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        *scales.add(b * scale_step) = f16::from_f32(d).to_f32();
-        let id = _mm256_set1_ps(id);
-        let mut quarters = [_mm256_setzero_si256(); 4];
-        for (i, q) in quarters.iter_mut().enumerate() {
-            *q = round_half_away(_mm256_mul_ps(_mm256_loadu_ps(xp.add(8 * i)), id));
-        }
-        _mm256_storeu_si256(q.add(b * q_step) as *mut __m256i, pack_bytes(quarters));
     }
 }
 
@@ -422,7 +428,7 @@ pub(crate) fn quantize_rows_tile_major(
             // Row r is row r % tile_rows of tile r / tile_rows: its block b comes `tile_rows`
             // blocks after its block b - 1 (see `tile_major`).
             let r = 2 * p + i;
-            // SAFETY (of the offset): row r's first block is inside `xq`. The places the row
+            // SAFETY: (the offset) row r's first block is inside `xq`. The places the row
             // writes from there belong to it alone, so the threads write disjoint values.
             quantize(scratch, r, x, unsafe { q.at((r - r % tile_rows) * k + r % tile_rows * block) });
         }

@@ -71,45 +71,48 @@ impl WideTile {
     /// FMA, AVX-512 F and BW and AVX-512 VNNI.
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn run<const R: usize>(self) {
-        const H: usize = WIDE_COLS / WIDE_LANES;
-        let first = self.out.blocks.start;
-        let mut wq = self.wq.add(first * BLOCK * WIDE_COLS);
-        let mut ws = self.ws.add(first * WIDE_COLS);
-        let mut xq = self.x.quants.add(first * WIDE_ROWS * BLOCK);
-        let mut xd = self.x.scales.add(first * WIDE_ROWS);
-        let mut offsets = self.x.offsets.add(first * WIDE_ROWS);
-        let mut acc = self.out.start_wide::<R, H>();
-        for _ in self.out.blocks.clone() {
-            let mut isum = [[_mm512_setzero_si512(); H]; R];
-            for (r, s) in isum.iter_mut().enumerate() {
-                *s = [_mm512_set1_epi32(*offsets.add(r)); H];
-            }
-            for q in 0..BLOCK / 4 {
-                // Rows 0-15 and 16-31 × values 4q..4q+4 of this block.
-                let w: [__m512i; H] = std::array::from_fn(|h| {
-                    _mm512_loadu_si512(wq.add((q * WIDE_COLS + h * WIDE_LANES) * 4) as *const __m512i)
-                });
+        // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
+        unsafe {
+            const H: usize = WIDE_COLS / WIDE_LANES;
+            let first = self.out.blocks.start;
+            let mut wq = self.wq.add(first * BLOCK * WIDE_COLS);
+            let mut ws = self.ws.add(first * WIDE_COLS);
+            let mut xq = self.x.quants.add(first * WIDE_ROWS * BLOCK);
+            let mut xd = self.x.scales.add(first * WIDE_ROWS);
+            let mut offsets = self.x.offsets.add(first * WIDE_ROWS);
+            let mut acc = self.out.start_wide::<R, H>();
+            for _ in self.out.blocks.clone() {
+                let mut isum = [[_mm512_setzero_si512(); H]; R];
                 for (r, s) in isum.iter_mut().enumerate() {
-                    let quad = _mm512_set1_epi32((xq.add(r * BLOCK + 4 * q) as *const i32).read_unaligned());
-                    for (s, w) in s.iter_mut().zip(w) {
-                        *s = _mm512_dpbusd_epi32(*s, w, quad);
+                    *s = [_mm512_set1_epi32(*offsets.add(r)); H];
+                }
+                for q in 0..BLOCK / 4 {
+                    // Rows 0-15 and 16-31 × values 4q..4q+4 of this block.
+                    let w: [__m512i; H] = std::array::from_fn(|h| {
+                        _mm512_loadu_si512(wq.add((q * WIDE_COLS + h * WIDE_LANES) * 4) as *const __m512i)
+                    });
+                    for (r, s) in isum.iter_mut().enumerate() {
+                        let quad = _mm512_set1_epi32((xq.add(r * BLOCK + 4 * q) as *const i32).read_unaligned());
+                        for (s, w) in s.iter_mut().zip(w) {
+                            *s = _mm512_dpbusd_epi32(*s, w, quad);
+                        }
                     }
                 }
-            }
-            let d_w: [__m512; H] = std::array::from_fn(|h| _mm512_loadu_ps(ws.add(h * WIDE_LANES)));
-            for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
-                let d_x = _mm512_set1_ps(*xd.add(r));
-                for ((a, s), d_w) in a.iter_mut().zip(s).zip(d_w) {
-                    // The narrow kernel's operations in the same order, so its numbers.
-                    *a = _mm512_add_ps(*a, _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d_w, d_x)));
+                let d_w: [__m512; H] = std::array::from_fn(|h| _mm512_loadu_ps(ws.add(h * WIDE_LANES)));
+                for (r, (a, s)) in acc.iter_mut().zip(isum).enumerate() {
+                    let d_x = _mm512_set1_ps(*xd.add(r));
+                    for ((a, s), d_w) in a.iter_mut().zip(s).zip(d_w) {
+                        // The narrow kernel's operations in the same order, so its numbers.
+                        *a = _mm512_add_ps(*a, _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d_w, d_x)));
+                    }
                 }
+                wq = wq.add(BLOCK * WIDE_COLS);
+                ws = ws.add(WIDE_COLS);
+                xq = xq.add(WIDE_ROWS * BLOCK);
+                xd = xd.add(WIDE_ROWS);
+                offsets = offsets.add(WIDE_ROWS);
             }
-            wq = wq.add(BLOCK * WIDE_COLS);
-            ws = ws.add(WIDE_COLS);
-            xq = xq.add(WIDE_ROWS * BLOCK);
-            xd = xd.add(WIDE_ROWS);
-            offsets = offsets.add(WIDE_ROWS);
+            self.out.finish_wide(acc);
         }
-        self.out.finish_wide(acc);
     }
 }
