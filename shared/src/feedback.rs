@@ -161,6 +161,21 @@ pub fn wilson_interval(successes: u64, n: u64, z: f64) -> Option<[f64; 2]> {
     Some([(centre - half).max(0.0), (centre + half).min(1.0)])
 }
 
+/// Population stability index of a label mix `p` against a reference mix `q` (shares by
+/// label): Σ (p − q) ln(p / q), both shares floored at 1e-4 so an empty class stays finite. The
+/// trainer's monitor and the page's monitor view both read drift through this one formula.
+pub fn psi(p: &BTreeMap<String, f64>, q: &BTreeMap<String, f64>) -> f64 {
+    let labels: std::collections::BTreeSet<&String> = p.keys().chain(q.keys()).collect();
+    labels
+        .into_iter()
+        .map(|l| {
+            let a = p.get(l).copied().unwrap_or(0.0).max(1e-4);
+            let b = q.get(l).copied().unwrap_or(0.0).max(1e-4);
+            (a - b) * (a / b).ln()
+        })
+        .sum()
+}
+
 /// Milliseconds since the Unix epoch → RFC 3339 UTC with millisecond precision
 /// (`2026-11-23T10:00:00.000Z`). Every `received_at` the server writes has this form, so the
 /// strings sort in time order.
@@ -359,6 +374,17 @@ mod tests {
         let line = serde_json::to_string(&rec).unwrap();
         assert!(line.contains("\"received_at\""));
         assert_eq!(serde_json::from_str::<FeedbackRecord>(&line).unwrap(), rec);
+    }
+
+    #[test]
+    fn psi_matches_a_worked_example() {
+        let q = BTreeMap::from([("a".to_string(), 0.5), ("b".to_string(), 0.5)]);
+        let small = BTreeMap::from([("a".to_string(), 0.55), ("b".to_string(), 0.45)]);
+        let big = BTreeMap::from([("a".to_string(), 0.9), ("b".to_string(), 0.1)]);
+        // 0.05 ln 1.1 + 0.05 ln(1/0.9) = 0.01003; 0.4 ln 1.8 + 0.4 ln 5 = 0.8789
+        assert!((psi(&small, &q) - 0.01003).abs() < 1e-4);
+        assert!((psi(&big, &q) - 0.8789).abs() < 1e-3);
+        assert_eq!(psi(&q, &q), 0.0);
     }
 
     #[test]

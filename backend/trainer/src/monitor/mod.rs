@@ -10,7 +10,7 @@
 use crate::location::Location;
 use hub::{HubClient, Repo, RepoId};
 use serde::Serialize;
-use shared::feedback::wilson_interval;
+use shared::feedback::{psi, wilson_interval};
 use shared::FeedbackRecord;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -165,19 +165,6 @@ pub struct Decision {
     pub records_other_versions: u64,
     pub duplicates: u64,
     pub unreadable_lines: u64,
-}
-
-/// PSI = Σ (p − q) ln(p / q), with both shares floored at 1e-4 so an empty class stays finite.
-pub fn psi(p: &BTreeMap<String, f64>, q: &BTreeMap<String, f64>) -> f64 {
-    let labels: std::collections::BTreeSet<&String> = p.keys().chain(q.keys()).collect();
-    labels
-        .into_iter()
-        .map(|l| {
-            let a = p.get(l).copied().unwrap_or(0.0).max(1e-4);
-            let b = q.get(l).copied().unwrap_or(0.0).max(1e-4);
-            (a - b) * (a / b).ln()
-        })
-        .sum()
 }
 
 /// The rule: retrain iff `n ≥ min_samples` and `ci_high < baseline − tolerance`.
@@ -380,15 +367,5 @@ mod tests {
         for k in ["n", "accuracy", "ci_low", "ci_high", "baseline", "decision", "reason"] {
             assert!(json.get(k).is_some(), "{k}");
         }
-    }
-
-    #[test]
-    fn psi_grows_with_shift() {
-        let q = BTreeMap::from([("a".to_string(), 0.5), ("b".to_string(), 0.5)]);
-        let small = BTreeMap::from([("a".to_string(), 0.55), ("b".to_string(), 0.45)]);
-        let big = BTreeMap::from([("a".to_string(), 0.9), ("b".to_string(), 0.1)]);
-        // (0.05 ln 1.1 + 0.05 ln(1/0.9)) = 0.0100
-        assert!((psi(&small, &q) - 0.01003).abs() < 1e-4);
-        assert!(psi(&big, &q) > 0.25);
     }
 }
