@@ -489,7 +489,7 @@ async fn retention_deletes_synced_segments_and_still_recognises_their_ids() {
 /// a range file). Every record ends in the dataset exactly once, with no conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_keeps_working_while_compaction_replaces_its_shards() {
-    const RECORDS: u64 = 600;
+    const RECORDS: u64 = 1500;
     let faults = Faults { tree_page_size: 5, lose_commit_reply_every: 4, ..Faults::default() };
     let dir = TempDir::new("hub-compacting");
     let hub = stand_in(faults.clone()).await;
