@@ -29,12 +29,18 @@ pub struct FeedbackSubmission {
     pub note: Option<String>,
 }
 
-/// A stored record: the submission plus the time the server received it (RFC 3339, UTC).
+/// A stored record: the submission plus the time the server received it (RFC 3339, UTC) and
+/// who sent it, pseudonymously.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackRecord {
     #[serde(flatten)]
     pub submission: FeedbackSubmission,
     pub received_at: String,
+    /// The sender's pseudonymous client key (16 hex digits: a keyed hash of what identifies the
+    /// client, never the address), set by the server; the trainer counts votes per client with
+    /// it. `None` in records stored before it existed, and in the server's answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 /// Why a submission was refused; `field()` names the offending field.
@@ -370,10 +376,15 @@ mod tests {
         let mut v = serde_json::to_value(sample()).unwrap();
         v["extra"] = 1.into();
         assert!(serde_json::from_value::<FeedbackSubmission>(v).is_err());
-        let rec = FeedbackRecord { submission: sample(), received_at: "2026-11-23T10:00:00Z".into() };
+        let rec = FeedbackRecord { submission: sample(), received_at: "2026-11-23T10:00:00Z".into(), client: None };
         let line = serde_json::to_string(&rec).unwrap();
         assert!(line.contains("\"received_at\""));
         assert_eq!(serde_json::from_str::<FeedbackRecord>(&line).unwrap(), rec);
+        assert!(!line.contains("\"client\""), "omitted when unknown, so old readers see old lines");
+        let keyed = FeedbackRecord { client: Some("0123456789abcdef".into()), ..rec };
+        let line = serde_json::to_string(&keyed).unwrap();
+        assert!(line.contains("\"client\":\"0123456789abcdef\""), "{line}");
+        assert_eq!(serde_json::from_str::<FeedbackRecord>(&line).unwrap(), keyed);
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn record(n: u64) -> FeedbackRecord {
         note: None,
     };
     let ms = 1_790_000_000_000 + n as i64 * 100;
-    FeedbackRecord { submission, received_at: shared::feedback::format_timestamp_millis(ms) }
+    FeedbackRecord { submission, received_at: shared::feedback::format_timestamp_millis(ms), client: None }
 }
 
 fn generate(dir: &std::path::Path, records: u64) {

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::Parser;
 use hub::{HubClient, Repo};
+use sentiment_server::client_key::{self, ClientKeys, SecretSource};
 use sentiment_server::data_dir::{self, Persistence};
 use sentiment_server::feedback_log::sync::{self, SyncConfig, SyncStatus, Syncer};
 use sentiment_server::feedback_log::{FeedbackLog, LogConfig};
@@ -20,6 +21,11 @@ use std::time::Duration;
 /// https://huggingface.co), a token with write access to the dataset (HF_TOKEN, else the one
 /// `hf auth login` saved: HF_TOKEN_PATH or $HF_HOME/token) and SENTIMENT_HUB_TIMEOUT (default
 /// 60s: longest a Hub call may take; a file transfer may take longer while bytes keep coming).
+///
+/// Each stored record carries a pseudonymous client key, a keyed hash of the client's address
+/// (never the address). The key's secret is read from the environment only:
+/// SENTIMENT_CLIENT_KEY_SECRET (at least 16 bytes; the same on every replica), else a random one
+/// kept in DATA_DIR/client-key-secret.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -119,6 +125,12 @@ async fn main() -> anyhow::Result<()> {
     let log = FeedbackLog::open(log_config)
         .with_context(|| format!("opening the feedback log in {}", args.data_dir.display()))?;
 
+    // Like the Hub token, the secret is never a flag (it would show in `ps`) and never logged.
+    let secret = std::env::var(client_key::SECRET_ENV).ok();
+    let (client_keys, secret_source) =
+        ClientKeys::load(&args.data_dir, secret.as_deref()).context("loading the client-key secret")?;
+    drop(secret);
+
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     // The token is read from the environment only: never a flag, so it stays out of `ps` and
     // shell history.
@@ -179,6 +191,7 @@ async fn main() -> anyhow::Result<()> {
         sync_behind_after: args.sync_every * 2 + Duration::from_secs(60),
         persistence: persistence.clone(),
         admin_token: std::env::var("SENTIMENT_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+        client_keys,
         ..defaults
     };
     let state = AppState::new(log.clone(), config, status.clone(), Clock::system());
@@ -195,6 +208,23 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("{sync_note}");
     println!("CORS: {}", cors_origins.describe());
+    match &secret_source {
+        SecretSource::Environment => println!("client keys: secret from {}", client_key::SECRET_ENV),
+        SecretSource::DataDir { path, created } => {
+            let warning = format!(
+                "WARNING: client keys use the secret {} {} ({} is not set): another replica, or this \
+                 one after a data dir reset, gives the same client another key, so the trainer counts \
+                 it as several clients. Set {} to one random value (e.g. `openssl rand -hex 32`) on \
+                 every replica.",
+                if *created { "just created in" } else { "kept in" },
+                path.display(),
+                client_key::SECRET_ENV,
+                client_key::SECRET_ENV,
+            );
+            println!("{warning}");
+            tracing::warn!("{warning}");
+        }
+    }
     if let Persistence::Ephemeral { how } = &persistence {
         let sync = if status.enabled { "until Hub sync has sent them" } else { "for good: Hub sync is off" };
         let warning = format!(

@@ -6,6 +6,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
+use sentiment_server::client_key::ClientKeys;
 use sentiment_server::data_dir::Persistence;
 use sentiment_server::feedback_log::sync::SyncStatus;
 use sentiment_server::http::{CorsOrigins, RateLimit, ServerConfig};
@@ -334,6 +335,48 @@ async fn rate_limit_per_forwarded_client() {
     let raw: String = std::fs::read_to_string(dir.0.join("segments/00000001.jsonl")).unwrap();
     assert_eq!(raw.lines().count(), 5);
     assert!(!raw.contains("203.0.113"), "client addresses are never stored");
+}
+
+#[tokio::test]
+async fn each_record_carries_a_pseudonymous_client_key_the_client_cannot_choose() {
+    let dir = TempDir::new("api-client-key");
+    let secret = b"a secret for this test only";
+    let cfg = ServerConfig { trusted_proxy_hops: 1, client_keys: ClientKeys::new(secret), ..no_limit() };
+    let app = test_app(&dir.0, cfg);
+    let req = |v: serde_json::Value, xff: &str, peer: &str| {
+        let r = Request::post("/api/feedback")
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", xff)
+            .body(Body::from(v.to_string()))
+            .unwrap();
+        from_peer(r, peer)
+    };
+    let proxy = "10.0.0.2:40000";
+    for (n, xff) in [(1, "203.0.113.7"), (2, "9.9.9.9, 203.0.113.7"), (3, "203.0.113.8")] {
+        let (s, _, b) = send(&app.router, req(valid(n), xff, proxy)).await;
+        assert_eq!(s, StatusCode::CREATED);
+        assert!(json(&b).get("client").is_none(), "the answer does not carry the key: {}", json(&b));
+    }
+    // A retry from elsewhere is the same record; a direct client's X-Forwarded-For is ignored.
+    assert_eq!(send(&app.router, req(valid(1), "198.51.100.1", proxy)).await.0, StatusCode::OK);
+    assert_eq!(send(&app.router, req(valid(4), "198.51.100.2", "203.0.113.50:5000")).await.0, StatusCode::CREATED);
+    // The submission cannot set it.
+    let mut forged = valid(5);
+    forged["client"] = "0123456789abcdef".into();
+    assert_eq!(send(&app.router, req(forged, "203.0.113.7", proxy)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+
+    app.log.shutdown().await.unwrap();
+    let keys = ClientKeys::new(secret);
+    let stored: Vec<(String, Option<String>)> =
+        stored_records(&dir.0).into_iter().map(|r| (r.submission.id, r.client)).collect();
+    let expect = |n: u64, addr: &str| (uuid(n), Some(keys.key(addr)));
+    assert_eq!(
+        stored,
+        [expect(1, "203.0.113.7"), expect(2, "203.0.113.7"), expect(3, "203.0.113.8"), expect(4, "203.0.113.50")]
+    );
+    assert!(stored.iter().all(|(_, k)| k.as_ref().is_some_and(|k| k.len() == 16)));
+    let raw = std::fs::read_to_string(dir.0.join("segments/00000001.jsonl")).unwrap();
+    assert!(!raw.contains("203.0.113") && !raw.contains("198.51.100"), "addresses are never stored: {raw}");
 }
 
 /// A request body that never yields a byte.

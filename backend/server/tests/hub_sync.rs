@@ -16,7 +16,7 @@ const ACME_LOGS: &str = "acme/feedback-logs";
 
 fn record(n: u64) -> FeedbackRecord {
     let submission: FeedbackSubmission = serde_json::from_value(valid(n)).unwrap();
-    FeedbackRecord { submission, received_at: "2026-11-18T10:00:00.000Z".into() }
+    FeedbackRecord { submission, received_at: "2026-11-18T10:00:00.000Z".into(), client: None }
 }
 
 async fn stand_in(faults: Faults) -> HubStandIn {

@@ -9,7 +9,7 @@ use std::io::Write;
 
 fn record(n: u64) -> FeedbackRecord {
     let submission: FeedbackSubmission = serde_json::from_value(valid(n)).unwrap();
-    FeedbackRecord { submission, received_at: format!("2026-11-18T10:00:{:02}.000Z", n % 60) }
+    FeedbackRecord { submission, received_at: format!("2026-11-18T10:00:{:02}.000Z", n % 60), client: None }
 }
 
 fn segment(dir: &std::path::Path, seq: u64) -> std::path::PathBuf {

@@ -171,7 +171,7 @@ fn next(s: &mut u64) -> u64 {
 
 fn record(n: u64) -> FeedbackRecord {
     let submission: FeedbackSubmission = serde_json::from_value(valid(n)).unwrap();
-    FeedbackRecord { submission, received_at: "2026-11-18T10:00:00.000Z".into() }
+    FeedbackRecord { submission, received_at: "2026-11-18T10:00:00.000Z".into(), client: None }
 }
 
 /// `cuts` power cuts under load (small segments, so segments are created and sealed in between),

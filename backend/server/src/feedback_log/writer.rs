@@ -195,7 +195,11 @@ impl WriterState {
                     let outcome = match known {
                         Some((fp, ms)) if fp == fingerprint => {
                             let received_at = format_timestamp_millis(ms);
-                            Appended::Existing(FeedbackRecord { submission: record.submission, received_at })
+                            Appended::Existing(FeedbackRecord {
+                                submission: record.submission,
+                                received_at,
+                                client: None,
+                            })
                         }
                         Some(_) => Appended::Conflict,
                         None => {

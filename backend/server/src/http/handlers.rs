@@ -1,32 +1,42 @@
 //! Request handlers.
 
-use super::{AppError, AppState};
+use super::{client_key_source, AppError, AppState};
 use crate::feedback_log::aggregates::{hour_of, OTHER_VERSION};
 use crate::feedback_log::Appended;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use shared::feedback::FeedbackStats;
 use shared::feedback::{format_timestamp_millis, is_model_version, parse_timestamp_millis};
 use shared::{FeedbackRecord, FeedbackSubmission};
+use std::net::SocketAddr;
 
 /// `POST /api/feedback`: 201 when stored, 200 with the stored record when the id is a retry.
+/// The record is stored with the sender's pseudonymous client key (the submission cannot carry
+/// one); the answer leaves it out.
 pub async fn post_feedback(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Json<FeedbackSubmission>, JsonRejection>,
 ) -> Result<(StatusCode, Json<FeedbackRecord>), AppError> {
     let Json(submission) = body?;
-    submission.validate(&state.inner.config.labels)?;
+    let cfg = &state.inner.config;
+    submission.validate(&cfg.labels)?;
     let id = submission.id.clone();
     let received_at = format_timestamp_millis(state.inner.clock.now_ms());
-    match state.inner.log.append(FeedbackRecord { submission, received_at }).await? {
-        Appended::Stored(rec) => Ok((StatusCode::CREATED, Json(rec))),
-        Appended::Existing(rec) => Ok((StatusCode::OK, Json(rec))),
-        Appended::Conflict => Err(AppError::IdConflict(id)),
-    }
+    let source = client_key_source(&headers, peer.map(|p| p.0 .0), cfg.trusted_proxy_hops, &cfg.trusted_proxies);
+    let client = Some(cfg.client_keys.key(&source));
+    let (status, mut rec) = match state.inner.log.append(FeedbackRecord { submission, received_at, client }).await? {
+        Appended::Stored(rec) => (StatusCode::CREATED, rec),
+        Appended::Existing(rec) => (StatusCode::OK, rec),
+        Appended::Conflict => return Err(AppError::IdConflict(id)),
+    };
+    rec.client = None;
+    Ok((status, Json(rec)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,6 +15,7 @@ pub use error::AppError;
 pub use rate_limit::{client_key_source, default_trusted_proxies, RateLimit, DEFAULT_TRUSTED_PROXIES};
 pub use serve::{bind, serve, ConnLimits, ConnStats};
 
+use crate::client_key::ClientKeys;
 use crate::data_dir::Persistence;
 use crate::feedback_log::sync::SyncStatus;
 use crate::feedback_log::FeedbackLog;
@@ -62,6 +63,8 @@ pub struct ServerConfig {
     pub persistence: Persistence,
     /// Bearer token that opens `/healthz/details` to a remote client (`SENTIMENT_ADMIN_TOKEN`).
     pub admin_token: Option<String>,
+    /// Makes the pseudonymous client key stored with each record.
+    pub client_keys: ClientKeys,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +86,7 @@ impl Default for ServerConfig {
             sync_behind_after: Duration::from_secs(15 * 60),
             persistence: Persistence::Persistent { how: "not checked".into() },
             admin_token: None,
+            client_keys: ClientKeys::default(),
         }
     }
 }

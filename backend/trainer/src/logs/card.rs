@@ -24,6 +24,7 @@ fn example(labels: &[String]) -> serde_json::Value {
             note: Some("note".into()),
         },
         received_at: "2026-01-01T00:00:00.000Z".into(),
+        client: Some("0123456789abcdef".into()),
     };
     serde_json::to_value(record).expect("a record serializes")
 }
@@ -82,7 +83,12 @@ pub fn dataset_card(labels: &[String]) -> String {
     y.push_str("| `label` | the label the user says is right |\n");
     y.push_str("| `model_version` | the model version that predicted (see the model repo's `registry.json`) |\n");
     y.push_str("| `note` | the user's optional comment |\n");
-    y.push_str("| `received_at` | when the server stored it (RFC 3339, UTC) |\n\n");
+    y.push_str("| `received_at` | when the server stored it (RFC 3339, UTC) |\n");
+    y.push_str(
+        "| `client` | the sender's pseudonymous key: 16 hex digits of a keyed hash (HMAC-SHA256, with the \
+         server's secret) of its address; never the address itself. Absent in records stored before it \
+         existed |\n\n",
+    );
     y.push_str(
         "## Files\n\n`data/<instance-id>/` holds one server replica's records: `<NNNNNNNN>.jsonl` as the server \
          commits them (its log segment number), and `<FFFFFFFF>-<LLLLLLLL>.jsonl`, segments `FFFFFFFF` to \
