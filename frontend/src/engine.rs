@@ -7,6 +7,7 @@ use model::explain::{Explanation, Occlusion};
 use model::tokenize::{TextEncoder, TokenizeError};
 use model::{argmax, softmax, BundleModel, Classifier, LoadError, ModelError};
 use shared::Manifest;
+use std::cell::RefCell;
 use std::io::{Read, Seek};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,9 @@ pub struct Engine {
     manifest: Manifest,
     encoder: TextEncoder,
     classifier: Classifier,
+    /// The last text analysed and its probabilities: explaining it next (what the page's Explain
+    /// button does) reuses them instead of running the text again (`Occlusion::reuse_text_probs`).
+    last_analyzed: RefCell<Option<(String, Vec<f32>)>>,
 }
 
 /// Texts per forward pass in a batch: small enough to answer a cancel quickly and keep the
@@ -35,7 +39,7 @@ impl Engine {
     /// tensor by tensor, so the file need not be in wasm memory (see `worker::js_bytes`).
     pub fn new(manifest: Manifest, encoder: TextEncoder, mut model_gguf: impl Read + Seek) -> Result<Self, LoadError> {
         let classifier = manifest.classifier_from_reader(&mut model_gguf, &Device::Cpu)?;
-        Ok(Engine { manifest, encoder, classifier })
+        Ok(Engine { manifest, encoder, classifier, last_analyzed: RefCell::new(None) })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -45,7 +49,12 @@ impl Engine {
     /// One text, unpadded (the manifest's preprocessing is applied by the encoder).
     pub fn analyze(&self, text: &str) -> Result<Prediction, EngineError> {
         let ids = self.encoder.encode(text)?;
-        Ok(self.predict_ids(&[ids])?.remove(0))
+        let prediction = self.predict_ids(&[ids])?.remove(0);
+        // The scores are the forward pass's f32 probabilities widened to f64: narrowing them
+        // back is exact.
+        let probs = prediction.scores.iter().map(|&p| p as f32).collect();
+        *self.last_analyzed.borrow_mut() = Some((text.to_string(), probs));
+        Ok(prediction)
     }
 
     pub fn encode_all(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, EngineError> {
@@ -55,7 +64,11 @@ impl Engine {
     /// The forward rows of part `part` of `parts` of `text`'s explanation (`model::explain`),
     /// to run with [`Engine::explain_step`].
     pub fn occlusion(&self, text: &str, part: usize, parts: usize) -> Result<Occlusion, EngineError> {
-        Ok(Occlusion::part(&self.encoder, text, part, parts)?)
+        let mut run = Occlusion::part(&self.encoder, text, part, parts)?;
+        if let Some((_, probs)) = self.last_analyzed.borrow().as_ref().filter(|(t, _)| t == text) {
+            run.reuse_text_probs(probs.clone());
+        }
+        Ok(run)
     }
 
     /// Runs the next batch of an explanation's rows.

@@ -87,3 +87,34 @@ fn two_parts_merged_give_exactly_the_whole() {
         .collect();
     assert_eq!(merge(parts).unwrap(), whole);
 }
+
+/// The browser worker reuses its last prediction's probabilities for the text's own row: the
+/// explanation is exactly the one that runs it, with one row fewer, and with two parts the one
+/// that reuses them runs no more rows than the other.
+#[test]
+fn reusing_the_prediction_of_the_text_changes_nothing_but_the_rows_run() {
+    common::kernels_as_the_trainer_runs_them();
+    let p = predictor();
+    let text = "the crew at the gate was great but the wifi on board never works, again and again";
+    let whole = explain(&p.encoder, &p.classifier, text).unwrap();
+    let predicted = p.predict_batch(&[text]).unwrap().remove(0);
+    let probs: Vec<f32> = p.labels().iter().map(|l| predicted.scores[l]).collect();
+    let run_all = |mut run: Occlusion| {
+        while !run.is_finished() {
+            run.step(&p.encoder, &p.classifier).unwrap();
+        }
+        run.finish(p.labels())
+    };
+
+    let mut alone = Occlusion::new(&p.encoder, text).unwrap();
+    let rows = alone.rows();
+    alone.reuse_text_probs(probs.clone());
+    assert_eq!(alone.rows(), rows - 1);
+    assert_eq!(run_all(alone), whole);
+
+    let mut first = Occlusion::part(&p.encoder, text, 0, 2).unwrap();
+    let second = Occlusion::part(&p.encoder, text, 1, 2).unwrap();
+    first.reuse_text_probs(probs);
+    assert!(first.rows() <= second.rows(), "{} rows and {}", first.rows(), second.rows());
+    assert_eq!(merge(vec![run_all(first), run_all(second)]).unwrap(), whole);
+}

@@ -6,7 +6,9 @@
 //! The page's worker runs on one core; wasm threads would need a toolchain we do not have, so
 //! the other core gets a worker of its own. It is started on the first explanation (which runs
 //! in the main worker alone), loads the same bundle from the Cache API, and then runs half of
-//! every explanation's batches (`Occlusion::part`); the page merges the halves. It costs a
+//! every explanation's batches (`Occlusion::part`); the page merges the halves. The main worker
+//! reuses the prediction it just made of the text (`Engine::analyze`), so the helper runs the
+//! text itself and the two halves are even (13 rows each for a 26-word post). It costs a
 //! second copy of the model in memory while it lives, so it is only started where the browser
 //! reports at least 2 cores and (where it says) 4 GB of memory, and it is stopped after
 //! [`IDLE`] without an explanation.

@@ -126,7 +126,8 @@ pub struct Explanation {
 /// reads. The text runs alone in the first batch, the occluded texts in padded batches after
 /// it. Runs in steps, so the browser worker can report progress and take a cancel between
 /// batches; and in parts, so two workers can share one explanation (every part runs the text
-/// itself, and its share of the other batches; [`merge`] puts the parts together).
+/// itself, unless it reuses a prediction of it ([`Occlusion::reuse_text_probs`]), and its share
+/// of the other batches; [`merge`] puts the parts together).
 pub struct Occlusion {
     text: String,
     words: Vec<Word>,
@@ -163,6 +164,16 @@ impl Occlusion {
         Ok(Occlusion { text: text.to_string(), words, read, rows, batches, next: 0, probs })
     }
 
+    /// Takes the text's own probabilities from a prediction of it the caller already made with
+    /// the same model, unpadded as here (the browser worker keeps its last one), so that row is
+    /// not run again: one row fewer, and with two workers the part that reuses them runs no more
+    /// rows than the other. Call it before the first step.
+    pub fn reuse_text_probs(&mut self, probs: Vec<f32>) {
+        assert_eq!(self.next, 0, "the text's probabilities are given before the first step");
+        self.probs[0] = Some(probs);
+        self.batches.retain(|b| b.start != 0);
+    }
+
     /// Forward rows this part runs.
     pub fn rows(&self) -> usize {
         self.batches.iter().map(|b| b.len()).sum()
@@ -193,7 +204,7 @@ impl Occlusion {
     /// weights yet (see [`merge`]).
     pub fn finish(self, labels: &[String]) -> Explanation {
         assert!(self.is_finished(), "every batch runs before finish");
-        let full = self.probs[0].clone().expect("every part runs the text itself");
+        let full = self.probs[0].clone().expect("every part runs the text itself or reuses its probabilities");
         let best = crate::argmax(&full);
         let words = self
             .words
