@@ -4,7 +4,9 @@
 # Chromium through chromedriver (capabilities in e2e/webdriver.json) — twice: as V8 runs on this
 # CPU, and without its AVX-VNNI path (`--js-flags=--no-enable-avx-vnni`), where the relaxed Q8_0
 # kernel's probe must fail and the simd128 one take over. Each run is compiled with what the
-# probe must say (EXPECT_RELAXED_U8_DOT). Not Relaxed SIMD under node: node 20 has it only
+# probe must say (EXPECT_RELAXED_U8_DOT), and with `tested-forms`: each run prints which kernel
+# forms ran ("kernel form q8_0 relaxed-simd: run", or "not run" and why) and fails when the build
+# and engine have one that did not run. Not Relaxed SIMD under node: node 20 has it only
 # behind a flag, in a pre-standard form whose 8-bit dot gives other sums (seen here).
 # Needs wasm-bindgen-cli, Chromium and chromedriver (scripts/install-web-tools.sh).
 set -euo pipefail
@@ -13,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/web-tools-env.sh
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 echo "--- simd128, node"
-cargo test --release -p kernels --target wasm32-unknown-unknown --test wasm_kernels
+cargo test --release -p kernels --target wasm32-unknown-unknown --test wasm_kernels --features tested-forms -- --nocapture
 
 caps=$(mktemp -d)
 trap 'rm -rf "$caps"' EXIT
@@ -35,5 +37,5 @@ for run in as-is no-vnni; do
   echo "--- simd128 + relaxed-simd, Chromium ($run; the relaxed Q8_0 probe must say: ${expect:-anything})"
   EXPECT_RELAXED_U8_DOT=$expect WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} \
     WASM_BINDGEN_TEST_WEBDRIVER_JSON=$caps/$run.json \
-    cargo test --release -p kernels --target wasm32-unknown-unknown --test wasm_kernels --features relaxed-simd
+    cargo test --release -p kernels --target wasm32-unknown-unknown --test wasm_kernels --features relaxed-simd,tested-forms -- --nocapture
 done

@@ -15,6 +15,8 @@ pub mod ops;
 mod packed;
 pub mod rotation;
 mod tensor;
+#[cfg(any(test, feature = "tested-forms"))]
+pub mod tested_forms;
 pub mod threads;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod wasm;

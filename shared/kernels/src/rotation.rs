@@ -105,6 +105,8 @@ mod x86 {
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     pub(crate) unsafe fn hadamard_in_place(v: &mut [f32]) {
+        #[cfg(any(test, feature = "tested-forms"))]
+        crate::tested_forms::ran(crate::tested_forms::KernelForm::RotationAvx2);
         // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
         unsafe {
             for g in v.chunks_exact_mut(8) {
@@ -166,7 +168,7 @@ mod wasm {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use candle_core::Device;
 
@@ -205,7 +207,7 @@ mod tests {
 
     /// Whatever form this CPU runs gives the portable form's bits.
     #[test]
-    fn every_form_gives_the_same_bits() {
+    pub(crate) fn every_form_gives_the_same_bits() {
         let x: Vec<f32> =
             (0..1024u32).map(|i| (i.wrapping_mul(2654435761) >> 8) as f32 / (1 << 24) as f32 - 0.5).collect();
         for n in [8, 16, 32, 64, 128, 256] {

@@ -14,6 +14,12 @@ use kernels::PackedMatrix;
 use std::borrow::Cow;
 use wasm_bindgen_test::wasm_bindgen_test;
 
+#[cfg(not(feature = "tested-forms"))]
+compile_error!(
+    "the wasm kernel tests report which forms ran: run them with --features tested-forms \
+     (scripts/test-wasm-kernels.sh does)"
+);
+
 /// Deterministic values with a few outliers, like activations after GELU.
 fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -312,4 +318,19 @@ fn hadamard_rotation_matches_the_portable_form() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&fast), bits(&portable), "blocks of {n}");
     }
+}
+
+/// Runs the tests that exercise the browser's kernel forms, then prints one line per form (run,
+/// or not run and why) and fails when this build and engine have a form that did not run: the
+/// forms give the same bits, so the product tests alone pass whichever ran
+/// (`kernels::tested_forms`).
+#[wasm_bindgen_test]
+fn every_form_this_engine_has_ran() {
+    q8_0_products_match_candle();
+    q4k_products_match_candle();
+    let (lines, missed) = kernels::tested_forms::report();
+    for line in lines {
+        wasm_bindgen_test::console_log!("kernel form {line}");
+    }
+    assert!(missed.is_empty(), "this engine has forms that no test ran (a dispatch that skips them?): {missed:?}");
 }

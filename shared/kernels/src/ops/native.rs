@@ -146,11 +146,15 @@ fn dispatch(v: &mut [f32], plain: fn(&mut [f32]), fast: unsafe fn(&mut [f32]), w
 mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn gelu_chunk(v: &mut [f32]) {
+        #[cfg(any(test, feature = "tested-forms"))]
+        crate::tested_forms::ran(crate::tested_forms::KernelForm::OpsAvx2);
         super::gelu_chunk(v)
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn softmax_row(v: &mut [f32]) {
+        #[cfg(any(test, feature = "tested-forms"))]
+        crate::tested_forms::ran(crate::tested_forms::KernelForm::OpsAvx2);
         super::softmax_row(v)
     }
 
@@ -164,11 +168,15 @@ mod avx2 {
 mod avx512 {
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn gelu_chunk(v: &mut [f32]) {
+        #[cfg(any(test, feature = "tested-forms"))]
+        crate::tested_forms::ran(crate::tested_forms::KernelForm::OpsAvx512);
         super::gelu_chunk(v)
     }
 
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn softmax_row(v: &mut [f32]) {
+        #[cfg(any(test, feature = "tested-forms"))]
+        crate::tested_forms::ran(crate::tested_forms::KernelForm::OpsAvx512);
         super::softmax_row(v)
     }
 }
@@ -296,7 +304,7 @@ fn erf(x: f32) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use candle_core::{DType, Device};
 
@@ -395,7 +403,7 @@ mod tests {
     /// Each compilation of the GELU and softmax loops this CPU runs gives the plain loop's bits.
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn every_vector_form_gives_the_plain_bits() {
+    pub(crate) fn every_vector_form_gives_the_plain_bits() {
         if !crate::x86::supported() {
             eprintln!("skipped: this CPU has no AVX2");
             return;

@@ -246,6 +246,10 @@ thread_local! {
 /// What differs between the two kernels: the activations' width, the weights' unpacking and
 /// the dot product.
 trait Form {
+    /// What the tests' report of the forms that ran calls this one.
+    #[cfg(feature = "tested-forms")]
+    const TESTED_AS: crate::tested_forms::KernelForm;
+
     /// Consecutive values of one weight row side by side in a nibble plane.
     const STEP: usize;
     /// A quantized activation as the kernel reads it.
@@ -272,6 +276,9 @@ trait Form {
 struct Simd128;
 
 impl Form for Simd128 {
+    #[cfg(feature = "tested-forms")]
+    const TESTED_AS: crate::tested_forms::KernelForm = crate::tested_forms::KernelForm::Q4KSimd128;
+
     /// A pair, for `i32x4_dot_i16x8`.
     const STEP: usize = 2;
     type X = i16;
@@ -306,6 +313,9 @@ struct Relaxed;
 
 #[cfg(feature = "relaxed-simd")]
 impl Form for Relaxed {
+    #[cfg(feature = "tested-forms")]
+    const TESTED_AS: crate::tested_forms::KernelForm = crate::tested_forms::KernelForm::Q4KRelaxed;
+
     /// Four, for the relaxed 8-bit dot.
     const STEP: usize = 4;
     type X = i8;
@@ -371,6 +381,8 @@ impl<X> Tile<'_, X> {
     #[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
     #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
     unsafe fn run<F: Form<X = X>, const R: usize, const V: usize>(self) {
+        #[cfg(feature = "tested-forms")]
+        crate::tested_forms::ran(F::TESTED_AS);
         // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
         unsafe {
             let (kb, width) = (self.k / BLOCK, LANES * V);

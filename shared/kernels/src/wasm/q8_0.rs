@@ -216,6 +216,10 @@ struct Activations<'a, X> {
 
 /// What differs between the two kernels: the activations' form and the integer sums of a block.
 trait Form {
+    /// What the tests' report of the forms that ran calls this one.
+    #[cfg(feature = "tested-forms")]
+    const TESTED_AS: crate::tested_forms::KernelForm;
+
     const STEP: usize;
     type X;
 
@@ -245,6 +249,9 @@ trait Form {
 struct Simd128;
 
 impl Form for Simd128 {
+    #[cfg(feature = "tested-forms")]
+    const TESTED_AS: crate::tested_forms::KernelForm = crate::tested_forms::KernelForm::Q8_0Simd128;
+
     const STEP: usize = 2;
     type X = i16;
 
@@ -304,6 +311,9 @@ struct RelaxedU8;
 
 #[cfg(feature = "relaxed-simd")]
 impl Form for RelaxedU8 {
+    #[cfg(feature = "tested-forms")]
+    const TESTED_AS: crate::tested_forms::KernelForm = crate::tested_forms::KernelForm::Q8_0Relaxed;
+
     const STEP: usize = 4;
     type X = i8;
 
@@ -453,6 +463,8 @@ impl<X> Tile<'_, X> {
     #[inline(never)]
     #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
     unsafe fn run<F: Form<X = X>, const R: usize, const V: usize>(self) {
+        #[cfg(feature = "tested-forms")]
+        crate::tested_forms::ran(F::TESTED_AS);
         // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
         unsafe {
             let (kb, width) = (self.k / BLOCK, LANES * V);

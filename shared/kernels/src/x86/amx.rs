@@ -151,6 +151,8 @@ impl AmxTile {
     /// group's weights; the first `rows` ≤ `R` ≤ 16 of them are scaled, the first `rows` stored.
     #[target_feature(enable = "avx2,fma,avx512f")]
     pub(crate) unsafe fn run<const R: usize>(self, rows: usize) {
+        #[cfg(any(test, feature = "tested-forms"))]
+        crate::tested_forms::ran(crate::tested_forms::KernelForm::Q8_0Amx);
         // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
         unsafe {
             let mut sums = Sums([0; 2 * AMX_ROWS * AMX_COLS]);

@@ -77,6 +77,11 @@ pub(crate) trait ByteDotTile {
     /// As the tile's; called from `ByteDot::run`, which enables the step's instructions. The
     /// body must be `#[inline(always)]`, so that it is compiled with them.
     unsafe fn run_with<const R: usize, const VNNI: bool>(self, dot: impl Fn(__m256i, __m256i, __m256i) -> __m256i);
+
+    /// The tile's forms with each inner step (AVX2, AVX-VNNI, AVX-512 VNNI), as the tests'
+    /// report of the forms that ran names them.
+    #[cfg(any(test, feature = "tested-forms"))]
+    const FORMS: [crate::tested_forms::KernelForm; 3];
 }
 
 impl ByteDot {
@@ -98,6 +103,8 @@ impl ByteDot {
 
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<const R: usize, T: ByteDotTile>(tile: T) {
+    #[cfg(any(test, feature = "tested-forms"))]
+    crate::tested_forms::ran(T::FORMS[0]);
     // SAFETY: `ByteDot::run` calls this only where the CPU has these features, with a tile that meets its conditions.
     unsafe {
         let ones = _mm256_set1_epi16(1);
@@ -109,6 +116,8 @@ unsafe fn run_avx2<const R: usize, T: ByteDotTile>(tile: T) {
 
 #[target_feature(enable = "avx2,fma,avxvnni")]
 unsafe fn run_avx_vnni<const R: usize, T: ByteDotTile>(tile: T) {
+    #[cfg(any(test, feature = "tested-forms"))]
+    crate::tested_forms::ran(T::FORMS[1]);
     // SAFETY: `ByteDot::run` calls this only where the CPU has these features, with a tile that meets its conditions.
     unsafe {
         tile.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_avx_epi32(sum, a, b));
@@ -117,6 +126,8 @@ unsafe fn run_avx_vnni<const R: usize, T: ByteDotTile>(tile: T) {
 
 #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
 unsafe fn run_avx512_vnni<const R: usize, T: ByteDotTile>(tile: T) {
+    #[cfg(any(test, feature = "tested-forms"))]
+    crate::tested_forms::ran(T::FORMS[2]);
     // SAFETY: `ByteDot::run` calls this only where the CPU has these features, with a tile that meets its conditions.
     unsafe {
         tile.run_with::<R, true>(|sum, a, b| _mm256_dpbusd_epi32(sum, a, b));

@@ -337,6 +337,12 @@ struct Tile {
 }
 
 impl ByteDotTile for Tile {
+    #[cfg(any(test, feature = "tested-forms"))]
+    const FORMS: [crate::tested_forms::KernelForm; 3] = {
+        use crate::tested_forms::KernelForm::*;
+        [Q4KAvx2, Q4KAvxVnni, Q4KAvx512Vnni]
+    };
+
     /// The kernel. A sub-block's products add up exactly either way:
     /// - `VNNI`: `dot` (`vpdpbusd`) adds them four at a time into i32, which are then
     ///   multiplied by the rows' `sc` (`vpmulld`, once per sub-block);
@@ -421,6 +427,8 @@ impl Tile {
     /// FMA, AVX-512 F and BW and AVX-512 VNNI.
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
     unsafe fn run_wide<const R: usize>(self) {
+        #[cfg(any(test, feature = "tested-forms"))]
+        crate::tested_forms::ran(crate::tested_forms::KernelForm::Q4KWide);
         // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
         unsafe {
             const C: usize = WIDE_COLS;
@@ -476,4 +484,4 @@ impl Tile {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

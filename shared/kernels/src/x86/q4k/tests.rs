@@ -65,7 +65,7 @@ fn shared_input_gives_each_products_bits() {
 }
 
 #[test]
-fn matches_candles_q4k_product() {
+pub(crate) fn matches_candles_q4k_product() {
     if !supported() {
         eprintln!("skipped: this CPU has no AVX2");
         return;

@@ -16,6 +16,12 @@ pub(super) struct Tile {
 }
 
 impl ByteDotTile for Tile {
+    #[cfg(any(test, feature = "tested-forms"))]
+    const FORMS: [crate::tested_forms::KernelForm; 3] = {
+        use crate::tested_forms::KernelForm::*;
+        [Q8_0Avx2, Q8_0AvxVnni, Q8_0Avx512Vnni]
+    };
+
     /// The kernel, with `dot` as its inner step. The activations are unsigned in one of two
     /// ways, both exact:
     /// - `VNNI` (`vpdpbusd`, whose i32 sums cannot overflow here): they are stored as

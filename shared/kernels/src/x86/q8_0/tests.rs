@@ -58,21 +58,18 @@ fn q8_0_product(w: &Tensor, x: &Tensor) -> Tensor {
     dequantized(x).matmul(&dequantized(w).t().unwrap()).unwrap()
 }
 
-/// The forms of the kernels' inner step this CPU has: each is tested.
+/// The forms of the kernels' inner step this CPU has: each is tested (`tested_forms` reports
+/// which ran).
 pub(crate) fn byte_dots() -> Vec<ByteDot> {
     let forms = [ByteDot::Avx2, ByteDot::AvxVnni, ByteDot::Avx512Vnni];
-    let available: Vec<ByteDot> = forms.into_iter().filter(|d| d.available()).collect();
-    eprintln!("byte dot products on this CPU: {available:?}");
-    available
+    forms.into_iter().filter(|d| d.available()).collect()
 }
 
 /// The forms this CPU has for `n` weight rows: every inner step of the narrow tiles, and
 /// the wide tiles (groups of `wide_cols` rows) where the row count allows. Each is tested.
 pub(crate) fn tile_forms(n: usize, wide_cols: usize) -> Vec<TileForm> {
     let mut forms: Vec<TileForm> = byte_dots().into_iter().map(TileForm::Narrow).collect();
-    if !TileForm::Wide.available() {
-        eprintln!("no wide form: this CPU has no AVX-512 VNNI");
-    } else if n.is_multiple_of(wide_cols) {
+    if TileForm::Wide.available() && n.is_multiple_of(wide_cols) {
         forms.push(TileForm::Wide);
     }
     forms
@@ -84,9 +81,7 @@ fn each_form(q: &QTensor) -> Vec<PackedQ8> {
     let mut forms = tile_forms(blocks.n, WIDE_COLS);
     // The tests opt in to AMX as a program does (`crate::enable_amx`).
     crate::x86::amx::enable();
-    if !TileForm::Amx.available() {
-        eprintln!("no AMX form: this CPU has no AMX-INT8, or the OS does not grant it");
-    } else if blocks.n.is_multiple_of(AMX_COLS) {
+    if TileForm::Amx.available() && blocks.n.is_multiple_of(AMX_COLS) {
         forms.push(TileForm::Amx);
     }
     forms.into_iter().map(|form| PackedQ8::pack(&blocks, form)).collect()
@@ -142,7 +137,7 @@ pub(crate) fn bits(t: &Tensor) -> Vec<f32> {
 }
 
 #[test]
-fn matches_candles_q8_0_product() {
+pub(crate) fn matches_candles_q8_0_product() {
     if !supported() {
         eprintln!("skipped: this CPU has no AVX2");
         return;

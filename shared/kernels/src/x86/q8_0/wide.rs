@@ -71,6 +71,8 @@ impl WideTile {
     /// FMA, AVX-512 F and BW and AVX-512 VNNI.
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn run<const R: usize>(self) {
+        #[cfg(any(test, feature = "tested-forms"))]
+        crate::tested_forms::ran(crate::tested_forms::KernelForm::Q8_0Wide);
         // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
         unsafe {
             const H: usize = WIDE_COLS / WIDE_LANES;
