@@ -1,6 +1,7 @@
 //! The Hub client against the Hub stand-in, and the log → dataset sync through outages.
 
 mod common;
+mod heap_meter;
 
 use common::*;
 use hub::{AddFile, HubClient, HubConfig, HubError, Repo, TokenSource};
@@ -268,6 +269,11 @@ async fn a_conflict_then_a_long_outage_with_100k_records_behind() {
     const RECORDS: u64 = 100_000;
     /// The stated bound on one commit (and so on what the syncer holds in memory at once).
     const MAX_COMMIT_BYTES: u64 = 4 << 20;
+    /// The stated bound on the syncer's memory while it sends the backlog
+    /// (docs/server-hardening.md): one commit's files, and its body (the files base64-encoded,
+    /// 4/3 of them) in a buffer that grows by doubling, the old and the new buffer live at once
+    /// while it grows. Reading the backlog whole (23.5 MB here) breaks it.
+    const MAX_SYNC_HEAP_BYTES: usize = 5 * MAX_COMMIT_BYTES as usize;
     const FILES_PER_COMMIT: usize = 16;
     let dir = TempDir::new("hub-long-outage");
     let hub = stand_in(Faults { tree_page_size: 25, ..Faults::default() }).await;
@@ -291,7 +297,15 @@ async fn a_conflict_then_a_long_outage_with_100k_records_behind() {
     hub.set_faults(Faults { down: true, tree_page_size: 25, ..Faults::default() });
     let syncer = Syncer::new(log.clone(), client(&hub, 300), cfg, status.clone(), &dir.0).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(syncer.run(stop_rx));
+    // The syncer runs on a runtime of its own whose threads' allocations are counted
+    // (`heap_meter`): its memory, apart from the log's writer, the stand-in and the other tests.
+    let sync_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .on_thread_start(heap_meter::count_this_thread)
+        .build()
+        .unwrap();
+    let task = sync_runtime.spawn(syncer.run(stop_rx));
 
     // 100,000 records arrive while the Hub is down.
     let started = std::time::Instant::now();
@@ -316,6 +330,8 @@ async fn a_conflict_then_a_long_outage_with_100k_records_behind() {
     assert_eq!(backlog, RECORDS);
 
     // The Hub is back.
+    let held_before = heap_meter::live();
+    heap_meter::reset_peak();
     hub.set_faults(Faults { tree_page_size: 25, ..Faults::default() });
     let resumed = std::time::Instant::now();
     while status.split_records(&log.segments()).1 > 0 {
@@ -323,8 +339,10 @@ async fn a_conflict_then_a_long_outage_with_100k_records_behind() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let caught_up = resumed.elapsed();
+    let sync_peak = heap_meter::peak().saturating_sub(held_before);
     stop_tx.send(true).unwrap();
     task.await.unwrap();
+    sync_runtime.shutdown_background();
     log.shutdown().await.unwrap();
 
     let files = hub.files(REPO);
@@ -348,6 +366,11 @@ async fn a_conflict_then_a_long_outage_with_100k_records_behind() {
     // Regular files travel base64-encoded in the commit's JSON lines: 4/3 of their bytes.
     assert!(files_max <= FILES_PER_COMMIT, "{files_max} files in one commit");
     assert!(body_max as u64 <= MAX_COMMIT_BYTES * 4 / 3 + 64 * 1024, "{body_max} bytes in one commit");
+    assert!(
+        sync_peak <= MAX_SYNC_HEAP_BYTES,
+        "the syncer's heap grew by {sync_peak} bytes while it sent the backlog ({backlog_bytes} bytes), more than \
+         the {MAX_SYNC_HEAP_BYTES} stated"
+    );
     let (requests, applied) = hub.commit_counts();
     let rss = std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -355,10 +378,12 @@ async fn a_conflict_then_a_long_outage_with_100k_records_behind() {
         .unwrap_or_default();
     println!(
         "backlog {backlog} records ({:.1} MB) sent in {:.1} s, {applied} commits ({requests} requests), largest \
-         {files_max} files / {:.2} MB; conflicts 1; test process peak {rss} (with the stand-in's copy of the dataset)",
+         {files_max} files / {:.2} MB; conflicts 1; the syncer's heap grew by at most {:.2} MB while it caught up; \
+         test process peak {rss} (with the stand-in's copy of the dataset)",
         backlog_bytes as f64 / 1e6,
         caught_up.as_secs_f64(),
-        body_max as f64 / 1e6
+        body_max as f64 / 1e6,
+        sync_peak as f64 / 1e6,
     );
 }
 
