@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 5, acceptance 4 and 5 shown end to end: the retraining loop over several "nights" with
-# the real server, trainer and model store (see scripts/simulate_loop.py). ~10-40 s on 2 cores.
+# the real server, trainer and model store (see scripts/simulate_loop.py). ~2 min on 2 cores
+# (4.6 min with the build, on a loaded machine).
 # Writes target/simulation/report.md (and every night's nightly report under it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -6,10 +6,13 @@ model store and served by `sentiment-server`. Users then post in a shifted domai
 champion never saw, fixtures/synthetic-sentiment/shifted.jsonl): each night a chunk of posts is
 classified by the current champion (`sentiment-trainer predict`), labelled feedback is POSTed to
 the server's /api/feedback, and `sentiment-trainer nightly` runs on the server's feedback store.
-One night, one client flips 30 % of the labels. The simulation writes report.md / report.json:
+Users post from many addresses (the server trusts one proxy hop from loopback, so each simulated
+user's X-Forwarded-For gives it its own pseudonymous client key); one night, one client (one
+address, a fresh record id each time) flips 30 % of the labels. The simulation writes report.md / report.json:
 per night, the monitor's figures and decision, what was promoted or rejected and why, and each
 champion's accuracy on the gold set and the shifted data. It fails (exit 1) if the loop breaks
-its promises: no promotion at all, or a promotion that loses more than 0.5 pp on the gold set;
+its promises: no promotion at all, a promotion on the lying night, or a promotion that loses
+more than 0.5 pp on the gold set;
 and if the shifted domain stops reproducing issue 30: on a promoting night, the plain fine-tune
 (last epoch, no blending: the old recipe) must lose more than 0.5 pp on gold.
 
@@ -26,6 +29,8 @@ SERVER = os.environ.get("SERVER", str(ROOT / "target" / "release" / "sentiment-s
 CHUNK = 500
 FLIP_NIGHT = 4          # the night one client lies
 FLIP_SHARE = 0.30
+USERS = 100             # honest users, each with its own address (and so its own client key)
+LIAR = "192.0.2.66"     # the lying client's one address
 MAX_GOLD_LOSS = 0.005
 
 def sh(*args, stdin=None):
@@ -40,8 +45,10 @@ def jsonl(path):
 def evaluate(model, data):
     return json.loads(sh(TRAINER, "eval", "--model", model, "--data", data, "--json"))
 
-def post(url, body):
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"content-type": "application/json"})
+def post(url, body, client):
+    # As the Space's proxy would forward it: the server trusts one hop from loopback.
+    req = urllib.request.Request(url, json.dumps(body).encode(),
+                                 {"content-type": "application/json", "x-forwarded-for": client})
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.status
 
@@ -67,6 +74,10 @@ report_dir = "nightly-reports"
 [monitor]
 min_samples = 150
 baseline = 0.80
+[gate]
+# The shifted domain holds 3,000 posts, so the holdout reaches the production minimum (300, for
+# the churn of real drift: docs/loop.md) only on the last nights; the z test still applies.
+min_holdout = 150
 [train]
 epochs = 3
 lr = 2e-3
@@ -75,7 +86,7 @@ batch_size = 16
 
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
     server = subprocess.Popen([SERVER, "--addr", f"127.0.0.1:{port}", "--data-dir", fb_dir, "--model-dir", store,
-                               "--rate-limit", "1000000", "--rate-burst", "100000"],
+                               "--rate-limit", "1000000", "--rate-burst", "100000", "--trusted-proxy-hops", "1"],
                               stdout=open(OUT / "server.log", "w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -119,12 +130,13 @@ def run_nights(base, store, gold, shifted, reports):
                                              stdin="\n".join(p["text"] for p in chunk) + "\n").splitlines()]
         flipped = 0
         for p, pred in zip(chunk, preds):
-            label = p["label"]
+            label, client = p["label"], f"198.51.100.{rng.randrange(USERS)}"
             if night == FLIP_NIGHT and rng.random() < FLIP_SHARE:   # one lying client
-                label = labels[(labels.index(label) + 1) % 3]; flipped += 1
+                label, client = labels[(labels.index(label) + 1) % 3], LIAR; flipped += 1
             status = post(base + "/api/feedback", {
                 "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "text": p["text"],
-                "predicted": pred["label"], "scores": pred["scores"], "label": label, "model_version": version})
+                "predicted": pred["label"], "scores": pred["scores"], "label": label, "model_version": version},
+                client)
             assert status in (200, 201), status
         before_reports = set(reports.glob("*.json")) if reports.exists() else set()
         r = subprocess.run([TRAINER, "nightly", "--config", OUT / "nightly.toml"], capture_output=True, text=True)
@@ -164,11 +176,23 @@ def write_report(nights):
                      f"{pct(n['plain_fine_tune_gold_macro_recall'])} |")
     lines += ["", "## Why", ""]
     for n in nights:
-        lines.append(f"- night {n['night']}: **{n['report']['outcome']}** — {n['report']['reason']} "
+        d = n["report"].get("data") or {}
+        clients = (f" Clients: {d['clients']}, the largest sent {100 * d['largest_client_share']:.1f} % of the votes; "
+                   f"cap {d['client_cap']} votes a client, {d['records_capped']} records capped."
+                   if "clients" in d else "")
+        lines.append(f"- night {n['night']}: **{n['report']['outcome']}** — {n['report']['reason']}{clients} "
                      f"([report]({n['report_file'].replace('.json', '.md')}))")
     (OUT / "report.md").write_text("\n".join(lines) + "\n")
     (OUT / "report.json").write_text(json.dumps(nights, indent=1))
     print("\n".join(lines))
+    lying = [n for n in nights if n["flipped"]]
+    for n in lying:
+        d = n["report"].get("data") or {}
+        print(f"night {n['night']} (one client lying on {n['flipped']} posts): {d.get('clients')} clients, "
+              f"the largest sent {100 * d.get('largest_client_share', 0):.1f} % of the votes, cap {d.get('client_cap')}: "
+              f"{d.get('records_capped')} records capped; outcome {n['report']['outcome']}")
+    if any(n["report"]["outcome"] == "promoted" for n in lying):
+        sys.exit("the lying night promoted a challenger")
     promoted = [n for n in nights if n["report"]["outcome"] == "promoted"]
     worse = [n for n in promoted
              if n["champion_after"]["gold_macro_recall"] < n["champion_before"]["gold_macro_recall"] - MAX_GOLD_LOSS]

@@ -16,6 +16,7 @@ use sentiment_trainer::bundle_writer::{write_bundle, BundleInfo};
 use sentiment_trainer::checkpoint::{Checkpoint, LoadOptions};
 use sentiment_trainer::data::load_examples;
 use sentiment_trainer::nightly::config::NightlyConfig;
+use sentiment_trainer::nightly::feedback_data::holdout_hash;
 use sentiment_trainer::nightly::{run, NightlyOptions, Outcome};
 use sentiment_trainer::predict::Predictor;
 use sentiment_trainer::registry::store::LocalStore;
@@ -252,6 +253,96 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
     assert!(!report.gate.as_ref().unwrap().promote, "{}", report.reason);
     assert_eq!(Registry::load(&store).unwrap().champion.unwrap(), champion_now);
     assert_eq!(std::fs::read(store_dir.join(MANIFEST_FILE)).unwrap(), root_manifest);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `jsonl` (one record a line) with `client(i)` as record `i`'s client key.
+fn with_clients(jsonl: &str, client: impl Fn(usize) -> String) -> String {
+    let mut out = String::new();
+    for (i, line) in jsonl.lines().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v["client"] = client(i).into();
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Issue 32.7: one client with fresh ids flipping labels on 30 % of a night's feedback (shifted
+/// posts the champion reads wrong, and gold-like posts) never gets a challenger promoted; an
+/// honest night with the same volume, from many clients, does. The other 70 % of both nights
+/// are the same honest confirmations (posts the champion reads right), so only the 30 % can
+/// make a challenger win: in the lying night, only lies.
+#[test]
+fn one_client_with_fresh_ids_cannot_get_its_lies_promoted_and_an_honest_night_can() {
+    common::kernels_as_the_trainer_runs_them();
+    let dir = tmp("clients");
+    let (v1, ck) = champion(&dir, "v1");
+    // Distinct posts, so that every record is one vote on its own text.
+    let mut seen = std::collections::HashSet::new();
+    let shifted: Vec<(String, String)> =
+        texts("shifted.jsonl", 0, 3000).into_iter().filter(|t| seen.insert(t.0.clone())).collect();
+    let p = Predictor::open_bundle(&v1).unwrap();
+    let preds = p.predict_many(&shifted.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), 64, |_| {}).unwrap();
+    let (right, wrong): (Vec<_>, Vec<_>) = shifted.into_iter().zip(preds).partition(|(t, p)| t.1 == p.label);
+    let confirmations: Vec<(String, String)> = right.into_iter().take(420).map(|x| x.0).collect();
+    // Without the three words whose sentiment the shifted domain flips: learning those costs
+    // gold accuracy (the forgetting the blends and the gold gate handle, not this test's point).
+    let flips_base = |t: &str| ["sick", "insane", "wicked"].iter().any(|w| t.contains(w));
+    let mut contested: Vec<(String, String)> =
+        wrong.into_iter().map(|x| x.0).filter(|t| !flips_base(&t.0)).take(120).collect();
+    contested.extend(texts("base-train.jsonl", 0, 60));
+    assert_eq!((confirmations.len(), contested.len()), (420, 180));
+
+    // 60 honest clients; the liar's key lands on the training side (the side its lies would
+    // teach; on the holdout side they could only judge a model that never saw them).
+    let honest = |i: usize| format!("{:016x}", 0x1000 + i % 60);
+    let liar = (0..).map(|n| format!("{:016x}", 0xdead_0000_u64 + n)).find(|k| holdout_hash(k) > 0.5).unwrap();
+    let night = |name: &str, lies: bool| {
+        let store_dir = dir.join(format!("store-{name}"));
+        let store = LocalStore { root: store_dir.clone() };
+        publish(&store, &v1, &PublishOptions { checkpoint: Some(&ck), ..PublishOptions::new("t", "t") }).unwrap();
+        let fb = dir.join(format!("feedback-{name}"));
+        std::fs::create_dir_all(&fb).unwrap();
+        let base =
+            with_clients(&feedback_at(&v1, &confirmations, "v1", |_| false, "2026-11-28T01:00:00.000Z", 1), honest);
+        let extra = feedback_at(&v1, &contested, "v1", |_| lies, "2026-11-28T02:00:00.000Z", 5001);
+        let extra = if lies { with_clients(&extra, |_| liar.clone()) } else { with_clients(&extra, |i| honest(i + 7)) };
+        std::fs::write(fb.join("a.jsonl"), base + &extra).unwrap();
+        // The gold gate loosened to 1 pp (the honest challenger loses 0.7 pp here): only the
+        // client defences can stop the lying night.
+        let path = config(&dir, store_dir.to_str().unwrap(), fb.to_str().unwrap());
+        let toml = std::fs::read_to_string(&path).unwrap().replace("[gate]\n", "[gate]\nmax_gold_loss = 0.01\n");
+        std::fs::write(&path, toml).unwrap();
+        let cfg = NightlyConfig::from_file(&path).unwrap();
+        let report = run(&cfg, &NightlyOptions { force_retrain: true }, |_| {});
+        println!(
+            "{name} night: {:?}: {}\n  data: {}",
+            report.outcome,
+            report.reason,
+            serde_json::to_string(&report.data).unwrap()
+        );
+        (report, Registry::load(&store).unwrap().champion.unwrap())
+    };
+
+    let (lying, champion_after) = night("lying", true);
+    assert_ne!(lying.outcome, Outcome::Promoted, "{}", lying.reason);
+    assert_eq!(champion_after, "v1");
+    // The report shows the cap: max(20, 5 % of the votes) = 30 of the liar's votes kept (its
+    // 180 records, less the few on the same gold-like text twice, which count once).
+    let d = lying.data.as_ref().unwrap();
+    let shown = serde_json::to_string(d).unwrap();
+    let liar_votes = 180 - d.repeated_votes;
+    assert_eq!((d.records, d.clients, d.client_cap), (600, 61, 30), "{shown}");
+    assert_eq!((d.clients_capped, d.records_capped), (1, liar_votes - 30), "{shown}");
+    assert!((d.largest_client_share - liar_votes as f64 / (600 - d.repeated_votes) as f64).abs() < 1e-9, "{shown}");
+
+    let (honest_night, champion_after) = night("honest", false);
+    assert_eq!(honest_night.outcome, Outcome::Promoted, "{}", honest_night.reason);
+    assert_ne!(champion_after, "v1");
+    let d = honest_night.data.as_ref().unwrap();
+    let shown = serde_json::to_string(d).unwrap();
+    assert_eq!((d.records, d.clients, d.clients_capped, d.records_capped), (600, 60, 0, 0), "{shown}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -69,6 +69,8 @@ pub struct NightlyConfig {
     #[serde(default)]
     pub split: SplitConfig,
     #[serde(default)]
+    pub clients: ClientsConfig,
+    #[serde(default)]
     pub gate: GateConfig,
     #[serde(default)]
     pub train: TrainConfig,
@@ -125,7 +127,8 @@ impl Default for MonitorConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SplitConfig {
-    /// Share of the feedback (by a hash of the record id) kept out of training to judge it.
+    /// Share of the feedback's clients (by a hash of the client key; a record without one is
+    /// its own client) kept out of training to judge it.
     pub holdout_fraction: f64,
     /// Share of the feedback kept out of training (and out of the holdout) to choose among
     /// candidates on.
@@ -135,6 +138,30 @@ pub struct SplitConfig {
 impl Default for SplitConfig {
     fn default() -> Self {
         SplitConfig { holdout_fraction: 0.2, validation_fraction: 0.15 }
+    }
+}
+
+/// How much one client may weigh (`nightly::feedback_data`): votes count once per client and
+/// text, and one client's votes beyond `max(cap_min, cap_share x all clients' votes)` are
+/// dropped (and counted), so a client with fresh ids cannot outvote the others or fill the
+/// training data with its labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientsConfig {
+    pub cap_share: f64,
+    pub cap_min: usize,
+}
+
+impl Default for ClientsConfig {
+    fn default() -> Self {
+        ClientsConfig { cap_share: 0.05, cap_min: 20 }
+    }
+}
+
+impl ClientsConfig {
+    /// Most votes one client keeps out of `votes` (every client's, one per client and text).
+    pub fn cap(&self, votes: usize) -> usize {
+        self.cap_min.max((self.cap_share * votes as f64).ceil() as usize)
     }
 }
 
@@ -171,8 +198,9 @@ pub struct GateConfig {
     pub max_gold_loss: f64,
     pub holdout_metric: Metric,
     pub gold_metric: Metric,
-    /// Fewest holdout texts to judge a challenger at all (see `gate`: below 136, even a 2 pp
-    /// gain with no losses is not significant).
+    /// Fewest holdout texts to judge a challenger at all: below 292, a 2 pp gain with the loss
+    /// rate seen on real drift (1.15 % of texts only the champion gets right) is not
+    /// significant (docs/loop.md, "How many holdout texts").
     pub min_holdout: usize,
     /// The holdout gain must be at least this many standard errors from none (McNemar's z;
     /// 1.645 is one-sided 95 %). 0 turns the test off.
@@ -186,7 +214,7 @@ impl Default for GateConfig {
             max_gold_loss: 0.005,
             holdout_metric: Metric::Accuracy,
             gold_metric: Metric::MacroRecall,
-            min_holdout: 150,
+            min_holdout: 300,
             min_holdout_z: 1.645,
         }
     }
@@ -276,6 +304,12 @@ impl NightlyConfig {
         if c.keep_runs == 0 {
             return Err(invalid("keep_runs must be at least 1 (the current run's folder)".into()));
         }
+        if !(c.clients.cap_share > 0.0 && c.clients.cap_share <= 1.0) || c.clients.cap_min == 0 {
+            return Err(invalid(format!(
+                "clients.cap_share must be in (0, 1] and clients.cap_min at least 1; got {} and {}",
+                c.clients.cap_share, c.clients.cap_min
+            )));
+        }
         if c.gate.max_gold_loss < 0.0 {
             return Err(invalid("gate.max_gold_loss must not be negative".into()));
         }
@@ -299,6 +333,19 @@ mod tests {
         let c = NightlyConfig::from_file(&path);
         std::fs::remove_file(&path).unwrap();
         c
+    }
+
+    #[test]
+    fn the_client_cap_is_checked_and_the_production_config_keeps_the_defaults() {
+        let err = parse("[clients]\ncap_share = 0").unwrap_err().to_string();
+        assert!(err.contains("clients.cap_share"), "{err}");
+        assert_eq!(ClientsConfig::default().cap(100), 20);
+        assert_eq!(ClientsConfig::default().cap(1001), 51);
+        let prod = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.github/nightly.toml");
+        let c = NightlyConfig::from_file(&prod).unwrap();
+        let d = ClientsConfig::default();
+        assert_eq!((c.clients.cap_share, c.clients.cap_min), (d.cap_share, d.cap_min));
+        assert_eq!(c.gate.min_holdout, GateConfig::default().min_holdout);
     }
 
     #[test]

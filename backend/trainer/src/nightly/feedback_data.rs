@@ -1,16 +1,22 @@
-//! Feedback records → training and holdout examples.
+//! Feedback records → training, validation and holdout examples.
 //!
-//! Records are grouped by text (trimmed): the same post labelled by several people, or twice by
-//! one, counts once, with the majority label; a tie is dropped (no label to trust). Each group
-//! goes to the holdout (which judges the challenger), the validation split (on which the night's
-//! choices are made) or training by a hash of its smallest record id, so the split is the same
-//! every night and a text never lands on two sides. Texts that are the gold or guard set's, once
-//! normalised (`normalise`), never reach training or validation: a model must not be trained
-//! or chosen on what judges it.
+//! Votes are counted per client: each record carries its sender's pseudonymous key (`client`,
+//! set by the server; a record without one, stored before keys existed, is its own client), a
+//! client counts once per text (its latest label), and one client keeps at most
+//! `ClientsConfig::cap` votes, so a client with fresh ids can neither outvote the others nor fill
+//! the training data. Each client goes to the holdout (which judges the challenger), the
+//! validation split (on which the night's choices are made) or training by a hash of its key,
+//! so no client's records judge a model trained on its other records, and the split is the same
+//! every night. A text voted on from two sides stays on one (holdout, else validation): the
+//! other side's votes on it are dropped, so a text never lands on two sides. The votes on a text
+//! are settled by majority; a tie is dropped (no label to trust). Texts that are the gold or
+//! guard set's, once normalised (`normalise`), never reach training or validation: a model must
+//! not be trained or chosen on what judges it.
 
-use super::config::SplitConfig;
+use super::config::{ClientsConfig, SplitConfig};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use shared::feedback::parse_timestamp_millis;
 use shared::FeedbackRecord;
 use std::collections::{BTreeMap, HashSet};
 
@@ -30,7 +36,25 @@ pub struct FeedbackData {
     #[serde(skip)]
     pub holdout: Vec<LabelledText>,
     pub records: usize,
+    /// Distinct texts among the votes kept (after the cap).
     pub unique_texts: usize,
+    /// Clients that sent a record with a known label (a record without a client key counts as
+    /// one client).
+    pub clients: usize,
+    /// Records without a client key (stored before the server wrote one).
+    pub records_without_client: usize,
+    /// Records replaced by the same client's later vote on the same text.
+    pub repeated_votes: usize,
+    /// The most votes one client keeps: `max(cap_min, cap_share x votes)`.
+    pub client_cap: usize,
+    /// Clients with more votes than `client_cap`, and the votes dropped from them.
+    pub clients_capped: usize,
+    pub records_capped: usize,
+    /// The largest client's share of all votes, before the cap.
+    pub largest_client_share: f64,
+    /// Votes dropped because the same text was voted on by a client on a side that outranks
+    /// theirs (holdout, then validation, then training).
+    pub cross_side_votes: usize,
     /// Texts with disagreeing labels settled by majority.
     pub conflicts_resolved: usize,
     /// Texts whose labels tied; left out.
@@ -83,19 +107,36 @@ pub fn normalise(text: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Groups, settles and splits `records`: a hash below `split.holdout_fraction` goes to the
-/// holdout, the next `split.validation_fraction` to validation, the rest to training. Texts
-/// whose `normalise`d form is in `protected` (the gold and guard sets') stay out of training
-/// and validation.
+/// Which side a client's votes go to; the order is the precedence when a text has votes from
+/// several sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Side {
+    Holdout,
+    Validation,
+    Train,
+}
+
+/// One client's latest vote on one text.
+struct Vote<'a> {
+    received_ms: i64,
+    id: String,
+    label: &'a str,
+}
+
+/// Counts, caps, settles and splits `records`: a client whose key hashes below
+/// `split.holdout_fraction` goes to the holdout, the next `split.validation_fraction` to
+/// validation, the rest to training. Texts whose `normalise`d form is in `protected` (the gold
+/// and guard sets') stay out of training and validation.
 pub fn build(
     records: &[FeedbackRecord],
     labels: &[String],
     split: &SplitConfig,
+    clients: &ClientsConfig,
     protected: &HashSet<String>,
 ) -> FeedbackData {
     let mut data = FeedbackData { records: records.len(), ..Default::default() };
-    // text → (smallest id, label → count)
-    let mut groups: BTreeMap<&str, (String, BTreeMap<&str, usize>)> = BTreeMap::new();
+    // client → text → its latest vote
+    let mut by_client: BTreeMap<String, BTreeMap<&str, Vote>> = BTreeMap::new();
     for r in records {
         let s = &r.submission;
         if !labels.contains(&s.label) {
@@ -103,15 +144,68 @@ pub fn build(
             continue;
         }
         let id = s.id.to_ascii_lowercase();
-        let g = groups.entry(s.text.trim()).or_insert_with(|| (id.clone(), BTreeMap::new()));
-        if id < g.0 {
-            g.0 = id;
+        let client = match &r.client {
+            Some(key) => key.to_ascii_lowercase(),
+            None => {
+                data.records_without_client += 1;
+                id.clone()
+            }
+        };
+        let vote = Vote { received_ms: parse_timestamp_millis(&r.received_at).unwrap_or(0), id, label: &s.label };
+        let votes = by_client.entry(client).or_default();
+        match votes.get(s.text.trim()) {
+            Some(old) => {
+                data.repeated_votes += 1;
+                if (vote.received_ms, &vote.id) > (old.received_ms, &old.id) {
+                    votes.insert(s.text.trim(), vote);
+                }
+            }
+            None => {
+                votes.insert(s.text.trim(), vote);
+            }
         }
-        *g.1.entry(s.label.as_str()).or_default() += 1;
     }
-    data.unique_texts = groups.len();
-    for (text, (id, votes)) in groups {
-        let top = *votes.values().max().expect("a group has a vote");
+    data.clients = by_client.len();
+    let total: usize = by_client.values().map(BTreeMap::len).sum();
+    data.client_cap = clients.cap(total);
+    let largest = by_client.values().map(BTreeMap::len).max().unwrap_or(0);
+    data.largest_client_share = if total == 0 { 0.0 } else { largest as f64 / total as f64 };
+
+    // text → side → (smallest id, label → count)
+    type Tally<'a> = BTreeMap<Side, (String, BTreeMap<&'a str, usize>)>;
+    let mut texts: BTreeMap<&str, Tally> = BTreeMap::new();
+    for (client, votes) in &by_client {
+        let mut kept: Vec<(&str, &Vote)> = votes.iter().map(|(t, v)| (*t, v)).collect();
+        if kept.len() > data.client_cap {
+            // Which votes stay is fixed by a hash, not by the order the client sent them in.
+            kept.sort_by(|a, b| {
+                holdout_hash(&format!("{client}\n{}", a.0)).total_cmp(&holdout_hash(&format!("{client}\n{}", b.0)))
+            });
+            data.clients_capped += 1;
+            data.records_capped += kept.len() - data.client_cap;
+            kept.truncate(data.client_cap);
+        }
+        let h = holdout_hash(client);
+        let side = if h < split.holdout_fraction {
+            Side::Holdout
+        } else if h < split.holdout_fraction + split.validation_fraction {
+            Side::Validation
+        } else {
+            Side::Train
+        };
+        for (text, vote) in kept {
+            let g = texts.entry(text).or_default().entry(side).or_insert_with(|| (vote.id.clone(), BTreeMap::new()));
+            if vote.id < g.0 {
+                g.0 = vote.id.clone();
+            }
+            *g.1.entry(vote.label).or_default() += 1;
+        }
+    }
+    data.unique_texts = texts.len();
+    for (text, mut sides) in texts {
+        let (side, (id, votes)) = sides.pop_first().expect("a text has a vote");
+        data.cross_side_votes += sides.values().map(|(_, v)| v.values().sum::<usize>()).sum::<usize>();
+        let top = *votes.values().max().expect("a side has a vote");
         let winners: Vec<&str> = votes.iter().filter(|(_, &c)| c == top).map(|(l, _)| *l).collect();
         if votes.len() > 1 {
             if winners.len() > 1 {
@@ -120,16 +214,12 @@ pub fn build(
             }
             data.conflicts_resolved += 1;
         }
-        let example = LabelledText { id: id.clone(), text: text.to_string(), label: winners[0].to_string() };
-        let h = holdout_hash(&id);
-        if h < split.holdout_fraction {
-            data.holdout.push(example);
-        } else if protected.contains(&normalise(text)) {
-            data.gold_like_removed += 1;
-        } else if h < split.holdout_fraction + split.validation_fraction {
-            data.validation.push(example);
-        } else {
-            data.train.push(example);
+        let example = LabelledText { id, text: text.to_string(), label: winners[0].to_string() };
+        match side {
+            Side::Holdout => data.holdout.push(example),
+            _ if protected.contains(&normalise(text)) => data.gold_like_removed += 1,
+            Side::Validation => data.validation.push(example),
+            Side::Train => data.train.push(example),
         }
     }
     data.train_examples = data.train.len();
@@ -165,30 +255,116 @@ mod tests {
         ["negative", "neutral", "positive"].map(String::from).to_vec()
     }
 
+    /// A record from `client` received `second` seconds into the night.
+    fn vote(n: u32, client: &str, text: &str, label: &str, second: u32) -> FeedbackRecord {
+        FeedbackRecord {
+            client: Some(client.into()),
+            received_at: format!("2026-11-28T00:{:02}:{:02}.000Z", second / 60, second % 60),
+            ..rec(n, text, label)
+        }
+    }
+
+    /// Everything on the training side: the votes alone decide.
+    const ALL_TRAIN: SplitConfig = SplitConfig { holdout_fraction: 0.0, validation_fraction: 0.0 };
+
+    fn labels_of(d: &FeedbackData) -> BTreeMap<String, String> {
+        d.train.iter().chain(&d.validation).chain(&d.holdout).map(|e| (e.text.clone(), e.label.clone())).collect()
+    }
+
     #[test]
-    fn duplicates_and_conflicts_are_settled_by_majority_and_ties_dropped() {
+    fn votes_count_once_per_client_with_its_latest_label_and_ties_are_dropped() {
         let records = vec![
-            rec(1, "great phone", "positive"),
-            rec(2, " great phone ", "positive"),
-            rec(3, "great phone", "negative"),
-            rec(4, "meh", "neutral"),
-            rec(5, "meh", "negative"),
-            rec(6, "awful", "negative"),
-            rec(7, "odd", "sarcastic"),
+            vote(1, "a", "great phone", "positive", 1),
+            vote(2, "b", " great phone ", "positive", 2),
+            vote(3, "c", "great phone", "negative", 3),
+            // One client with fresh ids cannot outvote two others.
+            vote(4, "liar", "meh", "negative", 4),
+            vote(5, "liar", "meh", "negative", 5),
+            vote(6, "liar", "meh", "negative", 6),
+            vote(7, "b", "meh", "neutral", 7),
+            vote(8, "c", "meh", "neutral", 8),
+            // A client that changes its mind counts once, with its latest label: a tie, dropped.
+            vote(9, "a", "odd", "positive", 9),
+            vote(10, "a", "odd", "negative", 20),
+            vote(11, "b", "odd", "positive", 11),
+            // Records stored before client keys: each its own client.
+            rec(12, "awful", "negative"),
+            rec(13, "awful", "negative"),
+            rec(14, "awful", "neutral"),
+            vote(15, "a", "sarcastic?", "sarcastic", 15),
         ];
-        let d = build(
-            &records,
-            &labels(),
-            &SplitConfig { holdout_fraction: 0.5, validation_fraction: 0.0 },
-            &HashSet::new(),
-        );
-        assert_eq!((d.records, d.unique_texts, d.unknown_labels), (7, 3, 1));
-        assert_eq!((d.conflicts_resolved, d.conflicts_dropped), (1, 1));
-        let all: Vec<&LabelledText> = d.train.iter().chain(&d.holdout).collect();
-        assert_eq!(all.len(), 2);
-        let phone = all.iter().find(|e| e.text == "great phone").unwrap();
-        assert_eq!(phone.label, "positive");
+        let d = build(&records, &labels(), &ALL_TRAIN, &ClientsConfig::default(), &HashSet::new());
+        assert_eq!((d.records, d.unique_texts, d.unknown_labels, d.records_without_client), (15, 4, 1, 3));
+        assert_eq!((d.clients, d.repeated_votes), (7, 3));
+        assert_eq!((d.conflicts_resolved, d.conflicts_dropped), (3, 1));
+        let got = labels_of(&d);
+        let want: BTreeMap<String, String> = [("great phone", "positive"), ("meh", "neutral"), ("awful", "negative")]
+            .map(|(t, l)| (t.to_string(), l.to_string()))
+            .into();
+        assert_eq!(got, want);
+        let phone = d.train.iter().find(|e| e.text == "great phone").unwrap();
         assert_eq!(phone.id, "00000000-0000-4000-8000-000000000001");
+    }
+
+    #[test]
+    fn one_client_keeps_at_most_the_cap_and_the_report_counts_the_rest() {
+        // 100 honest clients with one vote each; one client with 100 fresh-id votes.
+        let mut records: Vec<FeedbackRecord> =
+            (0..100).map(|i| vote(i, &format!("c{i}"), &format!("honest {i}"), "positive", 0)).collect();
+        records.extend((0..100).map(|i| vote(1000 + i, "liar", &format!("lie {i}"), "negative", 1)));
+        let clients = ClientsConfig { cap_share: 0.05, cap_min: 20 };
+        let d = build(&records, &labels(), &ALL_TRAIN, &clients, &HashSet::new());
+        assert_eq!(d.client_cap, 20, "max(20, 5 % of 200 votes)");
+        assert_eq!((d.clients, d.clients_capped, d.records_capped), (101, 1, 80));
+        assert!((d.largest_client_share - 0.5).abs() < 1e-12);
+        assert_eq!(d.train.iter().filter(|e| e.text.starts_with("lie")).count(), 20);
+        assert_eq!(d.train.len(), 120);
+        // Which 20 stay does not depend on the order the client sent them in.
+        let mut reversed = records.clone();
+        reversed.reverse();
+        let again = build(&reversed, &labels(), &ALL_TRAIN, &clients, &HashSet::new());
+        assert_eq!(labels_of(&again), labels_of(&d));
+    }
+
+    #[test]
+    fn the_split_is_by_client_and_a_text_never_lands_on_two_sides() {
+        // 300 clients with 5 texts each; every text also voted on by the next client.
+        let mut records = Vec::new();
+        for c in 0..300u32 {
+            for t in 0..5 {
+                let text = format!("text {c} {t}");
+                records.push(vote(c * 10 + t, &format!("k{c}"), &text, "positive", 0));
+                records.push(vote(100_000 + c * 10 + t, &format!("k{}", (c + 1) % 300), &text, "positive", 0));
+            }
+        }
+        let split = SplitConfig { holdout_fraction: 0.2, validation_fraction: 0.15 };
+        let d = build(&records, &labels(), &split, &ClientsConfig::default(), &HashSet::new());
+        let side_of = |c: u32| {
+            let h = holdout_hash(&format!("k{c}"));
+            if h < 0.2 {
+                0
+            } else if h < 0.35 {
+                1
+            } else {
+                2
+            }
+        };
+        let sides = [&d.holdout, &d.validation, &d.train];
+        let mut seen = HashSet::new();
+        for (side, examples) in sides.iter().enumerate() {
+            for e in examples.iter() {
+                assert!(seen.insert(e.text.clone()), "{} on two sides", e.text);
+                // The text's side is one of its two voters' sides, the higher-ranked one.
+                let c: u32 = e.text.split(' ').nth(1).unwrap().parse().unwrap();
+                let want = side_of(c).min(side_of((c + 1) % 300));
+                assert_eq!(side, want, "{}", e.text);
+            }
+        }
+        assert_eq!(seen.len(), 1500);
+        assert!(d.cross_side_votes > 0 && d.holdout.len() > 150, "{} {}", d.cross_side_votes, d.holdout.len());
+        // Every holdout label comes from holdout clients only: no vote of a training-side client
+        // judges the challenger.
+        assert_eq!(d.holdout.len() + d.validation.len() + d.train.len(), 1500);
     }
 
     #[test]
@@ -209,7 +385,7 @@ mod tests {
         let protected: HashSet<String> =
             (0..400).step_by(2).map(|i| normalise(&format!("@user post number {i}"))).collect();
         let split = SplitConfig { holdout_fraction: 0.2, validation_fraction: 0.2 };
-        let d = build(&records, &labels(), &split, &protected);
+        let d = build(&records, &labels(), &split, &ClientsConfig::default(), &protected);
         for e in d.train.iter().chain(&d.validation) {
             assert!(!protected.contains(&normalise(&e.text)), "{}", e.text);
         }
@@ -223,10 +399,10 @@ mod tests {
     fn the_split_follows_the_id_hash_and_is_stable() {
         let records: Vec<FeedbackRecord> = (0..2000).map(|i| rec(i, &format!("text {i}"), "positive")).collect();
         let split = SplitConfig { holdout_fraction: 0.2, validation_fraction: 0.15 };
-        let a = build(&records, &labels(), &split, &HashSet::new());
+        let a = build(&records, &labels(), &split, &ClientsConfig::default(), &HashSet::new());
         let mut shuffled = records.clone();
         shuffled.reverse();
-        let b = build(&shuffled, &labels(), &split, &HashSet::new());
+        let b = build(&shuffled, &labels(), &split, &ClientsConfig::default(), &HashSet::new());
         let ids = |v: &[LabelledText]| v.iter().map(|e| e.id.clone()).collect::<std::collections::BTreeSet<_>>();
         assert_eq!(ids(&a.holdout), ids(&b.holdout));
         assert_eq!(ids(&a.validation), ids(&b.validation));

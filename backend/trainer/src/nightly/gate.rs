@@ -6,9 +6,10 @@
 //! holdout texts, so only the texts where exactly one of them is right tell them apart: `b`
 //! where only the challenger is, `c` where only the champion is. Under "no difference" each such
 //! text is a coin flip, and `z = (b − c) / √(b + c)` (McNemar's test, normal form) must reach
-//! `min_holdout_z` (1.645: one-sided 95 %). The same arithmetic sets `min_holdout`: a 2 pp gain
-//! with no losses is `b = 0.02·n`, `c = 0`, `z = √(0.02·n)`, which reaches 1.645 only from
-//! n = 136 texts; the default minimum is 150.
+//! `min_holdout_z` (1.645: one-sided 95 %). The same arithmetic sets `min_holdout`: a gain `g`
+//! with a share `ℓ` of texts only the champion gets right is `b − c = g·n`, `b + c = (g + 2ℓ)·n`,
+//! `z = g·√n / √(g + 2ℓ)`; with g = 2 pp and the ℓ = 1.15 % seen on real drift (docs/loop.md)
+//! it reaches 1.645 only from n = 292 texts; the default minimum is 300.
 
 use super::config::GateConfig;
 use crate::eval::EvalReport;

@@ -228,7 +228,7 @@ fn run_inner(
         return Err("the guard set is empty or not configured (guard_set): the night's choices are made on it".into());
     }
     let protected: HashSet<String> = gold.iter().chain(&guard).map(|e| feedback_data::normalise(&e.text)).collect();
-    let data = feedback_data::build(&set.records, &labels, &cfg.split, &protected);
+    let data = feedback_data::build(&set.records, &labels, &cfg.split, &cfg.clients, &protected);
     let enough = data.holdout.len() >= cfg.gate.min_holdout && !data.train.is_empty();
     let (train_n, holdout_n) = (data.train.len(), data.holdout.len());
     let data = report.data.insert(data);

@@ -254,6 +254,18 @@ impl NightlyReport {
                 "{} records, {} distinct texts; {} label conflicts settled by majority, {} tied and dropped, {} with unknown labels, {} like a gold or guard text kept out; {} for training, {} for validation (choices), {} held out (the gate).",
                 d.records, d.unique_texts, d.conflicts_resolved, d.conflicts_dropped, d.unknown_labels, d.gold_like_removed, d.train_examples, d.validation_examples, d.holdout_examples
             );
+            let _ = writeln!(
+                s,
+                "\nClients: {} ({} records without a client key, each counted as its own); the largest sent {:.1} % of the votes; {} repeated votes replaced by the same client's latest; cap {} votes a client: {} records capped from {} clients; {} votes dropped because the text was voted on from a higher-ranked side.",
+                d.clients,
+                d.records_without_client,
+                100.0 * d.largest_client_share,
+                d.repeated_votes,
+                d.client_cap,
+                d.records_capped,
+                d.clients_capped,
+                d.cross_side_votes
+            );
         }
         if let Some(t) = &self.training {
             let _ = writeln!(s, "\n## Training\n");
