@@ -9,127 +9,55 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A form of a kernel: an instruction set it is compiled for, or a layout it runs in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KernelForm {
-    #[cfg(target_arch = "x86_64")]
-    Q8_0Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Q8_0AvxVnni,
-    #[cfg(target_arch = "x86_64")]
-    Q8_0Avx512Vnni,
-    #[cfg(target_arch = "x86_64")]
-    Q8_0Wide,
-    #[cfg(target_arch = "x86_64")]
-    Q8_0Amx,
-    #[cfg(target_arch = "x86_64")]
-    Q4KAvx2,
-    #[cfg(target_arch = "x86_64")]
-    Q4KAvxVnni,
-    #[cfg(target_arch = "x86_64")]
-    Q4KAvx512Vnni,
-    #[cfg(target_arch = "x86_64")]
-    Q4KWide,
-    /// GELU and softmax compiled for AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
-    OpsAvx2,
-    /// GELU and softmax compiled for AVX-512.
-    #[cfg(target_arch = "x86_64")]
-    OpsAvx512,
-    #[cfg(target_arch = "x86_64")]
-    RotationAvx2,
-    #[cfg(target_arch = "wasm32")]
-    Q8_0Simd128,
-    /// Relaxed SIMD's 8-bit dot on unsigned weights.
-    #[cfg(target_arch = "wasm32")]
-    Q8_0Relaxed,
-    #[cfg(target_arch = "wasm32")]
-    Q4KSimd128,
-    #[cfg(target_arch = "wasm32")]
-    Q4KRelaxed,
+/// Declares `KernelForm` with every form of each target (`arch variant "name";`, in the
+/// report's order), `KernelForm::all()` and `KernelForm::name()` from one list.
+macro_rules! kernel_forms {
+    ($($arch:literal $variant:ident $name:literal;)*) => {
+        /// A form of a kernel: an instruction set it is compiled for, or a layout it runs in.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum KernelForm {
+            $(#[cfg(target_arch = $arch)] $variant,)*
+        }
+
+        impl KernelForm {
+            /// Every form of this target, in the report's order.
+            pub fn all() -> Vec<KernelForm> {
+                vec![$(#[cfg(target_arch = $arch)] KernelForm::$variant,)*]
+            }
+
+            /// What the report calls it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(#[cfg(target_arch = $arch)] KernelForm::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+kernel_forms! {
+    "x86_64" Q8_0Avx2 "q8_0 narrow avx2";
+    "x86_64" Q8_0AvxVnni "q8_0 narrow avx-vnni";
+    "x86_64" Q8_0Avx512Vnni "q8_0 narrow avx512-vnni";
+    "x86_64" Q8_0Wide "q8_0 wide avx512-vnni";
+    "x86_64" Q8_0Amx "q8_0 amx";
+    "x86_64" Q4KAvx2 "q4k narrow avx2";
+    "x86_64" Q4KAvxVnni "q4k narrow avx-vnni";
+    "x86_64" Q4KAvx512Vnni "q4k narrow avx512-vnni";
+    "x86_64" Q4KWide "q4k wide avx512-vnni";
+    "x86_64" OpsAvx2 "gelu/softmax avx2";
+    "x86_64" OpsAvx512 "gelu/softmax avx512";
+    "x86_64" RotationAvx2 "rotation avx2";
+    "wasm32" Q8_0Simd128 "q8_0 simd128";
+    // Relaxed SIMD's 8-bit dot on unsigned weights.
+    "wasm32" Q8_0Relaxed "q8_0 relaxed-simd";
+    "wasm32" Q4KSimd128 "q4k simd128";
+    "wasm32" Q4KRelaxed "q4k relaxed-simd";
 }
 
 use KernelForm::*;
 
 impl KernelForm {
-    /// Every form of this target, in the report's order.
-    pub fn all() -> Vec<KernelForm> {
-        vec![
-            #[cfg(target_arch = "x86_64")]
-            Q8_0Avx2,
-            #[cfg(target_arch = "x86_64")]
-            Q8_0AvxVnni,
-            #[cfg(target_arch = "x86_64")]
-            Q8_0Avx512Vnni,
-            #[cfg(target_arch = "x86_64")]
-            Q8_0Wide,
-            #[cfg(target_arch = "x86_64")]
-            Q8_0Amx,
-            #[cfg(target_arch = "x86_64")]
-            Q4KAvx2,
-            #[cfg(target_arch = "x86_64")]
-            Q4KAvxVnni,
-            #[cfg(target_arch = "x86_64")]
-            Q4KAvx512Vnni,
-            #[cfg(target_arch = "x86_64")]
-            Q4KWide,
-            #[cfg(target_arch = "x86_64")]
-            OpsAvx2,
-            #[cfg(target_arch = "x86_64")]
-            OpsAvx512,
-            #[cfg(target_arch = "x86_64")]
-            RotationAvx2,
-            #[cfg(target_arch = "wasm32")]
-            Q8_0Simd128,
-            #[cfg(target_arch = "wasm32")]
-            Q8_0Relaxed,
-            #[cfg(target_arch = "wasm32")]
-            Q4KSimd128,
-            #[cfg(target_arch = "wasm32")]
-            Q4KRelaxed,
-        ]
-    }
-
-    /// What the report calls it.
-    pub fn name(self) -> &'static str {
-        match self {
-            #[cfg(not(any(target_arch = "x86_64", target_arch = "wasm32")))]
-            _ => unreachable!(),
-            #[cfg(target_arch = "x86_64")]
-            Q8_0Avx2 => "q8_0 narrow avx2",
-            #[cfg(target_arch = "x86_64")]
-            Q8_0AvxVnni => "q8_0 narrow avx-vnni",
-            #[cfg(target_arch = "x86_64")]
-            Q8_0Avx512Vnni => "q8_0 narrow avx512-vnni",
-            #[cfg(target_arch = "x86_64")]
-            Q8_0Wide => "q8_0 wide avx512-vnni",
-            #[cfg(target_arch = "x86_64")]
-            Q8_0Amx => "q8_0 amx",
-            #[cfg(target_arch = "x86_64")]
-            Q4KAvx2 => "q4k narrow avx2",
-            #[cfg(target_arch = "x86_64")]
-            Q4KAvxVnni => "q4k narrow avx-vnni",
-            #[cfg(target_arch = "x86_64")]
-            Q4KAvx512Vnni => "q4k narrow avx512-vnni",
-            #[cfg(target_arch = "x86_64")]
-            Q4KWide => "q4k wide avx512-vnni",
-            #[cfg(target_arch = "x86_64")]
-            OpsAvx2 => "gelu/softmax avx2",
-            #[cfg(target_arch = "x86_64")]
-            OpsAvx512 => "gelu/softmax avx512",
-            #[cfg(target_arch = "x86_64")]
-            RotationAvx2 => "rotation avx2",
-            #[cfg(target_arch = "wasm32")]
-            Q8_0Simd128 => "q8_0 simd128",
-            #[cfg(target_arch = "wasm32")]
-            Q8_0Relaxed => "q8_0 relaxed-simd",
-            #[cfg(target_arch = "wasm32")]
-            Q4KSimd128 => "q4k simd128",
-            #[cfg(target_arch = "wasm32")]
-            Q4KRelaxed => "q4k relaxed-simd",
-        }
-    }
-
     /// Why this machine (and build) cannot run the form; `None` when it can.
     pub fn unavailable(self) -> Option<String> {
         #[cfg(target_arch = "x86_64")]
