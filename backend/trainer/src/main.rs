@@ -10,7 +10,7 @@ use sentiment_trainer::checkpoint::LoadOptions;
 use sentiment_trainer::data::load_examples;
 use sentiment_trainer::import::{ImportOptions, Progress as ImportProgress};
 use sentiment_trainer::predict::Predictor;
-use sentiment_trainer::train::TrainOptions;
+use sentiment_trainer::train::{parse_preprocess, TrainOptions};
 use shared::{Clock, Preprocess};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -124,58 +124,8 @@ enum Command {
     },
     /// Fine-tune a model (all weights) on labelled data; writes an HF-layout checkpoint to --out.
     Train {
-        /// A bundle directory or an HF checkpoint directory to start from.
-        #[arg(long)]
-        base: PathBuf,
-        /// Training data (X_text.txt, .jsonl or .csv); repeat for several.
-        #[arg(long, required = true)]
-        data: Vec<PathBuf>,
-        #[arg(long)]
-        out: PathBuf,
-        /// Earlier training data to mix in so the model does not forget.
-        #[arg(long)]
-        replay: Option<PathBuf>,
-        /// Replay examples per new example.
-        #[arg(long, default_value_t = 1.0)]
-        replay_ratio: f64,
-        /// Validation data, scored after every epoch.
-        #[arg(long)]
-        eval_data: Option<PathBuf>,
-        #[arg(long, default_value_t = 1)]
-        epochs: usize,
-        #[arg(long, default_value_t = 5e-5)]
-        lr: f64,
-        #[arg(long, default_value_t = 32)]
-        batch_size: usize,
-        #[arg(long, default_value_t = 64)]
-        max_len: usize,
-        /// Linear warm-up as a fraction of all steps, then linear decay to 0.
-        #[arg(long, default_value_t = 0.06)]
-        warmup: f64,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        #[arg(long, default_value_t = 0.01)]
-        weight_decay: f64,
-        /// Global gradient-norm clip (0 = off).
-        #[arg(long, default_value_t = 1.0)]
-        max_grad_norm: f64,
-        /// L2-SP: pull the weights toward the base's with this strength (0 = off).
-        #[arg(long, default_value_t = 0.0)]
-        l2sp: f64,
-        /// Keep each earlier epoch's checkpoint in OUT/epoch-<n> (the last epoch's is OUT).
-        #[arg(long)]
-        keep_epoch_checkpoints: bool,
-        /// Also save the resumable training state every N steps (0 = only after each epoch).
-        #[arg(long, default_value_t = 0)]
-        checkpoint_every: u64,
-        /// Continue from the training state in --out.
-        #[arg(long)]
-        resume: bool,
-        /// Add a fresh classification head with these comma-separated labels.
-        #[arg(long, value_delimiter = ',')]
-        init_head: Option<Vec<String>>,
-        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
-        preprocess: Preprocess,
+        #[command(flatten)]
+        options: TrainOptions,
         /// Threads for the tensor kernels (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -328,11 +278,6 @@ enum Command {
     },
 }
 
-fn parse_preprocess(s: &str) -> Result<Preprocess, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| format!("unknown preprocessing {s:?}; use cardiffnlp or none"))
-}
-
 fn main() {
     sentiment_trainer::apply_process_settings();
     let cli = Cli::parse();
@@ -470,53 +415,11 @@ fn run(cli: Cli) -> Result<()> {
             println!("Wrote (1 - {weight})·{} + {weight}·{} to {}", from.display(), to.display(), out.display());
             Ok(())
         }
-        Command::Train {
-            base,
-            data,
-            out,
-            replay,
-            replay_ratio,
-            eval_data,
-            epochs,
-            lr,
-            batch_size,
-            max_len,
-            warmup,
-            seed,
-            weight_decay,
-            max_grad_norm,
-            l2sp,
-            keep_epoch_checkpoints,
-            checkpoint_every,
-            resume,
-            init_head,
-            preprocess,
-            threads,
-        } => {
+        Command::Train { options, threads } => {
             if let Some(n) = threads {
                 std::env::set_var("RAYON_NUM_THREADS", n.to_string());
             }
-            let opts = TrainOptions {
-                replay,
-                replay_ratio,
-                eval_data,
-                epochs,
-                lr,
-                batch_size,
-                max_len,
-                warmup,
-                seed,
-                weight_decay,
-                max_grad_norm,
-                l2sp,
-                keep_epoch_checkpoints,
-                checkpoint_every,
-                resume,
-                init_head,
-                preprocess,
-                ..TrainOptions::new(base, data, out)
-            };
-            train(&opts)
+            train(&options)
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod state;
 pub mod step;
 
 pub use interpolate::interpolate;
-pub use run::{train, Progress, TrainOptions, TrainSummary};
+pub use run::{parse_preprocess, train, Progress, TrainOptions, TrainSummary};
 pub use step::{StepStats, Trainable};
 
 use crate::bundle_writer::BundleWriteError;

@@ -31,38 +31,72 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const PLOT_FILE: &str = "metrics.png";
 pub const SUMMARY_FILE: &str = "summary.json";
 
-/// Everything `train` takes. Defaults follow the reference fine-tune (lr 5e-5, batch 32,
-/// 64 tokens, 6 % warm-up, weight decay 0.01, clip 1.0).
-#[derive(Debug, Clone, Serialize)]
+/// Everything `train` takes: also the options of `sentiment-trainer train` (their defaults
+/// there are clap's; `TrainOptions::new` has the library's). Defaults follow the reference
+/// fine-tune (lr 5e-5, batch 32, 64 tokens, 6 % warm-up, weight decay 0.01, clip 1.0).
+#[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct TrainOptions {
-    /// A bundle directory (quantized weights are dequantized) or an HF checkpoint directory.
+    /// A bundle directory (quantized weights are dequantized) or an HF checkpoint directory to
+    /// start from.
+    #[arg(long)]
     pub base: PathBuf,
+    /// Training data (X_text.txt, .jsonl or .csv); repeat for several.
+    #[arg(long, required = true)]
     pub data: Vec<PathBuf>,
+    #[arg(long)]
     pub out: PathBuf,
+    /// Earlier training data to mix in so the model does not forget.
+    #[arg(long)]
     pub replay: Option<PathBuf>,
-    /// Replay examples drawn per new example (seeded sample without replacement).
+    /// Replay examples drawn per new example (a seeded sample without replacement).
+    #[arg(long, default_value_t = 1.0)]
     pub replay_ratio: f64,
+    /// Validation data, scored after every epoch.
+    #[arg(long)]
     pub eval_data: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
     pub epochs: usize,
+    #[arg(long, default_value_t = 5e-5)]
     pub lr: f64,
+    #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    #[arg(long, default_value_t = 64)]
     pub max_len: usize,
-    /// Warm-up as a fraction of all steps.
+    /// Linear warm-up as a fraction of all steps, then linear decay to 0.
+    #[arg(long, default_value_t = 0.06)]
     pub warmup: f64,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
+    /// Global gradient-norm clip (0 = off).
+    #[arg(long, default_value_t = 1.0)]
     pub max_grad_norm: f64,
-    /// L2-SP strength: pulls the weights toward the base's (0: off). See `AdamW::l2sp`.
+    /// L2-SP: pull the weights toward the base's with this strength (0 = off).
+    #[arg(long, default_value_t = 0.0)]
     pub l2sp: f64,
-    /// Also keep each earlier epoch's HF checkpoint, in `out/epoch-<n>` (the last is `out`).
+    /// Keep each earlier epoch's checkpoint in OUT/epoch-<n> (the last epoch's is OUT).
+    #[arg(long)]
     pub keep_epoch_checkpoints: bool,
-    /// Also save the training state every N steps (0: only at epoch ends).
+    /// Also save the resumable training state every N steps (0 = only after each epoch).
+    #[arg(long, default_value_t = 0)]
     pub checkpoint_every: u64,
+    /// Continue from the training state in --out.
+    #[arg(long)]
     pub resume: bool,
-    /// Labels for a fresh classification head (for an encoder without one).
+    /// Add a fresh classification head with these comma-separated labels (for an encoder
+    /// without one).
+    #[arg(long, value_delimiter = ',')]
     pub init_head: Option<Vec<String>>,
     /// Preprocessing for checkpoint bases (bundles carry their own).
+    #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
     pub preprocess: Preprocess,
+}
+
+/// A `--preprocess` value: `cardiffnlp` or `none`.
+pub fn parse_preprocess(s: &str) -> Result<Preprocess, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown preprocessing {s:?}; use cardiffnlp or none"))
 }
 
 impl TrainOptions {
