@@ -272,7 +272,9 @@ fn with_clients(jsonl: &str, client: impl Fn(usize) -> String) -> String {
 /// posts the champion reads wrong, and gold-like posts) never gets a challenger promoted; an
 /// honest night with the same volume, from many clients, does. The other 70 % of both nights
 /// are the same honest confirmations (posts the champion reads right), so only the 30 % can
-/// make a challenger win: in the lying night, only lies.
+/// make a challenger win: in the lying night, only lies. The same lying night without client
+/// keys (each record its own client, the split by record id: the loop before the defences) is
+/// promoted, so the test fails if the defences stop working.
 #[test]
 fn one_client_with_fresh_ids_cannot_get_its_lies_promoted_and_an_honest_night_can() {
     common::kernels_as_the_trainer_runs_them();
@@ -285,34 +287,71 @@ fn one_client_with_fresh_ids_cannot_get_its_lies_promoted_and_an_honest_night_ca
     let p = Predictor::open_bundle(&v1).unwrap();
     let preds = p.predict_many(&shifted.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), 64, |_| {}).unwrap();
     let (right, wrong): (Vec<_>, Vec<_>) = shifted.into_iter().zip(preds).partition(|(t, p)| t.1 == p.label);
-    let confirmations: Vec<(String, String)> = right.into_iter().take(420).map(|x| x.0).collect();
-    // Without the three words whose sentiment the shifted domain flips: learning those costs
-    // gold accuracy (the forgetting the blends and the gold gate handle, not this test's point).
-    let flips_base = |t: &str| ["sick", "insane", "wicked"].iter().any(|w| t.contains(w));
-    let mut contested: Vec<(String, String)> =
-        wrong.into_iter().map(|x| x.0).filter(|t| !flips_base(&t.0)).take(120).collect();
-    contested.extend(texts("base-train.jsonl", 0, 60));
+    // The contested posts: one narrow family (complaints calling the thing "dead" or "trash",
+    // which the champion reads as praise), so that what is said about them, true or not, is
+    // consistent enough for the tiny model to learn in one night; the confirmations leave the
+    // family to them.
+    let family = |t: &str| ["dead", "trash"].iter().any(|w| t.contains(w));
+    let confirmations: Vec<(String, String)> =
+        right.into_iter().map(|x| x.0).filter(|t| !family(&t.0)).take(420).collect();
+    let l = labels();
+    // The liar's label on a post: one that neither the truth nor the champion gives it ("neutral"
+    // on the family), so a model that learns the lie is the only one "right" on it, and the
+    // liar's records in a holdout vouch for it. On the gold-like posts: the next label.
+    let lie = |truth: &str, read: &str| {
+        let i = l.iter().position(|x| x == truth).unwrap();
+        (1..3).map(|k| l[(i + k) % 3].clone()).find(|x| x != read).unwrap()
+    };
+    let contested: Vec<(String, String, String)> = wrong
+        .into_iter()
+        .filter(|x| family(&x.0 .0))
+        .take(120)
+        .map(|(t, p)| {
+            let lied = lie(&t.1, &p.label);
+            (t.0, t.1, lied)
+        })
+        .chain(texts("base-train.jsonl", 0, 60).into_iter().map(|t| {
+            let lied = lie(&t.1, &t.1);
+            (t.0, t.1, lied)
+        }))
+        .collect();
     assert_eq!((confirmations.len(), contested.len()), (420, 180));
+    let told = |lies: bool| -> Vec<(String, String)> {
+        contested.iter().map(|(t, truth, lied)| (t.clone(), if lies { lied } else { truth }.clone())).collect()
+    };
 
     // 60 honest clients; the liar's key lands on the training side (the side its lies would
-    // teach; on the holdout side they could only judge a model that never saw them).
+    // teach; on the holdout side they could only judge a model that never saw them). With
+    // `keys` false the records carry no client key, as stored before the server wrote one.
     let honest = |i: usize| format!("{:016x}", 0x1000 + i % 60);
     let liar = (0..).map(|n| format!("{:016x}", 0xdead_0000_u64 + n)).find(|k| holdout_hash(k) > 0.5).unwrap();
-    let night = |name: &str, lies: bool| {
+    let night = |name: &str, lies: bool, keys: bool| {
         let store_dir = dir.join(format!("store-{name}"));
         let store = LocalStore { root: store_dir.clone() };
         publish(&store, &v1, &PublishOptions { checkpoint: Some(&ck), ..PublishOptions::new("t", "t") }).unwrap();
         let fb = dir.join(format!("feedback-{name}"));
         std::fs::create_dir_all(&fb).unwrap();
-        let base =
-            with_clients(&feedback_at(&v1, &confirmations, "v1", |_| false, "2026-11-28T01:00:00.000Z", 1), honest);
-        let extra = feedback_at(&v1, &contested, "v1", |_| lies, "2026-11-28T02:00:00.000Z", 5001);
-        let extra = if lies { with_clients(&extra, |_| liar.clone()) } else { with_clients(&extra, |i| honest(i + 7)) };
-        std::fs::write(fb.join("a.jsonl"), base + &extra).unwrap();
-        // The gold gate loosened to 1 pp (the honest challenger loses 0.7 pp here): only the
-        // client defences can stop the lying night.
+        let base = feedback_at(&v1, &confirmations, "v1", |_| false, "2026-11-28T01:00:00.000Z", 1);
+        let extra = feedback_at(&v1, &told(lies), "v1", |_| false, "2026-11-28T02:00:00.000Z", 5001);
+        let records = match (keys, lies) {
+            (false, _) => base + &extra,
+            (true, true) => with_clients(&base, honest) + &with_clients(&extra, |_| liar.clone()),
+            (true, false) => with_clients(&base, honest) + &with_clients(&extra, |i| honest(i + 7)),
+        };
+        std::fs::write(fb.join("a.jsonl"), records).unwrap();
+        // The forgetting guards loosened (1 pp on the guard set when choosing, 2 pp on gold at
+        // the gate: the challenger that learns the family here loses 0.8 pp guard and up to
+        // 1.25 pp gold) and 6 epochs, so that a challenger learns the night's 30 % whoever sent
+        // it: only the client defences can stop the lying night. With the default 0.25 pp guard
+        // budget the night picks a blend too close to the champion to learn it, and even the
+        // lying night without keys is rejected (+0.79 pp, z 1.00); the forgetting guards have
+        // their own test, `one_client_flipping_labels_never_costs_gold_accuracy`.
         let path = config(&dir, store_dir.to_str().unwrap(), fb.to_str().unwrap());
-        let toml = std::fs::read_to_string(&path).unwrap().replace("[gate]\n", "[gate]\nmax_gold_loss = 0.01\n");
+        let toml = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("[gate]\n", "[gate]\nmax_gold_loss = 0.02\n")
+            .replace("epochs = 3", "epochs = 6")
+            + "[select]\nmax_guard_loss = 0.01\n";
         std::fs::write(&path, toml).unwrap();
         let cfg = NightlyConfig::from_file(&path).unwrap();
         let report = run(&cfg, &NightlyOptions { force_retrain: true }, |_| {});
@@ -325,7 +364,13 @@ fn one_client_with_fresh_ids_cannot_get_its_lies_promoted_and_an_honest_night_ca
         (report, Registry::load(&store).unwrap().champion.unwrap())
     };
 
-    let (lying, champion_after) = night("lying", true);
+    // The attack, without the defences: the liar's records spread over holdout, validation and
+    // training by id, its lies are learnt and vouch for the challenger that learnt them.
+    let (open, champion_after) = night("lying-without-keys", true, false);
+    assert_eq!(open.outcome, Outcome::Promoted, "{}", open.reason);
+    assert_ne!(champion_after, "v1");
+
+    let (lying, champion_after) = night("lying", true, true);
     assert_ne!(lying.outcome, Outcome::Promoted, "{}", lying.reason);
     assert_eq!(champion_after, "v1");
     // The report shows the cap: max(20, 5 % of the votes) = 30 of the liar's votes kept (its
@@ -337,7 +382,7 @@ fn one_client_with_fresh_ids_cannot_get_its_lies_promoted_and_an_honest_night_ca
     assert_eq!((d.clients_capped, d.records_capped), (1, liar_votes - 30), "{shown}");
     assert!((d.largest_client_share - liar_votes as f64 / (600 - d.repeated_votes) as f64).abs() < 1e-9, "{shown}");
 
-    let (honest_night, champion_after) = night("honest", false);
+    let (honest_night, champion_after) = night("honest", false, true);
     assert_eq!(honest_night.outcome, Outcome::Promoted, "{}", honest_night.reason);
     assert_ne!(champion_after, "v1");
     let d = honest_night.data.as_ref().unwrap();
