@@ -325,7 +325,7 @@ fn one_client_with_fresh_ids_cannot_get_its_lies_promoted_and_an_honest_night_ca
     // `keys` false the records carry no client key, as stored before the server wrote one.
     let honest = |i: usize| format!("{:016x}", 0x1000 + i % 60);
     let liar = (0..).map(|n| format!("{:016x}", 0xdead_0000_u64 + n)).find(|k| holdout_hash(k) > 0.5).unwrap();
-    let night = |name: &str, lies: bool, keys: bool| {
+    let night = |name: &str, lies: bool, keys: bool, capped: bool| {
         let store_dir = dir.join(format!("store-{name}"));
         let store = LocalStore { root: store_dir.clone() };
         publish(&store, &v1, &PublishOptions { checkpoint: Some(&ck), ..PublishOptions::new("t", "t") }).unwrap();
@@ -351,7 +351,8 @@ fn one_client_with_fresh_ids_cannot_get_its_lies_promoted_and_an_honest_night_ca
             .unwrap()
             .replace("[gate]\n", "[gate]\nmax_gold_loss = 0.02\n")
             .replace("epochs = 3", "epochs = 6")
-            + "[select]\nmax_guard_loss = 0.01\n";
+            + "[select]\nmax_guard_loss = 0.01\n"
+            + if capped { "" } else { "[clients]\ncap_share = 1.0\n" };
         std::fs::write(&path, toml).unwrap();
         let cfg = NightlyConfig::from_file(&path).unwrap();
         let report = run(&cfg, &NightlyOptions { force_retrain: true }, |_| {});
@@ -366,11 +367,17 @@ fn one_client_with_fresh_ids_cannot_get_its_lies_promoted_and_an_honest_night_ca
 
     // The attack, without the defences: the liar's records spread over holdout, validation and
     // training by id, its lies are learnt and vouch for the challenger that learnt them.
-    let (open, champion_after) = night("lying-without-keys", true, false);
+    let (open, champion_after) = night("lying-without-keys", true, false, true);
     assert_eq!(open.outcome, Outcome::Promoted, "{}", open.reason);
     assert_ne!(champion_after, "v1");
 
-    let (lying, champion_after) = night("lying", true, true);
+    // Each defence alone stops it: with the cap lifted, the split by client keeps the liar's
+    // records off the holdout, so nothing vouches for its lies.
+    let (uncapped, champion_after) = night("lying-uncapped", true, true, false);
+    assert_ne!(uncapped.outcome, Outcome::Promoted, "{}", uncapped.reason);
+    assert_eq!((champion_after.as_str(), uncapped.data.as_ref().unwrap().records_capped), ("v1", 0));
+
+    let (lying, champion_after) = night("lying", true, true, true);
     assert_ne!(lying.outcome, Outcome::Promoted, "{}", lying.reason);
     assert_eq!(champion_after, "v1");
     // The report shows the cap: max(20, 5 % of the votes) = 30 of the liar's votes kept (its
@@ -382,7 +389,7 @@ fn one_client_with_fresh_ids_cannot_get_its_lies_promoted_and_an_honest_night_ca
     assert_eq!((d.clients_capped, d.records_capped), (1, liar_votes - 30), "{shown}");
     assert!((d.largest_client_share - liar_votes as f64 / (600 - d.repeated_votes) as f64).abs() < 1e-9, "{shown}");
 
-    let (honest_night, champion_after) = night("honest", false, true);
+    let (honest_night, champion_after) = night("honest", false, true, true);
     assert_eq!(honest_night.outcome, Outcome::Promoted, "{}", honest_night.reason);
     assert_ne!(champion_after, "v1");
     let d = honest_night.data.as_ref().unwrap();
