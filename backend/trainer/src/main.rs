@@ -284,6 +284,9 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        // With RUST_LOG=sentiment_trainer=info, each nightly stage and training epoch logs how
+        // long it took when it ends.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .init();
     if let Err(e) = run(cli) {
         eprintln!("error: {}", one_line(&e));

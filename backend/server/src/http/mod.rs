@@ -9,6 +9,7 @@ pub mod metrics;
 mod rate_limit;
 pub mod serve;
 mod static_files;
+mod trace;
 
 pub use cors::{CorsError, CorsOrigins};
 pub use error::AppError;
@@ -154,7 +155,10 @@ pub fn app(state: AppState) -> Router {
 
     let cors = cfg.cors_origins.layer();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(cfg.max_in_flight.max(1)));
+    // One `Router::layer` for the trace and the protection: each call costs every request a
+    // clone of the route's service stack (~6,000 instructions, measured for the trace layer).
     let protection = ServiceBuilder::new()
+        .layer(trace::layer())
         .layer(HandleErrorLayer::new(handle_layer_error))
         .load_shed()
         .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(semaphore))

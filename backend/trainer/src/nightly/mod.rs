@@ -50,6 +50,7 @@ pub struct NightlyOptions {
 /// Runs once. Never panics on bad input: failures end up in the report as `failed`.
 pub fn run(cfg: &NightlyConfig, opts: &NightlyOptions, on_step: impl FnMut(&Progress)) -> NightlyReport {
     let mut report = NightlyReport::new(cfg, opts.force_retrain);
+    let _night = tracing::info_span!("nightly", started_at = %report.started_at).entered();
     if let Err(e) = run_inner(cfg, opts, &mut report, on_step) {
         let mut msg = e.to_string();
         let mut cause = e.source();
@@ -75,6 +76,13 @@ pub fn run(cfg: &NightlyConfig, opts: &NightlyOptions, on_step: impl FnMut(&Prog
         }
     }
     report
+}
+
+/// Leaves the current stage's span (if any) and enters the next one's, so the night's log and
+/// its timings (`RUST_LOG=sentiment_trainer=info`) read stage by stage.
+fn enter_stage(current: &mut Option<tracing::span::EnteredSpan>, name: &'static str) {
+    current.take();
+    *current = Some(tracing::info_span!("stage", stage = name).entered());
 }
 
 /// Deletes all but the newest `keep` run folders (`run-<time>`) in `work_dir`; their names are
@@ -150,6 +158,8 @@ fn run_inner(
     report: &mut NightlyReport,
     on_step: impl FnMut(&Progress),
 ) -> Result<(), RunError> {
+    let mut stage = None;
+    enter_stage(&mut stage, "load");
     let store = open_store(&cfg.registry)?;
     let registry = Registry::load(&*store)?;
     let champion = registry.champion_entry(&store.location())?.clone();
@@ -172,6 +182,7 @@ fn run_inner(
     report.screening = Some(screening);
 
     // 2. The promotion guard: a champion this loop promoted is watched against its parent.
+    enter_stage(&mut stage, "promotion_guard");
     if let Some(check) = guard_champion(cfg, &*store, &registry, &champion, &set.records, &run_dir)? {
         let rollback_to = (check.decision == GuardDecision::Rollback).then(|| check.parent.clone());
         report.reason = check.reason.clone();
@@ -185,6 +196,7 @@ fn run_inner(
     }
 
     // 3. Monitor.
+    enter_stage(&mut stage, "monitor");
     let (recorded, reference_mix) = manifest_reference(&manifest.metrics);
     let baseline = recorded.or(cfg.monitor.baseline).ok_or(crate::monitor::MonitorError::NoBaseline)?;
     let t = Thresholds {
@@ -216,6 +228,7 @@ fn run_inner(
 
     // 4. Training, validation and holdout sets from all feedback (every version's corrections
     //    count).
+    enter_stage(&mut stage, "split");
     let gold = load_examples(&cfg.gold_test, &labels)?;
     if gold.is_empty() {
         return Err(format!("{}: the gold test set is empty", cfg.gold_test.display()).into());
@@ -240,6 +253,7 @@ fn run_inner(
         );
         return Ok(());
     }
+    enter_stage(&mut stage, "fetch");
     prune_runs(&cfg.work_dir, cfg.keep_runs - 1);
     tracing::info!("fetching champion {} from {}", champion.version, store.location());
     let fetched = fetch_version(&*store, &champion, &run_dir.join("champion"))?;
@@ -250,6 +264,7 @@ fn run_inner(
     write_durably(&run_dir.join("feedback-holdout.jsonl"), feedback_data::to_jsonl(&data.holdout).as_bytes())?;
 
     // 5. Fine-tune from the champion's float checkpoint when it has one, keeping every epoch.
+    enter_stage(&mut stage, "train");
     let base = fetched.checkpoint.clone().unwrap_or_else(|| fetched.bundle.clone());
     let tc = &cfg.train;
     let mut to = TrainOptions::new(base.clone(), vec![train_path], run_dir.join("fine-tune"));
@@ -274,6 +289,7 @@ fn run_inner(
     // 6. Choose the challenger among the epochs and their blends with the champion, on the guard
     //    set and the feedback validation split; then quantize it as the champion is quantized:
     //    the gate judges exactly what would ship.
+    enter_stage(&mut stage, "select");
     let validation = label_examples(&data.validation, &labels);
     let champion_float = load_base(&base, None, manifest.preprocessing)?;
     let epochs = to.epoch_checkpoints();
@@ -314,6 +330,7 @@ fn run_inner(
         "train": cfg.train,
         "selection": { "epoch": picked.epoch, "mixing_weight": picked.mixing_weight, "select": cfg.select },
     });
+    enter_stage(&mut stage, "quantize");
     // Calibrated on what it was trained on (never the gold set or the holdout it is judged on).
     let mut calibration_texts: Vec<String> = data.train.iter().map(|t| t.text.clone()).collect();
     if let Some(replay) = &cfg.replay_data {
@@ -353,6 +370,7 @@ fn run_inner(
     }
 
     // 7. Evaluate both on the gold set and the feedback holdout.
+    enter_stage(&mut stage, "gate");
     let holdout = label_examples(&data.holdout, &labels);
     let truth: Vec<usize> = holdout.iter().map(|e| e.label).collect();
     let score = |dir: &Path| -> Result<_, RunError> {
@@ -377,6 +395,7 @@ fn run_inner(
     }
 
     // 8. Promote: the figures go into the manifest, the bundle and its checkpoint to the store.
+    enter_stage(&mut stage, "publish");
     let all: Vec<&LabelledText> = data.train.iter().chain(&data.holdout).collect();
     let figures = |r: &crate::eval::EvalReport| json!({"n": r.n, "accuracy": r.accuracy, "macro_recall": r.macro_recall, "macro_f1": r.macro_f1});
     challenger.metrics.insert("gold".into(), figures(&evals.challenger_gold));

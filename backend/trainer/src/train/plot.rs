@@ -1,5 +1,5 @@
-//! A PNG of the training curves, with a minimal PNG encoder (chunks and CRC-32 here, zlib from
-//! `miniz_oxide`): no plotting or image dependency for one chart.
+//! A PNG of the training curves: the chart is drawn here on an RGB canvas (no plotting
+//! dependency for one chart), the file is written by the `png` crate.
 
 /// An RGB canvas.
 pub struct Canvas {
@@ -55,43 +55,15 @@ impl Canvas {
     }
 
     pub fn to_png(&self) -> Vec<u8> {
-        let mut raw = Vec::with_capacity((self.width * 3 + 1) * self.height);
-        for row in self.pixels.chunks(self.width) {
-            raw.push(0); // filter: none
-            for p in row {
-                raw.extend_from_slice(p);
-            }
-        }
-        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut ihdr = Vec::new();
-        ihdr.extend((self.width as u32).to_be_bytes());
-        ihdr.extend((self.height as u32).to_be_bytes());
-        ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter, no interlace
-        chunk(&mut png, b"IHDR", &ihdr);
-        chunk(&mut png, b"IDAT", &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6));
-        chunk(&mut png, b"IEND", &[]);
+        let mut png = Vec::new();
+        let mut encoder = png::Encoder::new(&mut png, self.width as u32, self.height as u32);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().expect("a PNG header into memory");
+        writer.write_image_data(self.pixels.as_flattened()).expect("a PNG body into memory");
+        writer.finish().expect("a PNG end into memory");
         png
     }
-}
-
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend((data.len() as u32).to_be_bytes());
-    let start = out.len();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let crc = crc32(&out[start..]);
-    out.extend(crc.to_be_bytes());
-}
-
-pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
 }
 
 /// Training loss per step (blue, with its moving average in dark blue) in the top panel, and
@@ -153,26 +125,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crc_and_png_structure() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        let png = training_curves(&[(1, 1.1), (2, 0.9), (3, 0.7)], &[(3, vec![0.5, 0.6])]).to_png();
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        assert_eq!(&png[12..16], b"IHDR");
-        assert_eq!(&png[png.len() - 8..png.len() - 4], b"IEND");
-        let mut idat = Vec::new();
-        let mut i = 8;
-        while i < png.len() {
-            let n = u32::from_be_bytes(png[i..i + 4].try_into().unwrap()) as usize;
-            if &png[i + 4..i + 8] == b"IDAT" {
-                idat.extend_from_slice(&png[i + 8..i + 8 + n]);
-            }
-            assert_eq!(
-                crc32(&png[i + 4..i + 8 + n]),
-                u32::from_be_bytes(png[i + 8 + n..i + 12 + n].try_into().unwrap())
-            );
-            i += 12 + n;
-        }
-        let raw = miniz_oxide::inflate::decompress_to_vec_zlib(&idat).unwrap();
-        assert_eq!(raw.len(), (800 * 3 + 1) * 500);
+    fn the_png_decodes_to_the_canvas() {
+        let canvas = training_curves(&[(1, 1.1), (2, 0.9), (3, 0.7)], &[(3, vec![0.5, 0.6])]);
+        let png = canvas.to_png();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut pixels).unwrap();
+        assert_eq!((info.width, info.height), (800, 500));
+        assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight));
+        let canvas = &canvas;
+        let drawn: Vec<u8> = (0..500).flat_map(|y| (0..800).flat_map(move |x| canvas.get(x, y))).collect();
+        assert_eq!(&pixels[..info.buffer_size()], drawn.as_slice());
+        assert!(drawn.iter().any(|&v| v != 255), "the chart draws something");
     }
 }

@@ -369,6 +369,7 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
     let mut seen = 0usize;
     let loop_start = Instant::now();
     for epoch in (start / per_epoch.max(1)) as usize..opts.epochs {
+        let _epoch = tracing::info_span!("epoch", epoch).entered();
         let batches = epoch_batches(&lengths, opts.batch_size, derive_seed(opts.seed, 1, epoch as u64));
         for (i, batch) in batches.iter().enumerate() {
             let step = epoch as u64 * per_epoch + i as u64;
