@@ -136,6 +136,13 @@ fn parse_lines(input: &str) -> Table {
 
 /// RFC 4180: fields separated by commas, optionally quoted; quotes doubled inside quotes;
 /// quoted fields may span lines. Blank lines are skipped.
+///
+/// Written here rather than with the `csv` crate (which the trainer uses) because users rely on
+/// two things the crate does differently (checked with csv 1.4, issue 34): a quoted field left
+/// open is an error naming its line, where the crate silently reads the rest of the file into
+/// that one cell (every later post lost into one text); and a quote after spaces still opens a
+/// quoted field (`1, "hello, world"`, as people type CSV by hand), where the crate splits the
+/// text at its comma.
 fn parse_csv(input: &str) -> Result<Table, InputError> {
     let mut records: Vec<Vec<String>> = Vec::new();
     let mut record: Vec<String> = Vec::new();
@@ -244,6 +251,15 @@ mod tests {
         let t = Table::parse("Text,Date\nok,2024-01-01\n", InputFormat::Auto, None).unwrap();
         assert_eq!(t.columns, ["Text", "Date"]);
         assert_eq!(t.guess_text_column().as_deref(), Some("Text"));
+    }
+
+    #[test]
+    fn a_quote_after_spaces_opens_a_quoted_field_and_an_open_quote_is_an_error() {
+        let t = Table::parse("id, text\n1, \"hello, world\"\n", InputFormat::Csv, None).unwrap();
+        assert_eq!(t.columns, ["id", "text"]);
+        assert_eq!(t.rows, [vec!["1".to_string(), "hello, world".to_string()]]);
+        let open = "id,text\n1,\"ok\"\n2,\"never closed\n3,a later post\n";
+        assert_eq!(Table::parse(open, InputFormat::Csv, None), Err(InputError::UnclosedQuote { line: 3 }));
     }
 
     #[test]
