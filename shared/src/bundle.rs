@@ -141,7 +141,7 @@ impl Manifest {
             size += n as u64;
             hasher.update(&buf[..n]);
         }
-        let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let got = hex::encode(hasher.finalize());
         self.verify_digest(file, size, &got)
     }
 

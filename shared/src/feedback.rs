@@ -129,14 +129,10 @@ pub fn is_model_version(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// True for the canonical textual UUID form (any version), either case.
+/// True for the canonical textual UUID form (any version), either case: the hyphenated form
+/// only (36 characters), not the braced, URN or plain-hex forms `uuid` also parses.
 pub fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
+    s.len() == uuid::fmt::Hyphenated::LENGTH && uuid::Uuid::try_parse(s).is_ok()
 }
 
 /// Counts by label and agreement, as returned by `GET /api/feedback/stats`.
@@ -369,6 +365,20 @@ mod tests {
         let mut s = sample();
         s.model_version = "20261123-194025-711a5bd3.q8_0".into();
         assert_eq!(s.validate(&labels), Ok(()));
+    }
+
+    #[test]
+    fn only_the_hyphenated_uuid_form_is_an_id() {
+        assert!(is_uuid("0F8FAD5B-D9CB-469F-A165-70867728950E"));
+        for bad in [
+            "0f8fad5bd9cb469fa16570867728950e",
+            "{0f8fad5b-d9cb-469f-a165-70867728950e}",
+            "urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e",
+            "0f8fad5b-d9cb-469f-a165-70867728950g",
+            "0f8fad5b-d9cb-469f-a16570867728950e-",
+        ] {
+            assert!(!is_uuid(bad), "{bad}");
+        }
     }
 
     #[test]

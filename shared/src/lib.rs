@@ -29,14 +29,5 @@ pub const SENTIMENT_LABELS: [&str; 3] = ["negative", "neutral", "positive"];
 /// Lower-case hex sha256 of `bytes`, as written in the bundle manifest.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    hex_lower(&sha2::Sha256::digest(bytes))
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex_lower(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    hex::encode(sha2::Sha256::digest(bytes))
 }

@@ -124,7 +124,7 @@ fn fetch_blob(
     client.download_to(repo, file, &mut out, |done, total| progress(file, done, total))?;
     out.file.sync_all().map_err(io(&tmp))?;
     let is_sha256 = etag.len() == 64 && etag.bytes().all(|b| b.is_ascii_hexdigit());
-    let got = shared::hex_lower(&out.hash.finalize());
+    let got = hex::encode(out.hash.finalize());
     if is_sha256 && !got.eq_ignore_ascii_case(etag) {
         let _ = std::fs::remove_file(&tmp);
         return Err(SnapshotError::Corrupt { file: file.to_owned(), want: etag.to_owned(), got });

@@ -49,7 +49,7 @@ fn forget_results() {
 fn new_batch_id() -> String {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("crypto.getRandomValues is available");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Where the results on screen came from.

@@ -66,7 +66,7 @@ async fn webcrypto_sha256(bytes: &Uint8Array) -> Option<String> {
     let digest: Function = Reflect::get(&subtle, &"digest".into()).ok()?.dyn_into().ok()?;
     let promise: Promise = digest.call2(&subtle, &"SHA-256".into(), bytes).ok()?.dyn_into().ok()?;
     let hash = Uint8Array::new(&JsFuture::from(promise).await.ok()?);
-    Some(hash.to_vec().iter().map(|b| format!("{b:02x}")).collect())
+    Some(hex::encode(hash.to_vec()))
 }
 
 fn listed(manifest: &Manifest, name: &str) -> Result<FileEntry, BundleError> {
