@@ -85,12 +85,12 @@ impl ClientKeys {
         match std::fs::read_to_string(&path) {
             Ok(s) => {
                 let secret =
-                    decode_hex(s.trim()).filter(|b| b.len() == 32).ok_or(ClientKeyError::BadFile(path.clone()))?;
+                    hex::decode(s.trim()).ok().filter(|b| b.len() == 32).ok_or(ClientKeyError::BadFile(path.clone()))?;
                 Ok((ClientKeys::new(&secret), SecretSource::DataDir { path, created: false }))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let secret = rand::random::<[u8; 32]>();
-                write_secret(&path, &encode_hex(&secret)).map_err(|e| io("writing", e))?;
+                write_secret(&path, &hex::encode(secret)).map_err(|e| io("writing", e))?;
                 Ok((ClientKeys::new(&secret), SecretSource::DataDir { path, created: true }))
             }
             Err(e) => Err(io("reading", e)),
@@ -101,19 +101,8 @@ impl ClientKeys {
     pub fn key(&self, source: &str) -> String {
         let mut mac = self.mac.clone();
         mac.update(source.as_bytes());
-        encode_hex(&mac.finalize().into_bytes()[..8])
+        hex::encode(&mac.finalize().into_bytes()[..8])
     }
-}
-
-fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// Writes `content` to `path` readable by the owner only, durably: a temporary file, fsync'd,
