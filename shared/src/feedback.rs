@@ -178,6 +178,13 @@ pub fn psi(p: &BTreeMap<String, f64>, q: &BTreeMap<String, f64>) -> f64 {
         .sum()
 }
 
+// RFC 3339 and the calendar maths are written here, not taken from a crate, for the page's
+// sake: the page parses its batches' date cells with them, and the `time` crate (0.3.55,
+// `parsing`), which does both, costs 6.5 KB gzip of wasm more than these functions, measured
+// alone at opt-level z after wasm-opt (15,234 B against 8,778 B), about 1.3 % of the page.
+// `humantime`, which the native programs already link, takes no UTC offsets (`+01:00`) and no
+// date before 1970. A test checks these against `humantime` wherever both apply.
+
 /// Milliseconds since the Unix epoch → RFC 3339 UTC with millisecond precision
 /// (`2026-11-23T10:00:00.000Z`). Every `received_at` the server writes has this form, so the
 /// strings sort in time order.
@@ -439,6 +446,20 @@ mod tests {
         }
         for ms in [-86_400_001_i64, 951_782_400_000, 4_102_444_800_000, 1_700_000_000_123] {
             assert_eq!(parse_timestamp_millis(&format_timestamp_millis(ms)), Some(ms));
+        }
+    }
+
+    #[test]
+    fn timestamps_agree_with_humantime() {
+        use std::time::{Duration, UNIX_EPOCH};
+        // Every 7,919,999,123 ms (~92 days and an odd time of day) from 1970 to past 2100.
+        for ms in (0..4_200_000_000_000_i64).step_by(7_919_999_123) {
+            let at = UNIX_EPOCH + Duration::from_millis(ms as u64);
+            let theirs = humantime::format_rfc3339_millis(at).to_string();
+            assert_eq!(format_timestamp_millis(ms), theirs);
+            assert_eq!(parse_timestamp_millis(&theirs), Some(ms));
+            let parsed = humantime::parse_rfc3339(&format_timestamp_millis(ms)).unwrap();
+            assert_eq!(parsed.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64, ms);
         }
     }
 
