@@ -84,8 +84,10 @@ impl ClientKeys {
         let io = |action, e| ClientKeyError::Io { action, path: path.clone(), source: e };
         match std::fs::read_to_string(&path) {
             Ok(s) => {
-                let secret =
-                    hex::decode(s.trim()).ok().filter(|b| b.len() == 32).ok_or(ClientKeyError::BadFile(path.clone()))?;
+                let secret = hex::decode(s.trim())
+                    .ok()
+                    .filter(|b| b.len() == 32)
+                    .ok_or(ClientKeyError::BadFile(path.clone()))?;
                 Ok((ClientKeys::new(&secret), SecretSource::DataDir { path, created: false }))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

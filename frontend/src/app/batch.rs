@@ -45,11 +45,12 @@ fn forget_results() {
     }
 }
 
-/// A batch id: random, so a stored review never attaches to other results.
+/// A batch id: random, so a stored review never attaches to other results. (Hex by hand, not
+/// `hex::encode`, for the page's size: see `outbox::uuid_v4`.)
 fn new_batch_id() -> String {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("crypto.getRandomValues is available");
-    hex::encode(bytes)
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where the results on screen came from.

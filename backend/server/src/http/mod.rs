@@ -155,8 +155,9 @@ pub fn app(state: AppState) -> Router {
 
     let cors = cfg.cors_origins.layer();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(cfg.max_in_flight.max(1)));
-    // One `Router::layer` for the trace and the protection: each call costs every request a
-    // clone of the route's service stack (~6,000 instructions, measured for the trace layer).
+    // The trace goes in this one `Router::layer` with the protection: each `Router::layer`
+    // costs every request a clone of the route's service stack (~4,700 instructions, 3.7 % of a
+    // feedback request; docs/benchmarks.md, "Commodity crates").
     let protection = ServiceBuilder::new()
         .layer(trace::layer())
         .layer(HandleErrorLayer::new(handle_layer_error))
