@@ -11,6 +11,7 @@ client; exits non-zero on the first mismatch.
 """
 
 import json
+import re
 import os
 import sys
 import tempfile
@@ -186,7 +187,9 @@ if synced_repo:
             local = hf_hub_download(synced_repo, path, repo_type="dataset", cache_dir=cache)
             for line in open(local, encoding="utf-8"):
                 rec = json.loads(line)
-                incomplete += not required <= set(rec) <= required | {"note"}
+                # `client`: the server's pseudonymous client key (16 hex digits), never the address.
+                client_ok = "client" not in rec or re.fullmatch(r"[0-9a-f]{16}", rec["client"]) is not None
+                incomplete += not (required <= set(rec) <= required | {"note", "client"} and client_ok)
                 seen.append(rec["id"])
     check(incomplete == 0, f"every synced line is a feedback record ({len(seen)} lines)")
     check(len(paths) >= 1 and all(p.count("/") == 2 and p.endswith(".jsonl") for p in paths),
