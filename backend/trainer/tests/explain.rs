@@ -5,7 +5,7 @@
 mod common;
 
 use common::fixture;
-use model::explain::{delete_words, explain, merge, words, Occlusion};
+use model::explain::{delete_words, explain, merge, words, Explanation, Occlusion};
 use sentiment_trainer::predict::Predictor;
 use shared::Preprocess;
 
@@ -16,6 +16,14 @@ fn predictor() -> Predictor {
 /// The label's probability for one text, in a batch of its own.
 fn probability(p: &Predictor, text: &str, label: &str) -> f32 {
     p.predict_batch(&[text]).unwrap()[0].scores[label]
+}
+
+/// Every batch of `run`, stepped as the browser worker steps them.
+fn run_to_end(p: &Predictor, mut run: Occlusion) -> Explanation {
+    while !run.is_finished() {
+        run.step(&p.encoder, &p.classifier).unwrap();
+    }
+    run.finish(p.labels())
 }
 
 #[test]
@@ -76,11 +84,7 @@ fn two_parts_merged_give_exactly_the_whole() {
     let whole = explain(&p.encoder, &p.classifier, text).unwrap();
     let parts: Vec<_> = (0..2)
         .map(|part| {
-            let mut run = Occlusion::part(&p.encoder, text, part, 2).unwrap();
-            while !run.is_finished() {
-                run.step(&p.encoder, &p.classifier).unwrap();
-            }
-            let ex = run.finish(p.labels());
+            let ex = run_to_end(&p, Occlusion::part(&p.encoder, text, part, 2).unwrap());
             assert!(!ex.is_complete(), "a part runs only its share");
             ex
         })
@@ -99,22 +103,16 @@ fn reusing_the_prediction_of_the_text_changes_nothing_but_the_rows_run() {
     let whole = explain(&p.encoder, &p.classifier, text).unwrap();
     let predicted = p.predict_batch(&[text]).unwrap().remove(0);
     let probs: Vec<f32> = p.labels().iter().map(|l| predicted.scores[l]).collect();
-    let run_all = |mut run: Occlusion| {
-        while !run.is_finished() {
-            run.step(&p.encoder, &p.classifier).unwrap();
-        }
-        run.finish(p.labels())
-    };
 
     let mut alone = Occlusion::new(&p.encoder, text).unwrap();
     let rows = alone.rows();
     alone.reuse_text_probs(probs.clone());
     assert_eq!(alone.rows(), rows - 1);
-    assert_eq!(run_all(alone), whole);
+    assert_eq!(run_to_end(&p, alone), whole);
 
     let mut first = Occlusion::part(&p.encoder, text, 0, 2).unwrap();
     let second = Occlusion::part(&p.encoder, text, 1, 2).unwrap();
     first.reuse_text_probs(probs);
     assert!(first.rows() <= second.rows(), "{} rows and {}", first.rows(), second.rows());
-    assert_eq!(merge(vec![run_all(first), run_all(second)]).unwrap(), whole);
+    assert_eq!(merge(vec![run_to_end(&p, first), run_to_end(&p, second)]).unwrap(), whole);
 }
