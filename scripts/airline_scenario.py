@@ -22,21 +22,14 @@ Usage (see docs/retraining.md):
       [--gold DIR/test_text.txt] [--config .github/nightly.toml] [--out DIR]
   env: TRAINER, SERVER (binaries; default target/release/...), SHARE (default ../shared)
 """
-import argparse, json, os, random, shutil, socket, subprocess, sys, time, tomllib, urllib.request, uuid
+import argparse, json, os, random, shutil, subprocess, sys, time, tomllib, uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import loop_pieces
+from loop_pieces import ROOT, TRAINER, jsonl, post, predict, server, sh
+
 SHARE = Path(os.environ.get("SHARE", ROOT.parent / "shared")) / "data"
-TRAINER = os.environ.get("TRAINER", str(ROOT / "target" / "release" / "sentiment-trainer"))
-SERVER = os.environ.get("SERVER", str(ROOT / "target" / "release" / "sentiment-server"))
 PRODUCTION_SECTIONS = ("monitor", "split", "gate", "train", "select")
-
-
-def sh(*args, stdin=None):
-    r = subprocess.run([str(a) for a in args], input=stdin, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(map(str, args[:2]))} failed ({r.returncode}): {r.stderr.strip() or r.stdout.strip()}")
-    return r.stdout
 
 
 def toml_value(v):
@@ -69,20 +62,9 @@ def scenario_config(production: Path, out: Path, gold: Path, guard: Path, replay
     return path
 
 
-def post(url, body, client):
-    req = urllib.request.Request(url, json.dumps(body).encode(),
-                                 {"content-type": "application/json", "x-forwarded-for": client})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return r.status
-
-
 def evaluate(model, data):
-    r = json.loads(sh(TRAINER, "eval", "--model", model, "--data", data, "--json"))
+    r = loop_pieces.evaluate(model, data)
     return {"n": r["n"], "accuracy": r["accuracy"], "macro_recall": r["macro_recall"]}
-
-
-def jsonl(path):
-    return [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
 
 
 def main():
@@ -123,22 +105,8 @@ def main():
     if need > len(pool):
         sys.exit(f"{a.nights} nights of {a.per_night} posts need {need}; the pool holds {len(pool)}")
 
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-    server = subprocess.Popen([SERVER, "--addr", f"127.0.0.1:{port}", "--data-dir", fb_dir, "--model-dir", store,
-                               "--rate-limit", "1000000", "--rate-burst", "100000", "--trusted-proxy-hops", "1"],
-                              stdout=open(a.out / "server.log", "w"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1); break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            sys.exit("sentiment-server did not come up; see server.log")
+    with server(fb_dir, store, a.out / "server.log") as base:
         nights = run_nights(a, base, store, cfg, pool, test, guard)
-    finally:
-        server.terminate(); server.wait()
     write_report(a, nights)
 
 
@@ -163,8 +131,7 @@ def run_nights(a, base, store, cfg, pool, test, guard):
     for night in range(1, a.nights + 1):
         chunk = pool[(night - 1) * a.per_night: night * a.per_night]
         version = json.load(open(store / "manifest.json"))["version"]
-        preds = [json.loads(l) for l in sh(TRAINER, "predict", "--model", store, "--json",
-                                             stdin="\n".join(p["text"] for p in chunk) + "\n").splitlines()]
+        preds = predict(store, [p["text"] for p in chunk])
         for p, pred in zip(chunk, preds):
             status = post(base + "/api/feedback", {
                 "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "text": p["text"],

@@ -19,26 +19,18 @@ spread over days (the simulation runs in a minute, the view shows days):
 Usage: scripts/make-monitor-fixture.py [--sim DIR]   (DIR: an existing SIM_OUT to reuse)
 Needs target/release/sentiment-{trainer,server} (or TRAINER=, SERVER=), as simulate-loop.sh.
 """
-import argparse, datetime as dt, json, os, random, re, shutil, socket, subprocess, sys, time, urllib.request, uuid
+import argparse, datetime as dt, json, os, random, re, shutil, subprocess, sys, uuid
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from loop_pieces import ROOT, SERVER, TRAINER, post, predict, server
+
 OUT = ROOT / "fixtures" / "monitor-history"
-TRAINER = os.environ.get("TRAINER", str(ROOT / "target" / "release" / "sentiment-trainer"))
-SERVER = os.environ.get("SERVER", str(ROOT / "target" / "release" / "sentiment-server"))
 DAY1 = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
 ROLLBACK_POSTS = 600
 TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 VERSION = re.compile(r"\b(\d{8}-\d{6})-([0-9a-f]{8})\b")
 STAMP = re.compile(r"\breports/(\d{17})\.json\b")
-
-
-def sh(*args, stdin=None):
-    r = subprocess.run([str(a) for a in args], input=stdin, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(map(str, args[:2]))} failed ({r.returncode}): {r.stderr.strip() or r.stdout.strip()}")
-    return r.stdout
 
 
 def parse(ts):
@@ -47,11 +39,6 @@ def parse(ts):
 
 def fmt(t):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-def predict(model, texts):
-    out = sh(TRAINER, "predict", "--model", model, "--json", stdin="\n".join(texts) + "\n")
-    return [json.loads(l) for l in out.splitlines()]
 
 
 def rollback_night(sim):
@@ -74,25 +61,13 @@ def rollback_night(sim):
         sys.exit(f"{champ} and {parent} agree on every post: no feedback can tell them apart")
     keep = [differ[k % len(differ)] for k in range(ROLLBACK_POSTS)]
     posts, said, wanted = [posts[i] for i in keep], [said[i] for i in keep], [wanted[i] for i in keep]
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-    server = subprocess.Popen([SERVER, "--addr", f"127.0.0.1:{port}", "--data-dir", sim / "server-data",
-                               "--rate-limit", "1000000", "--rate-burst", "100000"],
-                              stdout=open(sim / "server-night7.log", "w"), stderr=subprocess.STDOUT)
     rng = random.Random(77)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1); break
-            except OSError:
-                time.sleep(0.1)
+    # One user, as the loopback client the fixture's history was made with.
+    with server(sim / "server-data", sim / "store", sim / "server-night7.log") as base:
         for text, p, w in zip(posts, said, wanted):
-            body = {"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "text": text, "predicted": p["label"],
-                    "scores": p["scores"], "label": w["label"], "model_version": champ}
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/feedback", json.dumps(body).encode(),
-                                         {"content-type": "application/json"})
-            urllib.request.urlopen(req, timeout=10).read()
-    finally:
-        server.terminate(); server.wait()
+            post(base + "/api/feedback", {
+                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "text": text, "predicted": p["label"],
+                "scores": p["scores"], "label": w["label"], "model_version": champ}, "127.0.0.1")
     before = set((sim / "nightly-reports").glob("*.json"))
     r = subprocess.run([TRAINER, "nightly", "--config", sim / "nightly.toml"], capture_output=True, text=True, cwd=sim)
     new = sorted(set((sim / "nightly-reports").glob("*.json")) - before)

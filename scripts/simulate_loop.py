@@ -11,46 +11,34 @@ user's X-Forwarded-For gives it its own pseudonymous client key); one night, one
 address, a fresh record id each time) flips 30 % of the labels. The simulation writes report.md / report.json:
 per night, the monitor's figures and decision, what was promoted or rejected and why, and each
 champion's accuracy on the gold set and the shifted data. It fails (exit 1) if the loop breaks
-its promises: no promotion at all, a promotion on the lying night, or a promotion that loses
-more than 0.5 pp on the gold set;
+its promises: no promotion at all, a promotion that loses more than 0.5 pp on the gold set, or a
+lying night whose lies get through: the liar not capped, or a promotion that serves a model
+agreeing more with the lies, or less with the truth on the shifted domain, than the one before
+(the defences keep the lies out of training and judging, so the honest rest of the night may
+still promote: that is the loop working; tests/nightly.rs isolates each defence);
 and if the shifted domain stops reproducing issue 30: on a promoting night, the plain fine-tune
 (last epoch, no blending: the old recipe) must lose more than 0.5 pp on gold.
 
 Usage: scripts/simulate-loop.sh (builds the binaries, then runs this).
 """
-import json, os, random, shutil, socket, subprocess, sys, time, urllib.request, uuid
+import json, os, random, shutil, subprocess, sys, uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from loop_pieces import ROOT, TRAINER, evaluate, jsonl, post, predict, server, sh
+
 DATA = ROOT / "fixtures" / "synthetic-sentiment"
 OUT = Path(os.environ.get("SIM_OUT", ROOT / "target" / "simulation"))
-TRAINER = os.environ.get("TRAINER", str(ROOT / "target" / "release" / "sentiment-trainer"))
-SERVER = os.environ.get("SERVER", str(ROOT / "target" / "release" / "sentiment-server"))
 CHUNK = 500
 FLIP_NIGHT = 4          # the night one client lies
 FLIP_SHARE = 0.30
 USERS = 100             # honest users, each with its own address (and so its own client key)
 LIAR = "192.0.2.66"     # the lying client's one address
 MAX_GOLD_LOSS = 0.005
-
-def sh(*args, stdin=None):
-    r = subprocess.run([str(a) for a in args], input=stdin, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(map(str, args[:2]))} failed ({r.returncode}): {r.stderr.strip() or r.stdout.strip()}")
-    return r.stdout
-
-def jsonl(path):
-    return [json.loads(l) for l in open(path) if l.strip()]
-
-def evaluate(model, data):
-    return json.loads(sh(TRAINER, "eval", "--model", model, "--data", data, "--json"))
-
-def post(url, body, client):
-    # As the Space's proxy would forward it: the server trusts one hop from loopback.
-    req = urllib.request.Request(url, json.dumps(body).encode(),
-                                 {"content-type": "application/json", "x-forwarded-for": client})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status
+# Fixed, so that the client keys, and so the trainer's split by client, are the same on every run.
+CLIENT_KEY_SECRET = "simulate-loop-fixed-client-key-secret"
+# How much more the champion served after the lying night may agree with the lies on the liar's
+# posts than the one before (3 of the ~170 posts): a model that learnt them would agree far more.
+MAX_LIE_GAIN = 0.02
 
 def main():
     if OUT.exists():
@@ -84,22 +72,8 @@ lr = 2e-3
 batch_size = 16
 """)
 
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-    server = subprocess.Popen([SERVER, "--addr", f"127.0.0.1:{port}", "--data-dir", fb_dir, "--model-dir", store,
-                               "--rate-limit", "1000000", "--rate-burst", "100000", "--trusted-proxy-hops", "1"],
-                              stdout=open(OUT / "server.log", "w"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1); break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            sys.exit("sentiment-server did not come up; see server.log")
+    with server(fb_dir, store, OUT / "server.log", CLIENT_KEY_SECRET) as base:
         nights = run_nights(base, store, gold, shifted, reports)
-    finally:
-        server.terminate(); server.wait()
     write_report(nights)
 
 def champion_figures(store, gold, shifted):
@@ -126,18 +100,22 @@ def run_nights(base, store, gold, shifted, reports):
     for night, start in enumerate(range(0, len(posts), CHUNK), 1):
         chunk = posts[start:start + CHUNK]
         version = json.load(open(store / "manifest.json"))["version"]
-        preds = [json.loads(l) for l in sh(TRAINER, "predict", "--model", store, "--json",
-                                             stdin="\n".join(p["text"] for p in chunk) + "\n").splitlines()]
-        flipped = 0
+        preds = predict(store, [p["text"] for p in chunk])
+        lies = []
         for p, pred in zip(chunk, preds):
             label, client = p["label"], f"198.51.100.{rng.randrange(USERS)}"
             if night == FLIP_NIGHT and rng.random() < FLIP_SHARE:   # one lying client
-                label, client = labels[(labels.index(label) + 1) % 3], LIAR; flipped += 1
+                label, client = labels[(labels.index(label) + 1) % 3], LIAR
+                lies.append({"text": p["text"], "label": label})
             status = post(base + "/api/feedback", {
                 "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "text": p["text"],
                 "predicted": pred["label"], "scores": pred["scores"], "label": label, "model_version": version},
                 client)
             assert status in (200, 201), status
+        lies_file = OUT / f"night-{night}-lies.jsonl"
+        if lies:   # how often each champion says what the liar said, on the liar's posts
+            lies_file.write_text("".join(json.dumps(l) + "\n" for l in lies))
+            before = dict(before, lie_agreement=evaluate(store, lies_file)["accuracy"])
         before_reports = set(reports.glob("*.json")) if reports.exists() else set()
         r = subprocess.run([TRAINER, "nightly", "--config", OUT / "nightly.toml"], capture_output=True, text=True)
         new = sorted(set(reports.glob("*.json")) - before_reports)
@@ -146,7 +124,9 @@ def run_nights(base, store, gold, shifted, reports):
         rep = json.load(open(new[-1]))
         after = champion_figures(store, gold, shifted)
         plain = plain_fine_tune_gold(gold) if rep["outcome"] == "promoted" else None
-        nights.append({"night": night, "posts": len(chunk), "flipped": flipped, "champion_before": before,
+        if lies:
+            after["lie_agreement"] = evaluate(store, lies_file)["accuracy"]
+        nights.append({"night": night, "posts": len(chunk), "flipped": len(lies), "champion_before": before,
                        "champion_after": after, "plain_fine_tune_gold_macro_recall": plain,
                        "report": rep, "report_file": str(new[-1].relative_to(OUT))})
         m = rep.get("monitor") or {}
@@ -186,13 +166,21 @@ def write_report(nights):
     (OUT / "report.json").write_text(json.dumps(nights, indent=1))
     print("\n".join(lines))
     lying = [n for n in nights if n["flipped"]]
+    lies_got_through = []
     for n in lying:
-        d = n["report"].get("data") or {}
+        d, b, a = n["report"].get("data") or {}, n["champion_before"], n["champion_after"]
         print(f"night {n['night']} (one client lying on {n['flipped']} posts): {d.get('clients')} clients, "
               f"the largest sent {100 * d.get('largest_client_share', 0):.1f} % of the votes, cap {d.get('client_cap')}: "
-              f"{d.get('records_capped')} records capped; outcome {n['report']['outcome']}")
-    if any(n["report"]["outcome"] == "promoted" for n in lying):
-        sys.exit("the lying night promoted a challenger")
+              f"{d.get('records_capped')} records capped; outcome {n['report']['outcome']}; the served champion "
+              f"agrees with the lies on {pct(b['lie_agreement'])} → {pct(a['lie_agreement'])} of the liar's posts, "
+              f"shifted accuracy {pct(b['shifted_accuracy'])} → {pct(a['shifted_accuracy'])}")
+        if not d.get("records_capped"):
+            lies_got_through.append(f"night {n['night']}: the liar was not capped")
+        if n["report"]["outcome"] == "promoted" and (a["lie_agreement"] > b["lie_agreement"] + MAX_LIE_GAIN
+                                                     or a["shifted_accuracy"] < b["shifted_accuracy"]):
+            lies_got_through.append(f"night {n['night']}: the promoted champion learnt the lies")
+    if lies_got_through:
+        sys.exit("; ".join(lies_got_through))
     promoted = [n for n in nights if n["report"]["outcome"] == "promoted"]
     worse = [n for n in promoted
              if n["champion_after"]["gold_macro_recall"] < n["champion_before"]["gold_macro_recall"] - MAX_GOLD_LOSS]
