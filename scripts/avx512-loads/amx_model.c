@@ -2,7 +2,7 @@
 // wide AVX-512 form's (tile_model.c's v1): 16 activation rows x 16 weight rows per tile, per
 // block of 32 values one tdpbssd (K = 32), tilestored, then each row's 16 sums scaled in f32 as
 // the other forms do (a += float(sum) * (d_w * d_x)). "one": block by block; "two": two blocks
-// through the tiles before either is scaled. README, "AMX tiles for Q8_0".
+// through the tiles before either is scaled. docs/benchmarks.md, "AMX tiles for Q8_0".
 // Run (Linux, a CPU with AMX-INT8):
 //   gcc -O3 -march=sapphirerapids amx_model.c -o /tmp/amx && /tmp/amx
 #include <immintrin.h>

@@ -9,7 +9,8 @@
 //   4  two weight groups per call sharing each activation tile;
 //   5  as 0, but with one activation scale per row instead of per block (not Q8_0's numbers):
 //      a += float(sum) * d_w per block, times d_x once at the end.
-// README, "Where the AMX form's time goes". Run (Linux, a CPU with AMX-INT8):
+// docs/benchmarks.md, "Quantizing into the tiles' order; where the AMX form's time goes".
+// Run (Linux, a CPU with AMX-INT8):
 //   gcc -O3 -march=sapphirerapids amx_overlap.c -o /tmp/amx_overlap
 //   for v in 0 1 2 3 4 5; do for s in "768 3072" "3072 768" "768 768"; do /tmp/amx_overlap $s 512 $v; done; done
 #include <immintrin.h>

@@ -1,7 +1,7 @@
 // A C model of the wide Q8_0 tile's inner loop, data in L1: v0 is the form before (12 activation
 // rows x 16 weight rows, one memory broadcast per product), v1 the current one (R1 rows x 32
-// weight rows, one register broadcast for two products). README, "Q8_0's wide groups of 32
-// rows". Run: gcc -O3 -march=icelake-server tile_model.c -o /tmp/k && /tmp/k
+// weight rows, one register broadcast for two products). docs/benchmarks.md, "Q8_0's wide
+// groups of 32 rows". Run: gcc -O3 -march=icelake-server tile_model.c -o /tmp/k && /tmp/k
 #include <immintrin.h>
 #include <stdio.h>
 #include <time.h>
