@@ -20,20 +20,14 @@ Usage (figures in docs/retraining.md):
 A run folder from before the validation split (feedback-train.jsonl and feedback-holdout.jsonl
 only) is split again by nightly's rule (record-id hash in [0.2, 0.35) → validation).
 """
-import argparse, hashlib, json, os, shutil, subprocess, sys, time
+import argparse, hashlib, json, os, shutil, time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TRAINER = os.environ.get("TRAINER", str(ROOT / "target" / "release" / "sentiment-trainer"))
+import loop_pieces
+from loop_pieces import ROOT, TRAINER, jsonl, sh
+
 THREADS = os.environ.get("THREADS", "2")
 TRAIN_DEFAULTS = {"epochs": 2, "lr": 3e-5, "replay_ratio": 1.0, "l2sp": 0.0}
-
-
-def sh(*args):
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(map(str, args[:2]))} failed ({r.returncode}): {r.stderr.strip() or r.stdout.strip()}")
-    return r.stdout
 
 
 def holdout_hash(record_id):
@@ -42,16 +36,12 @@ def holdout_hash(record_id):
     return (x >> 11) / float(1 << 53)
 
 
-def jsonl(path):
-    return [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
-
-
 def write_jsonl(path, rows):
     path.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows))
 
 
 def evaluate(bundle, data):
-    r = json.loads(sh(TRAINER, "eval", "--model", bundle, "--data", data, "--json"))
+    r = loop_pieces.evaluate(bundle, data)
     return {"n": r["n"], "accuracy": r["accuracy"], "macro_recall": r["macro_recall"]}
 
 
