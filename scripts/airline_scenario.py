@@ -25,8 +25,7 @@ Usage (see docs/retraining.md):
 import argparse, json, os, random, shutil, subprocess, sys, time, tomllib, uuid
 from pathlib import Path
 
-import loop_pieces
-from loop_pieces import ROOT, TRAINER, jsonl, post, predict, server, sh
+from loop_pieces import ROOT, TRAINER, figures, jsonl, post, predict, server, sh
 
 SHARE = Path(os.environ.get("SHARE", ROOT.parent / "shared")) / "data"
 PRODUCTION_SECTIONS = ("monitor", "split", "gate", "train", "select")
@@ -60,11 +59,6 @@ def scenario_config(production: Path, out: Path, gold: Path, guard: Path, replay
     path = out / "nightly.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def evaluate(model, data):
-    r = loop_pieces.evaluate(model, data)
-    return {"n": r["n"], "accuracy": r["accuracy"], "macro_recall": r["macro_recall"]}
 
 
 def main():
@@ -113,8 +107,8 @@ def main():
 def served_figures(store, test, guard, gold, cache):
     version = json.load(open(store / "manifest.json"))["version"]
     if version not in cache:
-        cache[version] = {"version": version, "airline_test": evaluate(store, test),
-                          "tweeteval_val": evaluate(store, guard), "gold": evaluate(store, gold)}
+        cache[version] = {"version": version, "airline_test": figures(store, test),
+                          "tweeteval_val": figures(store, guard), "gold": figures(store, gold)}
     return cache[version]
 
 

@@ -23,8 +23,7 @@ only) is split again by nightly's rule (record-id hash in [0.2, 0.35) → valida
 import argparse, hashlib, json, os, shutil, time
 from pathlib import Path
 
-import loop_pieces
-from loop_pieces import ROOT, TRAINER, jsonl, sh
+from loop_pieces import ROOT, TRAINER, figures, jsonl, sh
 
 THREADS = os.environ.get("THREADS", "2")
 TRAIN_DEFAULTS = {"epochs": 2, "lr": 3e-5, "replay_ratio": 1.0, "l2sp": 0.0}
@@ -38,11 +37,6 @@ def holdout_hash(record_id):
 
 def write_jsonl(path, rows):
     path.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows))
-
-
-def evaluate(bundle, data):
-    r = loop_pieces.evaluate(bundle, data)
-    return {"n": r["n"], "accuracy": r["accuracy"], "macro_recall": r["macro_recall"]}
 
 
 def main():
@@ -81,7 +75,7 @@ def main():
     if "champion" not in results:
         sh(TRAINER, "import", "--from", champion, "--quant", "q8_0", "--preprocess", preprocess,
            "--out", a.out / "champion-q8_0")
-        results["champion"] = {k: evaluate(a.out / "champion-q8_0", p) for k, p in sets.items()}
+        results["champion"] = {k: figures(a.out / "champion-q8_0", p) for k, p in sets.items()}
         results_path.write_text(json.dumps(results, indent=1))
     for spec in a.recipe:
         name, *kv = spec.split()
@@ -104,7 +98,7 @@ def main():
                 sh(TRAINER, "interpolate", "--from", champion, "--to", tuned, "--weight", w, "--out", mixed)
                 sh(TRAINER, "import", "--from", mixed, "--quant", "q8_0", "--preprocess", preprocess,
                    "--out", mixed / "q8_0")
-                figs = {k: evaluate(mixed / "q8_0", p) for k, p in sets.items()}
+                figs = {k: figures(mixed / "q8_0", p) for k, p in sets.items()}
                 candidates.append({"epoch": epoch, "mixing_weight": w, **figs})
                 print(f"{name} epoch {epoch} α {w}: " + ", ".join(
                     f"{k} {v['macro_recall']:.4f}/{v['accuracy']:.4f}" for k, v in figs.items()), flush=True)

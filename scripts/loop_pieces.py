@@ -1,6 +1,6 @@
-"""What scripts/simulate_loop.py and scripts/airline_scenario.py both need to run nights of the
-retraining loop with the project's real pieces (stdlib only): the trainer's commands, a
-`sentiment-server` of their own, and feedback POSTed as the Space's proxy forwards it."""
+"""What the scripts that run the retraining loop's real pieces share (simulate_loop.py,
+airline_scenario.py, make-monitor-fixture.py, compare_recipes.py; stdlib only): the trainer's
+commands, a `sentiment-server` of their own, and feedback POSTed as the Space's proxy forwards it."""
 import contextlib, json, os, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
@@ -23,6 +23,12 @@ def jsonl(path):
 def evaluate(model, data):
     """`sentiment-trainer eval`'s figures for a bundle (or store) on a JSONL of text + label."""
     return json.loads(sh(TRAINER, "eval", "--model", model, "--data", data, "--json"))
+
+
+def figures(model, data):
+    """`evaluate`'s count, accuracy and macro recall: what the scripts' reports keep."""
+    r = evaluate(model, data)
+    return {"n": r["n"], "accuracy": r["accuracy"], "macro_recall": r["macro_recall"]}
 
 
 def predict(model, texts):
