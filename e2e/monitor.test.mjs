@@ -243,6 +243,21 @@ test("the latest reports, and the gate's and the guard's figures side by side", 
   await page.screenshot({ path: path.join(OUT, 'monitor.png'), fullPage: true });
 });
 
+test('the monitor loads no model: the model worker starts when the user goes to the page', { skip }, async () => {
+  const other = await browser.newPage();
+  const fetched = [];
+  other.on('request', (r) => fetched.push(new URL(r.url()).pathname));
+  await other.goto(`http://127.0.0.1:${port}/#monitor`);
+  await other.locator('[data-testid="agreement-row"]').first().waitFor({ timeout: 60_000 });
+  await other.waitForTimeout(1_000); // (index.html would have started its worker long before)
+  assert.deepEqual(other.workers().map((w) => w.url()), []);
+  assert.deepEqual(fetched.filter((p) => /worker|manifest\.json$|\.gguf$/.test(p)), []);
+  const started = other.waitForEvent('worker', { timeout: 30_000 });
+  await other.locator('[data-testid="nav-page"]').click();
+  assert.match((await started).url(), /\/worker(_relaxed)?(_loader)?\.js$/);
+  await other.close();
+});
+
 test('the monitor says which URL failed, or that there is no model store, and how to point it elsewhere', { skip }, async () => {
   const other = await browser.newPage();
   // Nothing listens on port 9 (discard) here; the store is a folder that does not exist.

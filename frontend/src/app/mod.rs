@@ -42,11 +42,18 @@ pub fn mount() {
 fn App() -> impl IntoView {
     provide_context(i18n::I18n::start());
     let config = config::Config::from_page();
-    let model = model::Model::start(config.bundle_url.clone());
+    let model = model::Model::new(config.bundle_url.clone());
     provide_context(model);
     provide_context(feedback::Feedback::start(config.feedback_url()));
     update::announce_new_build(model);
     let current = RwSignal::new(view_from_hash());
+    // The model starts with the first visit to the page, not on the monitor (index.html does the
+    // same for its early worker).
+    Effect::new(move || {
+        if current.get() == View::Page {
+            model.ensure_started();
+        }
+    });
     let listener = window_event_listener(leptos::ev::hashchange, move |_| current.set(view_from_hash()));
     on_cleanup(move || listener.remove());
     let nav_link = move |target: View, href: &'static str, label: Msg| {

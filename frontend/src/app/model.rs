@@ -179,6 +179,8 @@ pub struct Model {
     bundle_url: StoredValue<String>,
     /// Requests made before the worker said `Started`.
     queued: StoredValue<Option<Vec<Request>>>,
+    /// Whether the worker was asked to start (`ensure_started`).
+    started: StoredValue<bool>,
 }
 
 /// The worker `index.html` starts before the page's wasm loads (so the two start-ups overlap),
@@ -197,9 +199,10 @@ thread_local! {
 }
 
 impl Model {
-    /// Starts the worker and asks it to load the bundle at `bundle_url`.
-    pub fn start(bundle_url: String) -> Model {
-        let model = Model {
+    /// The model at `bundle_url`, not started yet: the monitor view never needs it, and loading
+    /// it costs a visitor the bundle's download (~135 MB for RoBERTa-base) and its memory.
+    pub fn new(bundle_url: String) -> Model {
+        Model {
             status: RwSignal::new(Status::Starting),
             info: RwSignal::new(None),
             analysis: RwSignal::new(Analysis::Idle),
@@ -210,14 +213,23 @@ impl Model {
             helper_uses: StoredValue::new(0),
             explain_parts: StoredValue::new(None),
             next_id: StoredValue::new(1),
-            bundle_url: StoredValue::new(bundle_url.clone()),
+            bundle_url: StoredValue::new(bundle_url),
             queued: StoredValue::new(Some(Vec::new())),
-        };
-        match model.spawn_worker() {
-            Ok(()) => model.send(&Request::Load { bundle_url }),
-            Err(e) => model.status.set(Status::Failed(Problem::NotStarted(e))),
+            started: StoredValue::new(false),
         }
-        model
+    }
+
+    /// Starts the worker (or adopts the one `index.html` started) and asks it to load the
+    /// bundle, the first time it is called.
+    pub fn ensure_started(self) {
+        if self.started.get_value() {
+            return;
+        }
+        self.started.set_value(true);
+        match self.spawn_worker() {
+            Ok(()) => self.send(&Request::Load { bundle_url: self.bundle_url() }),
+            Err(e) => self.status.set(Status::Failed(Problem::NotStarted(e))),
+        }
     }
 
     fn spawn_worker(self) -> Result<(), String> {
