@@ -197,17 +197,22 @@ async function openOrt(browser, name, file) {
   return { page, peer, close: async () => { await context.close(); server.stop(); } };
 }
 
-/** Opens the app page in `context` and times it until the first prediction is shown; also the
- *  worker's own load time ("browser cache in N ms": cache reads, building the model). */
-async function firstPrediction(context, url) {
-  const app = await context.newPage();
-  const t0 = Date.now();
+/** Opens the app page at `url`, waits for the model, analyses TWEET and waits for its result. */
+async function analyzeOnceLoaded(app, url) {
   await app.goto(url);
   await app.waitForFunction(() => document.querySelector('[data-testid="model-status"]')?.dataset.status === 'ready',
     null, { timeout: 120_000 });
   await app.locator('[data-testid="analyze-input"]').fill(TWEET);
   await app.locator('[data-testid="analyze-run"]').click();
   await app.locator('[data-testid="result-label"]').waitFor({ timeout: 60_000 });
+}
+
+/** Opens the app page in `context` and times it until the first prediction is shown; also the
+ *  worker's own load time ("browser cache in N ms": cache reads, building the model). */
+async function firstPrediction(context, url) {
+  const app = await context.newPage();
+  const t0 = Date.now();
+  await analyzeOnceLoaded(app, url);
   const ms = Date.now() - t0;
   const origin = app.locator('[data-testid="model-origin"]');
   const fromCache = (await origin.getAttribute('data-origin')) === 'cache';
@@ -222,12 +227,7 @@ async function firstPrediction(context, url) {
 async function explainInPage(context, url) {
   const app = await context.newPage();
   try {
-    await app.goto(url);
-    await app.waitForFunction(() => document.querySelector('[data-testid="model-status"]')?.dataset.status === 'ready',
-      null, { timeout: 120_000 });
-    await app.locator('[data-testid="analyze-input"]').fill(TWEET);
-    await app.locator('[data-testid="analyze-run"]').click();
-    await app.locator('[data-testid="result-label"]').waitFor({ timeout: 60_000 });
+    await analyzeOnceLoaded(app, url);
     const once = async () => {
       const prev = await app.evaluate(() => document.querySelector('[data-testid="explanation"]')?.dataset.request ?? '');
       const t0 = Date.now();
