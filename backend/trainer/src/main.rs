@@ -70,15 +70,11 @@ enum Command {
     },
     /// Classify texts given as arguments, or read from stdin one per line.
     Predict {
-        /// A bundle directory (manifest.json) or a checkpoint directory.
-        #[arg(long)]
-        model: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
         /// One JSON object per line: {"text","label","scores","logits"}.
         #[arg(long)]
         json: bool,
-        /// Preprocessing for checkpoint directories (bundles carry their own).
-        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
-        preprocess: Preprocess,
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
         texts: Vec<String>,
@@ -86,23 +82,19 @@ enum Command {
     /// Which words drove each prediction: every word's weight toward every label, by occlusion
     /// on the model as it ships (docs/explain.md). Texts as arguments, or stdin one per line.
     Explain {
-        /// A bundle directory (manifest.json) or a checkpoint directory.
-        #[arg(long)]
-        model: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
         /// One JSON object per line: {"text","method","label","scores","words":[{"word","start","end","weights"}]}.
         #[arg(long)]
         json: bool,
-        /// Preprocessing for checkpoint directories (bundles carry their own).
-        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
-        preprocess: Preprocess,
         texts: Vec<String>,
     },
     /// How faithful the explanations are: the predicted label's probability after deleting each
     /// text's top-k words against k random words, k = 1..K, and the ratio of the two AOPCs
     /// (docs/explain.md).
     Faithfulness {
-        #[arg(long)]
-        model: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
         /// Texts: X_text.txt, a .jsonl of {text,label} or a .csv with text,label (labels unused).
         #[arg(long)]
         data: PathBuf,
@@ -119,8 +111,6 @@ enum Command {
         seed: u64,
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
-        preprocess: Preprocess,
     },
     /// Fine-tune a model (all weights) on labelled data; writes an HF-layout checkpoint to --out.
     Train {
@@ -264,18 +254,33 @@ enum Command {
     },
     /// Measure accuracy, macro recall, macro F1 and the confusion matrix on labelled data.
     Eval {
-        #[arg(long)]
-        model: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
         /// X_text.txt (with X_labels.txt beside it), a .jsonl of {text,label} or a .csv with text,label.
         #[arg(long)]
         data: PathBuf,
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
-        preprocess: Preprocess,
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
     },
+}
+
+/// The model a command runs: `--model` and how to preprocess texts for it.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// A bundle directory (manifest.json) or a checkpoint directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Preprocessing for checkpoint directories (bundles carry their own).
+    #[arg(long, default_value = "cardiffnlp", value_parser = parse_preprocess)]
+    preprocess: Preprocess,
+}
+
+impl ModelArgs {
+    fn open(&self) -> Result<Predictor> {
+        Ok(Predictor::open(&self.model, self.preprocess)?)
+    }
 }
 
 fn main() {
@@ -336,16 +341,12 @@ fn run(cli: Cli) -> Result<()> {
             };
             import(&opts)
         }
-        Command::Predict { model, json, preprocess, batch_size, texts } => {
-            predict(&model, json, preprocess, batch_size, texts)
-        }
-        Command::Eval { model, data, json, preprocess, batch_size } => {
-            eval(&model, &data, json, preprocess, batch_size)
-        }
-        Command::Explain { model, json, preprocess, texts } => explain(&model, json, preprocess, texts),
-        Command::Faithfulness { model, data, limit, max_k, random_draws, seed, json, preprocess } => {
+        Command::Predict { model, json, batch_size, texts } => predict(&model, json, batch_size, texts),
+        Command::Eval { model, data, json, batch_size } => eval(&model, &data, json, batch_size),
+        Command::Explain { model, json, texts } => explain(&model, json, texts),
+        Command::Faithfulness { model, data, limit, max_k, random_draws, seed, json } => {
             let opts = sentiment_trainer::faithfulness::Options { max_k, random_draws, seed };
-            faithfulness(&model, &data, limit, &opts, json, preprocess)
+            faithfulness(&model, &data, limit, &opts, json)
         }
         Command::Monitor { feedback, model, min_samples, tolerance, baseline } => {
             monitor(&feedback, &model, min_samples, tolerance, baseline)
@@ -631,14 +632,14 @@ fn stdin_texts() -> Result<Vec<String>> {
     Ok(texts)
 }
 
-fn predict(model: &Path, json: bool, preprocess: Preprocess, batch_size: usize, texts: Vec<String>) -> Result<()> {
+fn predict(model: &ModelArgs, json: bool, batch_size: usize, texts: Vec<String>) -> Result<()> {
     let texts = if texts.is_empty() { stdin_texts()? } else { texts };
     for (i, t) in texts.iter().enumerate() {
         if t.trim().is_empty() {
             bail!("text {} is empty", i + 1);
         }
     }
-    let predictor = Predictor::open(model, preprocess)?;
+    let predictor = model.open()?;
     let preds = predictor.predict_many(&texts, batch_size, |_| {})?;
     let mut out = std::io::stdout().lock();
     for p in preds {
@@ -672,9 +673,9 @@ fn explanation_json(text: &str, ex: &model::explain::Explanation) -> serde_json:
     serde_json::json!({"text": text, "method": ex.method, "label": ex.label, "scores": by_label(&ex.scores), "words": words})
 }
 
-fn explain(model: &Path, json: bool, preprocess: Preprocess, texts: Vec<String>) -> Result<()> {
+fn explain(model: &ModelArgs, json: bool, texts: Vec<String>) -> Result<()> {
     let texts = if texts.is_empty() { stdin_texts()? } else { texts };
-    let predictor = Predictor::open(model, preprocess)?;
+    let predictor = model.open()?;
     let mut out = std::io::stdout().lock();
     for text in &texts {
         let ex = model::explain::explain(&predictor.encoder, &predictor.classifier, text)?;
@@ -694,14 +695,13 @@ fn explain(model: &Path, json: bool, preprocess: Preprocess, texts: Vec<String>)
 }
 
 fn faithfulness(
-    model: &Path,
+    model: &ModelArgs,
     data: &Path,
     limit: usize,
     opts: &sentiment_trainer::faithfulness::Options,
     json: bool,
-    preprocess: Preprocess,
 ) -> Result<()> {
-    let predictor = Predictor::open(model, preprocess)?;
+    let predictor = model.open()?;
     let mut examples = load_examples(data, predictor.labels())?;
     examples.truncate(limit);
     if examples.is_empty() {
@@ -725,7 +725,7 @@ fn faithfulness(
     let seconds = t0.elapsed().as_secs_f64();
     if json {
         let mut v = serde_json::to_value(&report)?;
-        v["model"] = model.display().to_string().into();
+        v["model"] = model.model.display().to_string().into();
         v["data"] = data.display().to_string().into();
         v["seconds"] = seconds.into();
         println!("{v}");
@@ -747,8 +747,8 @@ fn faithfulness(
     Ok(())
 }
 
-fn eval(model: &Path, data: &Path, json: bool, preprocess: Preprocess, batch_size: usize) -> Result<()> {
-    let predictor = Predictor::open(model, preprocess)?;
+fn eval(model: &ModelArgs, data: &Path, json: bool, batch_size: usize) -> Result<()> {
+    let predictor = model.open()?;
     let labels = predictor.labels().to_vec();
     let examples = load_examples(data, &labels)?;
     if examples.is_empty() {
