@@ -11,19 +11,9 @@
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use kernels::rotation::{hadamard_in_place, hadamard_portable};
+use kernels::test_inputs::values;
 use kernels::PackedMatrix;
 use std::time::{Duration, Instant};
-
-/// Deterministic values in [-1, 1).
-fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// Median milliseconds of `f` over at least 3 runs and about `budget`.
 fn time(budget: Duration, mut f: impl FnMut()) -> f64 {

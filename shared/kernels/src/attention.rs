@@ -175,6 +175,7 @@ unsafe fn gemm_f32(
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+    use crate::test_inputs::values;
     use candle_core::Device;
 
     /// Split over threads (the last two shapes) or not, the same bits as candle's batched ops
@@ -183,15 +184,6 @@ mod tests {
     #[test]
     fn per_pair_gives_the_batched_ops_bits() {
         let dev = Device::Cpu;
-        let values = |len: usize, seed: u64| -> Vec<f32> {
-            let mut s = seed;
-            (0..len)
-                .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-                })
-                .collect()
-        };
         for (b, heads, t_q, t, hd) in
             [(1, 12, 16, 16, 64), (3, 5, 1, 9, 8), (2, 12, 1, 70, 64), (4, 12, 64, 64, 64), (5, 7, 48, 48, 64)]
         {

@@ -15,6 +15,7 @@ pub mod ops;
 mod packed;
 pub mod rotation;
 mod tensor;
+pub mod test_inputs;
 #[cfg(any(test, feature = "tested-forms"))]
 pub mod tested_forms;
 pub mod threads;

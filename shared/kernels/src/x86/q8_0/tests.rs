@@ -8,18 +8,9 @@ use candle_core::Device;
 
 /// A deterministic matrix of values in [-1, 1) with some large outliers, like activations.
 pub(crate) fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..len)
-        .map(|i| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let v = ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-            if i % 97 == 0 {
-                v * 20.0
-            } else {
-                v
-            }
-        })
-        .collect()
+    let mut v = crate::test_inputs::values(len, seed);
+    v.iter_mut().step_by(97).for_each(|x| *x *= 20.0);
+    v
 }
 
 #[test]
