@@ -434,6 +434,88 @@ async fn timeouts_and_load_shedding_answer_503() {
     assert_eq!(stored_records(&dir.0).len(), created);
 }
 
+/// The order of the layers around the routes: what the protection refuses (a timeout, a shed
+/// request, a body over the limit) and what CORS answers itself (a preflight) still carries the
+/// CORS and isolation headers and is counted on `/metrics`.
+#[tokio::test]
+async fn refusals_and_preflights_carry_every_header_and_are_counted() {
+    const ORIGIN: &str = "https://me.hf.space";
+    let dir = TempDir::new("api-layers");
+    let cfg = ServerConfig {
+        cors_origins: CorsOrigins::parse(&[ORIGIN]).unwrap(),
+        request_timeout: Duration::from_secs(1),
+        max_in_flight: 1,
+        ..no_limit()
+    };
+    let app = test_app(&dir.0, cfg);
+    let from_origin = |mut req: Request<Body>| {
+        req.headers_mut().insert("origin", ORIGIN.parse().unwrap());
+        req
+    };
+    let assert_headers = |what: &str, h: &axum::http::HeaderMap| {
+        assert_eq!(h["access-control-allow-origin"], ORIGIN, "{what}");
+        assert_eq!(h["cross-origin-opener-policy"], "same-origin", "{what}");
+        assert_eq!(h["cross-origin-embedder-policy"], "require-corp", "{what}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    };
+
+    // A body that never comes holds the only slot until the timeout; meanwhile requests are shed.
+    let router = app.router.clone();
+    let slow = tokio::spawn(async move {
+        let req = Request::post("/api/feedback")
+            .header("content-type", "application/json")
+            .body(Body::new(NeverEnds))
+            .unwrap();
+        send(&router, from_origin(req)).await
+    });
+    let mut shed = None;
+    for _ in 0..90 {
+        let (s, h, b) = send(&app.router, from_origin(get("/healthz"))).await;
+        if s == StatusCode::SERVICE_UNAVAILABLE {
+            shed = Some((h, json(&b)));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (h, b) = shed.expect("a request beside the one in flight is shed");
+    assert_error(&b, "overloaded");
+    assert_headers("shed", &h);
+    let (s, h, b) = slow.await.unwrap();
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_error(&json(&b), "timeout");
+    assert_headers("timeout", &h);
+
+    let mut big = valid(1);
+    big["note"] = "x".repeat(17 * 1024).into();
+    let (s, h, b) = send(&app.router, from_origin(post_json("/api/feedback", big.to_string()))).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&json(&b), "payload_too_large");
+    assert_headers("413", &h);
+
+    let preflight = Request::builder()
+        .method("OPTIONS")
+        .uri("/api/feedback")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .body(Body::empty())
+        .unwrap();
+    let (s, h, _) = send(&app.router, from_origin(preflight)).await;
+    assert!(s.is_success(), "{s}");
+    assert_headers("preflight", &h);
+
+    let (_, h, b) = send(&app.router, from_origin(get("/metrics"))).await;
+    assert_headers("metrics", &h);
+    let text = String::from_utf8(b).unwrap();
+    for needle in [
+        "sentiment_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"503\"}",
+        "sentiment_http_requests_total{route=\"/api/feedback\",method=\"POST\",status=\"503\"} 1",
+        "sentiment_http_requests_total{route=\"/api/feedback\",method=\"POST\",status=\"413\"} 1",
+        "sentiment_http_requests_total{route=\"/api/feedback\",method=\"OPTIONS\",status=\"200\"} 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
 #[tokio::test]
 async fn cors_allows_only_listed_origins_with_content_type() {
     let dir = TempDir::new("api-cors");
