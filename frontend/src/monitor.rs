@@ -5,238 +5,21 @@
 //! feedback against the champion's training mix.
 //!
 //! Every field the view does not need is ignored and every field it reads may be missing, so a
-//! store written by an older or newer `sentiment-trainer` still shows what it has.
+//! store written by an older or newer `sentiment-trainer` still shows what it has: the files are
+//! read with the trainer's own types (`shared::model_store`, lenient that way), and the trainer's
+//! tests read what it writes back through them.
 
-use serde::Deserialize;
-use serde_json::Value;
 pub use shared::feedback::psi;
 use shared::feedback::{wilson_interval, FeedbackStats, Z_95};
+use shared::model_store::{Figures, Report};
 use std::collections::BTreeMap;
 
-pub const REGISTRY_FILE: &str = "registry.json";
-pub const REPORT_INDEX_FILE: &str = "reports/index.json";
 /// How many of the newest nightly reports the view opens.
 pub const REPORTS_SHOWN: usize = 5;
 /// How many of the newest days with feedback the agreement chart covers, per version.
 pub const DAYS_SHOWN: usize = 30;
-/// The label-mix drift level the trainer alerts at unless its config says otherwise
-/// (`monitor.psi_alert`; 0.25 is the usual "significant shift").
-pub const DEFAULT_PSI_ALERT: f64 = 0.25;
 /// What `/api/feedback/stats` lists beyond its 20 busiest model versions.
 pub const OTHER_VERSIONS: &str = "(other)";
-
-/// `registry.json` of the model store.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Registry {
-    pub champion: Option<String>,
-    pub versions: Vec<VersionEntry>,
-    pub history: Vec<ChampionChange>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct VersionEntry {
-    pub version: String,
-    pub parent_version: Option<String>,
-    pub created_at: String,
-    pub published_at: String,
-    pub quantization: String,
-    pub metrics: BTreeMap<String, Value>,
-}
-
-impl VersionEntry {
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics.get(name).and_then(Value::as_f64)
-    }
-
-    /// The agreement the monitor expects of this version (`agreement_baseline`).
-    pub fn baseline(&self) -> Option<f64> {
-        self.metric("agreement_baseline")
-    }
-
-    /// The share of each label in this version's training data (`label_mix`), if recorded.
-    pub fn label_mix(&self) -> Option<BTreeMap<String, f64>> {
-        self.metrics.get("label_mix").and_then(|v| serde_json::from_value(v.clone()).ok())
-    }
-}
-
-/// A change of champion: `published` (by hand), `promoted` (nightly's gate) or `rollback`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct ChampionChange {
-    pub at: String,
-    pub from: Option<String>,
-    pub to: String,
-    pub reason: String,
-    pub kind: String,
-}
-
-impl Default for ChampionChange {
-    fn default() -> Self {
-        // Entries written before kinds existed were all `publish`es.
-        ChampionChange {
-            at: String::new(),
-            from: None,
-            to: String::new(),
-            reason: String::new(),
-            kind: "published".into(),
-        }
-    }
-}
-
-impl Registry {
-    pub fn get(&self, version: &str) -> Option<&VersionEntry> {
-        self.versions.iter().find(|v| v.version == version)
-    }
-
-    pub fn champion_entry(&self) -> Option<&VersionEntry> {
-        self.champion.as_deref().and_then(|c| self.get(c))
-    }
-}
-
-/// One line of `reports/index.json` (newest first).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct IndexEntry {
-    pub file: String,
-    pub started_at: String,
-    pub finished_at: String,
-    pub outcome: String,
-    pub reason: String,
-    pub champion: Option<String>,
-    pub challenger: Option<String>,
-    pub new_champion: Option<String>,
-}
-
-/// A nightly report, the parts the view shows.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Report {
-    pub started_at: String,
-    pub finished_at: String,
-    pub outcome: String,
-    pub reason: String,
-    pub champion: Option<String>,
-    pub challenger: Option<String>,
-    pub new_champion: Option<String>,
-    pub monitor: Option<MonitorDecision>,
-    pub promotion_guard: Option<GuardCheck>,
-    pub evaluations: Option<Evaluations>,
-    pub gate: Option<Gate>,
-    pub config: ReportConfig,
-}
-
-/// The retrain decision (`monitor` in the report).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct MonitorDecision {
-    pub n: u64,
-    pub accuracy: Option<f64>,
-    pub ci_low: Option<f64>,
-    pub ci_high: Option<f64>,
-    pub baseline: Option<f64>,
-    pub tolerance: Option<f64>,
-    pub min_samples: Option<u64>,
-    pub decision: String,
-    pub reason: String,
-    pub model_version: String,
-    pub label_mix: BTreeMap<String, f64>,
-    pub reference_mix: Option<BTreeMap<String, f64>>,
-    pub psi: Option<f64>,
-    pub psi_alert: bool,
-    pub psi_threshold: Option<f64>,
-}
-
-/// The promotion guard's check of a promoted champion against its parent.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct GuardCheck {
-    pub champion: String,
-    pub parent: String,
-    pub since: String,
-    pub min_samples: Option<u64>,
-    pub champion_agreement: Option<GuardAgreement>,
-    pub parent_agreement: Option<GuardAgreement>,
-    pub decision: String,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct GuardAgreement {
-    pub n: u64,
-    pub agreement: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-}
-
-/// An evaluation's headline figures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Figures {
-    pub n: u64,
-    pub accuracy: Option<f64>,
-    pub macro_recall: Option<f64>,
-    pub macro_f1: Option<f64>,
-}
-
-impl Figures {
-    /// The figure a gate compares (`accuracy`, `macro_recall` or `macro_f1`).
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        match name {
-            "accuracy" => self.accuracy,
-            "macro_recall" => self.macro_recall,
-            "macro_f1" => self.macro_f1,
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Evaluations {
-    pub champion_gold: Option<Figures>,
-    pub challenger_gold: Option<Figures>,
-    pub champion_holdout: Option<Figures>,
-    pub challenger_holdout: Option<Figures>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Gate {
-    pub promote: bool,
-    pub reason: String,
-    pub holdout_gain: Option<f64>,
-    pub gold_loss: Option<f64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct ReportConfig {
-    pub gate: GateConfig,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct GateConfig {
-    pub gold_metric: String,
-    pub holdout_metric: String,
-    pub max_gold_loss: Option<f64>,
-    pub min_holdout_gain: Option<f64>,
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        // The trainer's defaults (nightly/config.rs).
-        GateConfig {
-            gold_metric: "macro_recall".into(),
-            holdout_metric: "accuracy".into(),
-            max_gold_loss: None,
-            min_holdout_gain: None,
-        }
-    }
-}
 
 /// One row of the gate's figures side by side: the metric on one data set for the champion
 /// and the challenger, and the rule the challenger had to meet.
@@ -258,23 +41,21 @@ impl GateRow {
     }
 }
 
-impl Report {
-    /// The gate's inputs side by side (empty when the run stopped before the gate).
-    pub fn gate_rows(&self) -> Vec<GateRow> {
-        let Some(e) = &self.evaluations else { return Vec::new() };
-        let g = &self.config.gate;
-        let row = |set, metric: &str, a: Option<Figures>, b: Option<Figures>, limit| GateRow {
-            set,
-            metric: metric.to_string(),
-            champion: a.and_then(|f| f.metric(metric)),
-            challenger: b.and_then(|f| f.metric(metric)),
-            limit,
-        };
-        vec![
-            row("holdout", &g.holdout_metric, e.champion_holdout, e.challenger_holdout, g.min_holdout_gain),
-            row("gold", &g.gold_metric, e.champion_gold, e.challenger_gold, g.max_gold_loss),
-        ]
-    }
+/// The gate's inputs side by side (empty when the run stopped before the gate).
+pub fn gate_rows(report: &Report) -> Vec<GateRow> {
+    let Some(e) = &report.evaluations else { return Vec::new() };
+    let g = &report.config.gate;
+    let row = |set, metric: &str, a: Option<Figures>, b: Option<Figures>, limit| GateRow {
+        set,
+        metric: metric.to_string(),
+        champion: a.and_then(|f| f.metric(metric)),
+        challenger: b.and_then(|f| f.metric(metric)),
+        limit,
+    };
+    vec![
+        row("holdout", &g.holdout_metric, e.champion_holdout, e.challenger_holdout, g.min_holdout_gain),
+        row("gold", &g.gold_metric, e.champion_gold, e.challenger_gold, g.max_gold_loss),
+    ]
 }
 
 /// Agreement of users with the model: `agree` of `n` records had `label == predicted`.
@@ -373,6 +154,7 @@ pub fn store_url(base: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::model_store::DEFAULT_PSI_ALERT;
 
     fn stats(total: u64, agreement: Option<f64>) -> FeedbackStats {
         FeedbackStats {
@@ -429,7 +211,7 @@ mod tests {
     }
 
     #[test]
-    fn reports_and_registries_read_with_missing_and_unknown_fields() {
+    fn the_gate_rows_pair_each_sets_figures_with_its_rule() {
         let r: Report = serde_json::from_str(
             r#"{"format_version": 1, "outcome": "promoted", "something_new": [1],
                 "evaluations": {"champion_gold": {"n": 10, "accuracy": 0.5, "macro_recall": 0.6},
@@ -439,26 +221,11 @@ mod tests {
                                     "max_gold_loss": 0.005, "min_holdout_gain": 0.02}}}"#,
         )
         .unwrap();
-        let rows = r.gate_rows();
+        let rows = gate_rows(&r);
         assert_eq!(rows[0].set, "holdout");
         assert!((rows[0].delta().unwrap() - 0.1).abs() < 1e-12);
         assert_eq!((rows[1].champion, rows[1].challenger, rows[1].limit), (Some(0.6), Some(0.58), Some(0.005)));
-        assert!(Report::default().gate_rows().is_empty());
-
-        let reg: Registry = serde_json::from_str(
-            r#"{"format_version": 1, "champion": "v2",
-                "versions": [{"version": "v1", "metrics": {"agreement_baseline": 0.8,
-                                                          "label_mix": {"negative": 0.5, "positive": 0.5}}},
-                             {"version": "v2"}],
-                "history": [{"at": "t", "to": "v1", "reason": "first"},
-                            {"at": "u", "from": "v1", "to": "v2", "reason": "gate", "kind": "promoted"}]}"#,
-        )
-        .unwrap();
-        assert_eq!(reg.champion_entry().unwrap().version, "v2");
-        assert_eq!(reg.get("v1").unwrap().baseline(), Some(0.8));
-        assert_eq!(reg.get("v1").unwrap().label_mix().unwrap()["negative"], 0.5);
-        assert_eq!(reg.history[0].kind, "published");
-        assert_eq!(reg.history[1].kind, "promoted");
+        assert!(gate_rows(&Report::default()).is_empty());
     }
 
     #[test]

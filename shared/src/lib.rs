@@ -1,8 +1,8 @@
 //! The contracts shared by the browser, `sentiment-server` and `sentiment-trainer`: labels, the
 //! feedback record and its API types, the bundle manifest, the model config and preprocessing,
-//! the weight formats, Hub repo ids. Light on purpose (serde, no candle, no tokenizers), so the
-//! server links no model code: the model is the `model` crate (`shared/model`), its kernels the
-//! `kernels` crate (`shared/kernels`).
+//! the weight formats, Hub repo ids, the model store's registry and report index. Light on
+//! purpose (serde, no candle, no tokenizers), so the server links no model code: the model is
+//! the `model` crate (`shared/model`), its kernels the `kernels` crate (`shared/kernels`).
 //!
 //! Nothing in this crate touches the file system or the network, or reads the clock on its own:
 //! callers pass bytes, timestamps and a [`Clock`] in, so the same code runs natively and in wasm.
@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod clock;
 pub mod config;
 pub mod feedback;
+pub mod model_store;
 pub mod preprocess;
 pub mod quantization;
 pub mod repo_id;

@@ -6,7 +6,7 @@
 
 use crate::import::{import, ImportError, ImportOptions, Progress};
 use crate::location::Location;
-use crate::registry::{open_store, publish, CardSettings, Expect, PublishOptions, Registry, RegistryError, StoreError};
+use crate::registry::{self, open_store, publish, CardSettings, Expect, PublishOptions, RegistryError, StoreError};
 use hub::{HubClient, HubError, Repo};
 use shared::{Clock, Manifest};
 use std::path::PathBuf;
@@ -63,7 +63,7 @@ pub fn run(
         })?;
     }
     let store = open_store(&opts.to)?;
-    if let Some(champion) = Registry::load(&*store)?.champion {
+    if let Some(champion) = registry::load(&*store)?.champion {
         return Ok(Outcome::AlreadyThere(champion));
     }
     let io = |path: &PathBuf| {
@@ -89,7 +89,7 @@ pub fn run(
         Ok(_) => Outcome::Published(Box::new(manifest)),
         // Another run published first (its import finished sooner): that one stands.
         Err(RegistryError::ChampionChanged { found, .. }) => Outcome::AlreadyThere(found),
-        Err(e @ RegistryError::Store(StoreError::Conflict { .. })) => match Registry::load(&*store)?.champion {
+        Err(e @ RegistryError::Store(StoreError::Conflict { .. })) => match registry::load(&*store)?.champion {
             Some(champion) => Outcome::AlreadyThere(champion),
             None => return Err(e.into()),
         },

@@ -451,8 +451,7 @@ fn nightly(cfg: &sentiment_trainer::nightly::NightlyConfig, force_retrain: bool)
     pb.finish_and_clear();
     let md =
         report.write(&cfg.report_dir).with_context(|| format!("writing the report to {}", cfg.report_dir.display()))?;
-    let outcome = serde_json::to_value(report.outcome)?;
-    println!("nightly: {} — {} (report: {})", outcome.as_str().unwrap_or(""), report.reason, md.display());
+    println!("nightly: {} — {} (report: {})", report.outcome.as_str(), report.reason, md.display());
     if report.outcome == Outcome::Failed {
         bail!("nightly run failed: {}", report.reason);
     }

@@ -17,12 +17,13 @@ use sentiment_trainer::checkpoint::{Checkpoint, LoadOptions};
 use sentiment_trainer::data::load_examples;
 use sentiment_trainer::nightly::config::NightlyConfig;
 use sentiment_trainer::nightly::feedback_data::holdout_hash;
-use sentiment_trainer::nightly::{run, NightlyOptions, Outcome};
+use sentiment_trainer::nightly::{run, NightlyOptions, NightlyReport, Outcome};
 use sentiment_trainer::predict::Predictor;
 use sentiment_trainer::registry::store::LocalStore;
-use sentiment_trainer::registry::{publish, rollback, ChangeKind, PublishOptions, Registry, RegistryError};
+use sentiment_trainer::registry::{self, publish, rollback, ChangeKind, PublishOptions, Registry, RegistryError};
 use sentiment_trainer::train::{train, TrainOptions};
 use shared::bundle::{Source, MANIFEST_FILE, MODEL_FILE};
+use shared::model_store::{GuardCheck, IndexEntry, MonitorDecision, Report, REGISTRY_FILE, REPORT_INDEX_FILE};
 use shared::Preprocess;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -167,6 +168,48 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// The page's monitor view reads the model store with `shared::model_store`'s types: they take
+/// in every field of the files `run` wrote (read and written again, each file is the same JSON),
+/// and what they read is what the run decided.
+fn the_page_reads_what_the_run_wrote(store: &Path, run: &NightlyReport) {
+    use serde_json::{from_slice, to_value, Value};
+    let bytes = |path: &str| std::fs::read(store.join(path)).unwrap();
+    // Parsed by the same parser both ways, so the floats compare exactly.
+    let written = |path: &str| from_slice::<Value>(&bytes(path)).unwrap();
+    let registry: Registry = from_slice(&bytes(REGISTRY_FILE)).unwrap();
+    assert_eq!(to_value(&registry).unwrap(), written(REGISTRY_FILE));
+    let index: Vec<IndexEntry> = from_slice(&bytes(REPORT_INDEX_FILE)).unwrap();
+    assert_eq!(to_value(&index).unwrap(), written(REPORT_INDEX_FILE));
+    let entry = &index[0];
+    assert_eq!(Some(entry.file.as_str()), run.store_report.as_deref(), "{:?}", run.store_report_error);
+    assert_eq!(
+        (&entry.started_at, &entry.outcome, &entry.reason, &entry.champion, &entry.new_champion),
+        (&run.started_at, &run.outcome, &run.reason, &run.champion, &run.new_champion)
+    );
+
+    let shown: Report = from_slice(&bytes(&entry.file)).unwrap();
+    let report = written(&entry.file);
+    assert_eq!(to_value(&shown.monitor).unwrap(), report["monitor"]);
+    assert_eq!(to_value(&shown.promotion_guard).unwrap(), report["promotion_guard"]);
+    assert_eq!(to_value(&shown.gate).unwrap(), report["gate"]);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    let decision = |m: &MonitorDecision| (m.n, m.decision.clone(), m.model_version.clone(), m.psi_alert);
+    assert_eq!(shown.monitor.as_ref().map(decision), run.monitor.as_ref().map(decision));
+    if let (Some(a), Some(b)) = (&shown.monitor, &run.monitor) {
+        assert!(close(a.baseline, b.baseline) && close(a.tolerance, b.tolerance), "{a:?}");
+    }
+    let guard = |g: &GuardCheck| (g.decision.clone(), g.champion_agreement.map(|a| a.n), g.reason.clone());
+    assert_eq!(shown.promotion_guard.as_ref().map(guard), run.promotion_guard.as_ref().map(guard));
+    assert_eq!(shown.gate.as_ref().map(|g| g.promote), run.gate.as_ref().map(|g| g.promote));
+    let shown_gold = shown.evaluations.as_ref().and_then(|e| e.challenger_gold);
+    let run_gold = run.evaluations.as_ref().map(|e| &e.challenger_gold);
+    assert_eq!(shown_gold.map(|f| f.n), run_gold.map(|r| r.n));
+    if let (Some(a), Some(b)) = (shown_gold, run_gold) {
+        assert!(close(a.macro_recall.unwrap(), b.macro_recall), "{a:?}");
+    }
+    assert_eq!(shown.config.gate.gold_metric, report["config"]["gate"]["gold_metric"]);
+}
+
 #[test]
 fn publish_and_rollback_keep_the_registry_and_the_served_root_consistent() {
     common::kernels_as_the_trainer_runs_them();
@@ -190,7 +233,7 @@ fn publish_and_rollback_keep_the_registry_and_the_served_root_consistent() {
     // Another model under a taken version is refused; nothing changes.
     let clash = bundle(&ck, &dir.join("clash"), "v1", Quantization::F32);
     assert!(matches!(publish(&store, &clash, &opts(true)), Err(RegistryError::VersionTaken(_))));
-    assert_eq!(Registry::load(&store).unwrap(), r);
+    assert_eq!(registry::load(&store).unwrap(), r);
 
     let r = rollback(&store, "v1", "v2 misbehaves", "t2").unwrap();
     assert_eq!(r.champion.as_deref(), Some("v1"));
@@ -207,7 +250,7 @@ fn publish_and_rollback_keep_the_registry_and_the_served_root_consistent() {
     let e = rollback(&store, "v2", "", "t").unwrap_err().to_string();
     assert!(e.contains("model.gguf"), "{e}");
     assert_eq!(root_version(), "v1");
-    assert_eq!(Registry::load(&store).unwrap().champion.as_deref(), Some("v1"));
+    assert_eq!(registry::load(&store).unwrap().champion.as_deref(), Some("v1"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -231,6 +274,7 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
     let mut cfg = NightlyConfig::from_file(&config(&dir, store_dir.to_str().unwrap(), fb.to_str().unwrap())).unwrap();
     let report = run(&cfg, &NightlyOptions { force_retrain: true }, |_| {});
     assert!(matches!(report.outcome, Outcome::Promoted | Outcome::Rejected), "{}", report.reason);
+    the_page_reads_what_the_run_wrote(&store_dir, &report);
     let served = gold_macro_recall(&store_dir);
     assert!(served >= gold_v1 - 0.005, "served gold macro recall {served} vs champion's {gold_v1}: {}", report.reason);
     println!("30 % flipped: {:?}: {}", report.outcome, report.reason);
@@ -238,7 +282,7 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
     // A client flipping every label on gold-like posts: the posts that are the gold or guard
     // set's (after normalisation; the synthetic domain's templates make most of them so) never
     // reach training, and what is left cannot win on the holdout: rejected, nothing changes.
-    let champion_now = Registry::load(&store).unwrap().champion.unwrap();
+    let champion_now = registry::load(&store).unwrap().champion.unwrap();
     let root_manifest = std::fs::read(store_dir.join(MANIFEST_FILE)).unwrap();
     let fb = dir.join("feedback-all");
     std::fs::create_dir_all(&fb).unwrap();
@@ -251,7 +295,8 @@ fn one_client_flipping_labels_never_costs_gold_accuracy() {
     let data = report.data.as_ref().unwrap();
     assert!(data.gold_like_removed * 2 > data.train_examples, "{data:?}");
     assert!(!report.gate.as_ref().unwrap().promote, "{}", report.reason);
-    assert_eq!(Registry::load(&store).unwrap().champion.unwrap(), champion_now);
+    the_page_reads_what_the_run_wrote(&store_dir, &report);
+    assert_eq!(registry::load(&store).unwrap().champion.unwrap(), champion_now);
     assert_eq!(std::fs::read(store_dir.join(MANIFEST_FILE)).unwrap(), root_manifest);
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -362,7 +407,7 @@ fn one_client_with_fresh_ids_cannot_get_its_lies_promoted_and_an_honest_night_ca
             report.reason,
             serde_json::to_string(&report.data).unwrap()
         );
-        (report, Registry::load(&store).unwrap().champion.unwrap())
+        (report, registry::load(&store).unwrap().champion.unwrap())
     };
 
     // The attack, without the defences: the liar's records spread over holdout, validation and
@@ -440,12 +485,13 @@ fn a_worse_promoted_champion_is_rolled_back_and_not_promoted_again() {
     let guard = report.promotion_guard.as_ref().unwrap();
     let (c, p) = (guard.champion_agreement.unwrap(), guard.parent_agreement.unwrap());
     assert!(c.n == 400 && c.ci_high < p.ci_low, "{}", guard.reason);
-    let registry = Registry::load(&store).unwrap();
+    the_page_reads_what_the_run_wrote(&store_dir, &report);
+    let registry = registry::load(&store).unwrap();
     assert_eq!(registry.champion.as_deref(), Some("v1"));
     let last = registry.history.last().unwrap();
     assert_eq!(
-        (last.kind, last.from.as_deref(), last.reason.as_str()),
-        (ChangeKind::Rollback, Some("v2"), report.reason.as_str())
+        (&last.kind, last.from.as_deref(), last.reason.as_str()),
+        (&ChangeKind::Rollback, Some("v2"), report.reason.as_str())
     );
     assert_eq!(read_json(&store_dir.join(MANIFEST_FILE))["version"], "v1");
 
@@ -461,8 +507,9 @@ fn a_worse_promoted_champion_is_rolled_back_and_not_promoted_again() {
             report.reason
         );
         assert!(report.training.is_none());
+        the_page_reads_what_the_run_wrote(&store_dir, &report);
     }
-    assert_eq!(Registry::load(&store).unwrap(), registry);
+    assert_eq!(registry::load(&store).unwrap(), registry);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -12,7 +12,7 @@ use sentiment_trainer::bundle_writer::{write_bundle, BundleInfo};
 use sentiment_trainer::checkpoint::{Checkpoint, LoadOptions};
 use sentiment_trainer::registry::store::{HubStore, LocalStore};
 use sentiment_trainer::registry::{
-    publish, rollback, Expect, ModelStore, PublishOptions, Registry, RegistryError, StoreError,
+    self, publish, rollback, Expect, ModelStore, PublishOptions, RegistryError, StoreError,
 };
 use shared::bundle::Source;
 use shared::Preprocess;
@@ -101,12 +101,12 @@ async fn on_the_hub_the_second_writer_is_refused_and_nothing_is_lost() {
         let versions = bundles(&dir);
         let store = hub_store(&endpoint);
         publish_all(&store, &versions);
-        let before = Registry::load(&store).unwrap();
+        let before = registry::load(&store).unwrap();
         assert_eq!((before.champion.as_deref(), before.history.len()), (Some("v3"), 3));
 
         // A change made from what was there before a rollback committed is refused, whole.
         let stale = store.begin().unwrap();
-        let seen = Registry::load_in(&*stale).unwrap();
+        let seen = registry::load_in(&*stale).unwrap();
         assert_eq!(seen.champion.as_deref(), Some("v3"));
         rollback(&store, "v2", "v3 misbehaves", "t1").unwrap();
         let mut lost_update = seen.clone();
@@ -115,7 +115,7 @@ async fn on_the_hub_the_second_writer_is_refused_and_nothing_is_lost() {
         let e = stale.commit(&[file], "stale").unwrap_err();
         assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
         assert!(e.to_string().contains("nothing was written"), "{e}");
-        let now = Registry::load(&store).unwrap();
+        let now = registry::load(&store).unwrap();
         assert_eq!((now.champion.as_deref(), now.history.len()), (Some("v2"), 4), "the rollback stands");
 
         // A nightly run judged its challenger against v3; the rollback to v2 wins, the run says so.
@@ -124,13 +124,13 @@ async fn on_the_hub_the_second_writer_is_refused_and_nothing_is_lost() {
         let msg = e.to_string();
         assert!(matches!(e, RegistryError::ChampionChanged { .. }), "{msg}");
         assert!(msg.contains("is v2, not v3") && msg.contains("nothing was written"), "{msg}");
-        assert_eq!(Registry::load(&store).unwrap(), now);
+        assert_eq!(registry::load(&store).unwrap(), now);
 
         // Two operators rolling back at once, each read-modify-write racing the other's.
         let stores: [Arc<dyn ModelStore + Send + Sync>; 2] =
             [Arc::new(hub_store(&endpoint)), Arc::new(hub_store(&endpoint))];
         let (ok, lost) = race_rollbacks(stores, 12);
-        let end = Registry::load(&store).unwrap();
+        let end = registry::load(&store).unwrap();
         println!("hub race: {ok} rollbacks applied, {lost} refused");
         assert_eq!(ok + lost, 24);
         assert_eq!(end.history.len(), now.history.len() + ok, "every applied rollback is in the history, once");
@@ -166,11 +166,11 @@ fn in_a_directory_a_change_holds_the_lock_and_the_next_writer_reads_its_result()
     assert!(waited >= Duration::from_millis(350), "the rollback did not wait for the lock ({waited:?})");
     assert_eq!(r.champion.as_deref(), Some("v1"));
 
-    let before = Registry::load(&store).unwrap().history.len();
+    let before = registry::load(&store).unwrap().history.len();
     let stores: [Arc<dyn ModelStore + Send + Sync>; 2] =
         [Arc::new(LocalStore { root: root.clone() }), Arc::new(LocalStore { root: root.clone() })];
     let (ok, lost) = race_rollbacks(stores, 12);
     assert_eq!((ok, lost), (24, 0), "a directory serializes writers");
-    assert_eq!(Registry::load(&store).unwrap().history.len(), before + 24);
+    assert_eq!(registry::load(&store).unwrap().history.len(), before + 24);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -7,13 +7,17 @@ use super::config::Config;
 use super::i18n::{tr, use_i18n, I18n};
 use crate::i18n::Msg;
 use crate::monitor::{
-    daily_from_cumulative, days_to_query, drift, mix, psi, store_url, versions_with_feedback, Agreement, Drift,
-    IndexEntry, Registry, Report, DEFAULT_PSI_ALERT, REGISTRY_FILE, REPORTS_SHOWN, REPORT_INDEX_FILE,
+    daily_from_cumulative, days_to_query, drift, gate_rows, mix, psi, store_url, versions_with_feedback, Agreement,
+    Drift, REPORTS_SHOWN,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::de::DeserializeOwned;
 use shared::feedback::FeedbackStats;
+use shared::model_store::{
+    ChangeKind, GuardAgreement, IndexEntry, Outcome, Registry, Report, VersionEntry, DEFAULT_PSI_ALERT,
+    DEFAULT_TOLERANCE, REGISTRY_FILE, REPORT_INDEX_FILE,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a file could not be read; every text names the URL.
@@ -237,14 +241,14 @@ fn baseline_for(registry: Option<&Registry>, reports: Option<&Reports>) -> Optio
     let monitors: Vec<_> = reports
         .map(|r| r.shown.iter().filter_map(|(_, rep)| rep.as_ref().ok()?.monitor.clone()).collect())
         .unwrap_or_default();
-    let tolerance = monitors.iter().find_map(|m| m.tolerance).unwrap_or(0.02);
+    let tolerance = monitors.first().map_or(DEFAULT_TOLERANCE, |m| m.tolerance);
     if let Some(entry) = registry.and_then(|r| r.champion_entry()) {
         if let Some(b) = entry.baseline() {
             return Some((entry.version.clone(), b, tolerance, Msg::MonitorSourceRegistry));
         }
     }
     let m = monitors.iter().find(|m| Some(&m.model_version) == champion.as_ref()).or_else(|| monitors.first())?;
-    Some((m.model_version.clone(), m.baseline?, tolerance, Msg::MonitorSourceReport))
+    Some((m.model_version.clone(), m.baseline, tolerance, Msg::MonitorSourceReport))
 }
 
 #[component]
@@ -567,7 +571,7 @@ fn MixPanel(data: Data) -> impl IntoView {
                 let monitors: Vec<_> = reports.iter().flat_map(|r| r.shown.iter().filter_map(|(_, rep)| rep.as_ref().ok()?.monitor.clone())).collect();
                 let reference = registry.as_ref().and_then(|r| r.get(&version)).and_then(|e| e.label_mix())
                     .or_else(|| monitors.iter().find(|m| m.model_version == version).and_then(|m| m.reference_mix.clone()));
-                let alert = monitors.iter().find_map(|m| m.psi_threshold).filter(|a| *a > 0.0).unwrap_or(DEFAULT_PSI_ALERT);
+                let alert = monitors.first().map(|m| m.psi_threshold).filter(|a| *a > 0.0).unwrap_or(DEFAULT_PSI_ALERT);
                 let feedback_mix = mix(&counts);
                 let labels: BTreeSet<String> = feedback_mix.keys().chain(reference.iter().flat_map(|r| r.keys())).cloned().collect();
                 let value = reference.as_ref().map(|r| psi(&feedback_mix, r));
@@ -610,22 +614,22 @@ fn MixPanel(data: Data) -> impl IntoView {
     }
 }
 
-fn kind_text(kind: &str) -> Msg {
+fn kind_text(kind: &ChangeKind) -> Msg {
     match kind {
-        "promoted" => Msg::MonitorKindPromoted,
-        "rollback" => Msg::MonitorKindRollback,
-        _ => Msg::MonitorKindPublished,
+        ChangeKind::Promoted => Msg::MonitorKindPromoted,
+        ChangeKind::Rollback => Msg::MonitorKindRollback,
+        ChangeKind::Published | ChangeKind::Other(_) => Msg::MonitorKindPublished,
     }
 }
 
-fn outcome_text(outcome: &str) -> Option<Msg> {
+fn outcome_text(outcome: &Outcome) -> Option<Msg> {
     Some(match outcome {
-        "hold" => Msg::MonitorOutcomeHold,
-        "promoted" => Msg::MonitorOutcomePromoted,
-        "rejected" => Msg::MonitorOutcomeRejected,
-        "rolled_back" => Msg::MonitorOutcomeRolledBack,
-        "failed" => Msg::MonitorOutcomeFailed,
-        _ => return None,
+        Outcome::Hold => Msg::MonitorOutcomeHold,
+        Outcome::Promoted => Msg::MonitorOutcomePromoted,
+        Outcome::Rejected => Msg::MonitorOutcomeRejected,
+        Outcome::RolledBack => Msg::MonitorOutcomeRolledBack,
+        Outcome::Failed => Msg::MonitorOutcomeFailed,
+        Outcome::Other(_) => return None,
     })
 }
 
@@ -649,7 +653,7 @@ fn RegistryPanel(data: Data) -> impl IntoView {
                     _ => None,
                 }.unwrap_or_default();
                 let (gm, hm) = (gate.gold_metric.clone(), gate.holdout_metric.clone());
-                let figure = |e: &crate::monitor::VersionEntry, set: &str, metric: &str| {
+                let figure = |e: &VersionEntry, set: &str, metric: &str| {
                     e.metrics.get(set).and_then(|f| f.get(metric)).and_then(|v| v.as_f64())
                 };
                 let rows = reg.versions.iter().rev().map(|e| {
@@ -671,10 +675,10 @@ fn RegistryPanel(data: Data) -> impl IntoView {
                 }).collect_view();
                 let changes = reg.history.iter().rev().map(|c| {
                     view! {
-                        <li data-testid="champion-change" data-kind=c.kind.clone() data-from=c.from.clone().unwrap_or_default()
+                        <li data-testid="champion-change" data-kind=c.kind.as_str().to_string() data-from=c.from.clone().unwrap_or_default()
                             data-to=c.to.clone() data-at=c.at.clone()>
                             <span class="date">{when(&c.at)}</span> " "
-                            <span class=format!("tag kind-{}", c.kind)>{tr(kind_text(&c.kind))}</span> " "
+                            <span class=format!("tag kind-{}", c.kind.as_str())>{tr(kind_text(&c.kind))}</span> " "
                             <strong>{c.from.clone().map(|f| format!("{f} → ")).unwrap_or_default()}{c.to.clone()}</strong>
                             <span class="reason">{c.reason.clone()}</span>
                         </li>
@@ -720,14 +724,14 @@ fn ReportsPanel(data: Data, store: String) -> impl IntoView {
                 }
                 let store = store.clone();
                 reports.shown.into_iter().enumerate().map(|(n, (entry, report))| {
-                    let outcome = outcome_text(&entry.outcome).map_or_else(|| entry.outcome.clone(), |m| i.t(m).to_string());
+                    let outcome = outcome_text(&entry.outcome).map_or_else(|| entry.outcome.as_str().to_string(), |m| i.t(m).to_string());
                     let title = i.f(Msg::MonitorReportOf, &[("when", &when(&entry.started_at)), ("outcome", &outcome)]);
                     let href = store_url(&store, &entry.file);
                     view! {
-                        <details class="report" open=n == 0 data-testid="report" data-file=entry.file.clone() data-outcome=entry.outcome.clone()>
-                            <summary><span class=format!("tag outcome-{}", entry.outcome)>{title}</span> " " <span class="reason">{entry.reason.clone()}</span></summary>
+                        <details class="report" open=n == 0 data-testid="report" data-file=entry.file.clone() data-outcome=entry.outcome.as_str().to_string()>
+                            <summary><span class=format!("tag outcome-{}", entry.outcome.as_str())>{title}</span> " " <span class="reason">{entry.reason.clone()}</span></summary>
                             {match report {
-                                Ok(r) => view! { <ReportBody report=r /> }.into_any(),
+                                Ok(r) => view! { <ReportBody entry=entry.clone() report=r /> }.into_any(),
                                 Err(f) => view! { <p class="error" role="alert">{f.text(i)}</p> }.into_any(),
                             }}
                             <p><a href=href target="_blank" rel="noopener">{tr(Msg::MonitorOpenReport)}</a></p>
@@ -740,12 +744,12 @@ fn ReportsPanel(data: Data, store: String) -> impl IntoView {
 }
 
 #[component]
-fn ReportBody(report: Report) -> impl IntoView {
+fn ReportBody(entry: IndexEntry, report: Report) -> impl IntoView {
     let i = use_i18n();
-    let rows = report.gate_rows();
+    let rows = gate_rows(&report);
     let gate = (!rows.is_empty()).then(|| {
-        let champion = report.champion.clone().unwrap_or_default();
-        let challenger = report.challenger.clone().unwrap_or_default();
+        let champion = entry.champion.clone().unwrap_or_default();
+        let challenger = entry.challenger.clone().unwrap_or_default();
         let promote = report.gate.as_ref().map(|g| g.promote);
         let body = rows
             .into_iter()
@@ -786,7 +790,7 @@ fn ReportBody(report: Report) -> impl IntoView {
         }
     });
     let guard = report.promotion_guard.clone().map(|g| {
-        let row = |who: &str, a: Option<crate::monitor::GuardAgreement>, testid: &'static str| {
+        let row = |who: &str, a: Option<GuardAgreement>, testid: &'static str| {
             view! {
                 <tr data-testid=testid data-version=who.to_string() data-n=a.map(|a| a.n)
                     data-agreement=opt(a.map(|a| a.agreement)) data-ci-low=opt(a.map(|a| a.ci_low)) data-ci-high=opt(a.map(|a| a.ci_high))>
@@ -800,7 +804,7 @@ fn ReportBody(report: Report) -> impl IntoView {
         view! {
             <h4>{i.f(Msg::MonitorGuardTitle, &[("champion", &g.champion), ("parent", &g.parent), ("since", &when(&g.since))])}</h4>
             <div class="table-wrap short">
-                <table data-testid="guard" data-decision=g.decision.clone()>
+                <table data-testid="guard" data-decision=g.decision.as_str().to_string()>
                     <thead><tr>
                         <th>{tr(Msg::MonitorColVersion)}</th>
                         <th class="num">{tr(Msg::MonitorColFeedback)}</th>
@@ -814,7 +818,7 @@ fn ReportBody(report: Report) -> impl IntoView {
                 </table>
             </div>
             // A rollback's report already says this as its reason.
-            {(g.reason != report.reason).then(|| view! { <p class="reason">{g.reason.clone()}</p> })}
+            {(g.reason != entry.reason).then(|| view! { <p class="reason">{g.reason.clone()}</p> })}
         }
     });
     let monitor = report.monitor.clone().filter(|m| m.n > 0).map(|m| {
@@ -826,13 +830,13 @@ fn ReportBody(report: Report) -> impl IntoView {
                 ("version", &m.model_version),
                 ("low", &pct(i, m.ci_low)),
                 ("high", &pct(i, m.ci_high)),
-                ("baseline", &pct(i, m.baseline)),
+                ("baseline", &pct(i, Some(m.baseline))),
                 ("decision", &m.decision),
             ],
         );
         // The label-mix drift the monitor measured, and whether it crossed the alert level.
         let drift = m.psi.map(|psi| {
-            let alert = m.psi_threshold.unwrap_or(DEFAULT_PSI_ALERT);
+            let alert = m.psi_threshold;
             let msg = if m.psi_alert { Msg::MonitorReportPsiAlert } else { Msg::MonitorReportPsi };
             i.f(msg, &[("psi", &i.num(psi, 3)), ("alert", &i.num(alert, 2))])
         });

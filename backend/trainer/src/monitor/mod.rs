@@ -11,6 +11,8 @@ use crate::location::Location;
 use hub::{HubClient, Repo, RepoId};
 use serde::Serialize;
 use shared::feedback::{psi, wilson_interval};
+pub use shared::model_store::MonitorDecision;
+use shared::model_store::{DEFAULT_MIN_SAMPLES, DEFAULT_PSI_ALERT, DEFAULT_TOLERANCE};
 use shared::FeedbackRecord;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -38,7 +40,12 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { min_samples: 200, tolerance: 0.02, z: 1.96, psi_alert: 0.25 }
+        Thresholds {
+            min_samples: DEFAULT_MIN_SAMPLES,
+            tolerance: DEFAULT_TOLERANCE,
+            z: 1.96,
+            psi_alert: DEFAULT_PSI_ALERT,
+        }
     }
 }
 
@@ -136,37 +143,6 @@ pub fn read_feedback(location: &str) -> Result<FeedbackSet, MonitorError> {
     }
 }
 
-/// The decision `monitor` prints.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Decision {
-    pub n: u64,
-    /// Agreement on submitted feedback (label == prediction), `None` without records.
-    pub accuracy: Option<f64>,
-    pub ci_low: Option<f64>,
-    pub ci_high: Option<f64>,
-    pub baseline: f64,
-    /// `"retrain"` or `"hold"`.
-    pub decision: String,
-    pub reason: String,
-    pub metric: &'static str,
-    pub model_version: String,
-    pub min_samples: u64,
-    pub tolerance: f64,
-    /// Share of each label among the champion's feedback.
-    pub label_mix: BTreeMap<String, f64>,
-    pub reference_mix: Option<BTreeMap<String, f64>>,
-    /// Population stability index of `label_mix` against `reference_mix` (> 0.25: a large shift).
-    pub psi: Option<f64>,
-    /// `psi` is above `psi_threshold`: the label mix has drifted. With the agreement interval
-    /// below the baseline (tolerance aside), that alone is a reason to retrain.
-    pub psi_alert: bool,
-    pub psi_threshold: f64,
-    pub records_total: u64,
-    pub records_other_versions: u64,
-    pub duplicates: u64,
-    pub unreadable_lines: u64,
-}
-
 /// The rule: retrain iff `n ≥ min_samples` and `ci_high < baseline − tolerance`.
 pub fn decide(successes: u64, n: u64, baseline: f64, t: &Thresholds) -> (bool, String, Option<[f64; 2]>) {
     let ci = wilson_interval(successes, n, t.z);
@@ -209,7 +185,7 @@ pub fn assess(
     baseline: f64,
     reference_mix: Option<BTreeMap<String, f64>>,
     t: &Thresholds,
-) -> Decision {
+) -> MonitorDecision {
     let mine: Vec<&FeedbackRecord> =
         set.records.iter().filter(|r| r.submission.model_version == model_version).collect();
     let n = mine.len() as u64;
@@ -238,7 +214,7 @@ pub fn assess(
             reason = format!("{reason}; the label mix has drifted (PSI {psi:.3} above {:.3})", t.psi_alert);
         }
     }
-    Decision {
+    MonitorDecision {
         n,
         accuracy: (n > 0).then(|| agree as f64 / n as f64),
         ci_low: ci.map(|c| c[0]),
@@ -246,7 +222,7 @@ pub fn assess(
         baseline,
         decision: if retrain { "retrain" } else { "hold" }.to_string(),
         reason,
-        metric: "agreement on submitted feedback",
+        metric: "agreement on submitted feedback".into(),
         model_version: model_version.to_string(),
         min_samples: t.min_samples,
         tolerance: t.tolerance,

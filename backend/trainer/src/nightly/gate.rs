@@ -14,6 +14,7 @@
 use super::config::GateConfig;
 use crate::eval::EvalReport;
 use serde::Serialize;
+pub use shared::model_store::GateResult;
 
 /// Both models' evaluations on the two sets.
 #[derive(Debug, Clone, Serialize)]
@@ -57,18 +58,6 @@ impl Discordant {
             (b - c) / (b + c).sqrt()
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct GateResult {
-    pub promote: bool,
-    pub reason: String,
-    /// Challenger minus champion, on the holdout metric.
-    pub holdout_gain: f64,
-    /// Champion minus challenger, on the gold metric (positive = the challenger is worse).
-    pub gold_loss: f64,
-    /// McNemar's z of the holdout gain (`Discordant::z`).
-    pub holdout_z: f64,
 }
 
 pub fn judge(e: &Evaluations, g: &GateConfig) -> GateResult {

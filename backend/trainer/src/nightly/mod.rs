@@ -20,7 +20,7 @@ use crate::location::Location;
 use crate::monitor::{assess, manifest_reference, read_feedback, Thresholds};
 use crate::predict::Predictor;
 use crate::registry::{
-    fetch_version, open_store, public_source, publish, rollback, ChangeKind, Expect, PublishOptions, Registry,
+    self, fetch_version, open_store, public_source, publish, rollback, ChangeKind, Expect, PublishOptions, Registry,
     RegistryError,
 };
 use crate::train::run::load_base;
@@ -161,8 +161,8 @@ fn run_inner(
     let mut stage = None;
     enter_stage(&mut stage, "load");
     let store = open_store(&cfg.registry)?;
-    let registry = Registry::load(&*store)?;
-    let champion = registry.champion_entry(&store.location())?.clone();
+    let registry = registry::load(&*store)?;
+    let champion = registry::champion_entry(&registry, &store.location())?.clone();
     report.champion = Some(champion.version.clone());
     let stamp: String = report.started_at.chars().filter(char::is_ascii_digit).take(17).collect();
     let run_dir = cfg.work_dir.join(format!("run-{stamp}"));

@@ -9,50 +9,9 @@
 //! a harder mix of posts lowers both alike.
 
 use super::config::PromotionGuardConfig;
-use serde::Serialize;
-use shared::feedback::{parse_timestamp_millis, wilson_interval};
+use shared::feedback::parse_timestamp_millis;
+pub use shared::model_store::{GuardAgreement, GuardCheck, GuardDecision};
 use shared::FeedbackRecord;
-
-/// Agreement with the users on a set of records, with its Wilson 95 % interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Agreement {
-    pub n: u64,
-    pub agreement: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-}
-
-impl Agreement {
-    pub fn new(successes: u64, n: u64) -> Option<Self> {
-        let [ci_low, ci_high] = wilson_interval(successes, n, 1.96)?;
-        Some(Agreement { n, agreement: successes as f64 / n as f64, ci_low, ci_high })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GuardDecision {
-    /// The champion holds up against its parent (or the two cannot be told apart).
-    Keep,
-    /// Fewer than `min_samples` records since the promotion: no verdict yet.
-    TooFew,
-    /// Clearly worse than its parent: the parent is restored.
-    Rollback,
-}
-
-/// What the guard saw and decided.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GuardCheck {
-    pub champion: String,
-    pub parent: String,
-    /// When the champion was promoted: only feedback received since then counts.
-    pub since: String,
-    pub min_samples: u64,
-    pub champion_agreement: Option<Agreement>,
-    pub parent_agreement: Option<Agreement>,
-    pub decision: GuardDecision,
-    pub reason: String,
-}
 
 /// The champion's records received at or after `since` (RFC 3339).
 pub fn since_promotion<'a>(records: &'a [FeedbackRecord], champion: &str, since: &str) -> Vec<&'a FeedbackRecord> {
@@ -96,7 +55,8 @@ pub fn check<E>(
     let agrees = |i: usize, predicted: &str| records[i].submission.label == predicted;
     let champion_ok = (0..records.len()).filter(|&i| agrees(i, &records[i].submission.predicted)).count() as u64;
     let parent_ok = by_parent.iter().enumerate().filter(|(i, p)| agrees(*i, p)).count() as u64;
-    let (c, p) = (Agreement::new(champion_ok, n).expect("n > 0"), Agreement::new(parent_ok, n).expect("n > 0"));
+    let (c, p) =
+        (GuardAgreement::new(champion_ok, n).expect("n > 0"), GuardAgreement::new(parent_ok, n).expect("n > 0"));
     check.champion_agreement = Some(c);
     check.parent_agreement = Some(p);
     let pct = |x: f64| 100.0 * x;

@@ -7,36 +7,18 @@ use super::promotion_guard::GuardCheck;
 use super::screen::Screening;
 use super::select::Selection;
 use crate::eval::EvalReport;
-use crate::monitor::Decision;
+use crate::monitor::MonitorDecision;
 use crate::registry::{ModelStore, RegistryError};
 use crate::train::TrainSummary;
 use hub::AddFile;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+pub use shared::model_store::{IndexEntry, Outcome};
+use shared::model_store::{REPORTS_DIR, REPORT_INDEX_FILE};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// The monitor saw no reason to retrain.
-    Hold,
-    /// A challenger was trained and published as champion.
-    Promoted,
-    /// A challenger was not trained (too little feedback) or did not pass the gate.
-    Rejected,
-    /// The promotion guard restored the champion's parent.
-    #[serde(rename = "rolled_back")]
-    RolledBack,
-    /// Something went wrong; `reason` says what.
-    Failed,
-}
-
 /// Bumped when a field changes meaning or disappears (new fields may appear at any time).
 pub const REPORT_FORMAT_VERSION: u32 = 1;
-/// Where each run's report goes in the model store, as `<stamp>.json`.
-pub const STORE_REPORTS_DIR: &str = "reports";
-/// The newest reports' summaries, newest first, so a static page need not list the folder.
-pub const STORE_REPORT_INDEX: &str = "reports/index.json";
 /// Entries kept in the index.
 pub const INDEX_ENTRIES: usize = 100;
 
@@ -53,7 +35,7 @@ pub struct NightlyReport {
     pub forced: bool,
     pub screening: Option<Screening>,
     pub promotion_guard: Option<GuardCheck>,
-    pub monitor: Option<Decision>,
+    pub monitor: Option<MonitorDecision>,
     pub data: Option<FeedbackData>,
     pub training: Option<TrainSummary>,
     pub selection: Option<Selection>,
@@ -65,19 +47,6 @@ pub struct NightlyReport {
     pub store_report: Option<String>,
     pub store_report_error: Option<String>,
     pub config: NightlyConfig,
-}
-
-/// One line of `reports/index.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IndexEntry {
-    pub file: String,
-    pub started_at: String,
-    pub finished_at: String,
-    pub outcome: Outcome,
-    pub reason: String,
-    pub champion: Option<String>,
-    pub challenger: Option<String>,
-    pub new_champion: Option<String>,
 }
 
 impl NightlyReport {
@@ -144,11 +113,11 @@ impl NightlyReport {
             // A mistyped location must not become a store holding nothing but reports.
             return Err(RegistryError::NoChampion(store.location()));
         }
-        let file = format!("{STORE_REPORTS_DIR}/{}.json", self.stamp());
-        let mut index: Vec<IndexEntry> = match store.read(STORE_REPORT_INDEX)? {
+        let file = format!("{REPORTS_DIR}/{}.json", self.stamp());
+        let mut index: Vec<IndexEntry> = match store.read(REPORT_INDEX_FILE)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
                 location: store.location(),
-                detail: format!("{STORE_REPORT_INDEX}: {e}"),
+                detail: format!("{REPORT_INDEX_FILE}: {e}"),
             })?,
             None => Vec::new(),
         };
@@ -159,7 +128,7 @@ impl NightlyReport {
                 file: file.clone(),
                 started_at: self.started_at.clone(),
                 finished_at: self.finished_at.clone(),
-                outcome: self.outcome,
+                outcome: self.outcome.clone(),
                 reason: self.reason.clone(),
                 champion: self.champion.clone(),
                 challenger: self.challenger.clone(),
@@ -170,12 +139,11 @@ impl NightlyReport {
         let files = [
             AddFile { path: file.clone(), content: self.public_json().into_bytes() },
             AddFile {
-                path: STORE_REPORT_INDEX.into(),
+                path: REPORT_INDEX_FILE.into(),
                 content: serde_json::to_vec_pretty(&index).expect("index serializes"),
             },
         ];
-        let outcome = serde_json::to_value(self.outcome).expect("outcome");
-        store.write(&files, &format!("Nightly report {}: {}", self.stamp(), outcome.as_str().unwrap_or("")))?;
+        store.write(&files, &format!("Nightly report {}: {}", self.stamp(), self.outcome.as_str()))?;
         Ok(file)
     }
 
@@ -185,7 +153,7 @@ impl NightlyReport {
 
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
-        let outcome = serde_json::to_value(self.outcome).expect("outcome").as_str().unwrap_or("").to_uppercase();
+        let outcome = self.outcome.as_str().to_uppercase();
         let _ = writeln!(s, "# Nightly retraining run — {outcome}\n");
         let _ = writeln!(s, "{}\n", self.reason);
         let _ = writeln!(s, "- started {} · finished {}", self.started_at, self.finished_at);

@@ -17,14 +17,13 @@ pub mod card;
 pub mod store;
 
 use hub::AddFile;
-use serde::{Deserialize, Serialize};
 use shared::bundle::{Manifest, MANIFEST_FILE, MODEL_FILE};
-use std::collections::BTreeMap;
+pub use shared::model_store::{
+    CardSettings, ChampionChange, ChangeKind, Registry, VersionEntry, REGISTRY_FILE, REGISTRY_FORMAT_VERSION,
+};
 use std::path::{Path, PathBuf};
 pub use store::{open_store, Change, ModelStore, StoreError};
 
-pub const REGISTRY_FILE: &str = "registry.json";
-pub const REGISTRY_FORMAT_VERSION: u32 = 1;
 /// The float checkpoint's files kept beside a version's bundle.
 pub const CHECKPOINT_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
 
@@ -52,163 +51,49 @@ pub enum RegistryError {
     ChampionChanged { location: String, expected: String, found: String },
 }
 
-/// One published version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VersionEntry {
-    pub version: String,
-    pub parent_version: Option<String>,
-    pub created_at: String,
-    pub published_at: String,
-    pub source_repo: String,
-    pub quantization: String,
-    /// Total bytes of the bundle's files.
-    pub size: u64,
-    pub model_sha256: String,
-    /// The bundle's folder in the store.
-    pub path: String,
-    /// The float checkpoint's folder, when one was published.
-    pub checkpoint: Option<String>,
-    pub metrics: BTreeMap<String, serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lineage: Option<serde_json::Value>,
+/// The registry as the store holds it, or an empty one when the store has none yet.
+pub fn load(store: &dyn ModelStore) -> Result<Registry, RegistryError> {
+    parse(store.location(), store.read(REGISTRY_FILE)?)
 }
 
-/// What made a version champion.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    /// `publish` by hand (also what entries written before kinds existed read as).
-    #[default]
-    Published,
-    /// `nightly` promoted a challenger through the gate.
-    Promoted,
-    /// An earlier version was restored: by `rollback`, or by `nightly`'s promotion guard.
-    Rollback,
+/// The registry as `change` sees it.
+pub fn load_in(change: &dyn Change) -> Result<Registry, RegistryError> {
+    parse(change.location(), change.read(REGISTRY_FILE)?)
 }
 
-/// A change of champion (publish, promotion or rollback), kept for the audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChampionChange {
-    pub at: String,
-    pub from: Option<String>,
-    pub to: String,
-    pub reason: String,
-    #[serde(default)]
-    pub kind: ChangeKind,
-}
-
-/// What the model card says beyond what the versions record (set by `first-champion`, or by
-/// `publish --license/--dataset`; kept across changes).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CardSettings {
-    /// The weights' licence as a Hub licence id (the base model's); `unknown` when not given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license: Option<String>,
-    /// Hub datasets the model was trained or evaluated on, besides the logs dataset the
-    /// versions' lineage names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub datasets: Vec<String>,
-}
-
-impl CardSettings {
-    fn is_empty(&self) -> bool {
-        self.license.is_none() && self.datasets.is_empty()
-    }
-
-    /// `self` with what `other` sets.
-    fn updated(&self, other: &CardSettings) -> CardSettings {
-        let mut datasets = self.datasets.clone();
-        datasets.extend(other.datasets.iter().filter(|d| !self.datasets.contains(d)).cloned());
-        CardSettings { license: other.license.clone().or_else(|| self.license.clone()), datasets }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Registry {
-    pub format_version: u32,
-    pub champion: Option<String>,
-    pub versions: Vec<VersionEntry>,
-    #[serde(default)]
-    pub history: Vec<ChampionChange>,
-    #[serde(default, skip_serializing_if = "CardSettings::is_empty")]
-    pub card: CardSettings,
-}
-
-impl Default for Registry {
-    fn default() -> Self {
-        Registry {
-            format_version: REGISTRY_FORMAT_VERSION,
-            champion: None,
-            versions: Vec::new(),
-            history: Vec::new(),
-            card: CardSettings::default(),
-        }
-    }
-}
-
-impl Registry {
-    /// The store's registry, or an empty one when the store has none yet.
-    pub fn load(store: &dyn ModelStore) -> Result<Self, RegistryError> {
-        Self::parse(store.location(), store.read(REGISTRY_FILE)?)
-    }
-
-    /// The registry as `change` sees it.
-    pub fn load_in(change: &dyn Change) -> Result<Self, RegistryError> {
-        Self::parse(change.location(), change.read(REGISTRY_FILE)?)
-    }
-
-    fn parse(location: String, bytes: Option<Vec<u8>>) -> Result<Self, RegistryError> {
-        let Some(bytes) = bytes else {
-            return Ok(Registry::default());
+fn parse(location: String, bytes: Option<Vec<u8>>) -> Result<Registry, RegistryError> {
+    let Some(bytes) = bytes else {
+        return Ok(Registry::new());
+    };
+    let invalid = |detail: String| RegistryError::Invalid { location: location.clone(), detail };
+    let r: Registry = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    if r.format_version != REGISTRY_FORMAT_VERSION {
+        let found = match r.format_version {
+            0 => "no format_version".to_string(),
+            v => format!("format_version {v}"),
         };
-        let invalid = |detail: String| RegistryError::Invalid { location: location.clone(), detail };
-        let r: Registry = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if r.format_version != REGISTRY_FORMAT_VERSION {
-            return Err(invalid(format!(
-                "format_version {} (this build reads {REGISTRY_FORMAT_VERSION})",
-                r.format_version
-            )));
+        return Err(invalid(format!("{found} (this build reads {REGISTRY_FORMAT_VERSION})")));
+    }
+    if let Some(c) = &r.champion {
+        if r.get(c).is_none() {
+            return Err(invalid(format!("champion {c} is not among the versions")));
         }
-        if let Some(c) = &r.champion {
-            if r.get(c).is_none() {
-                return Err(invalid(format!("champion {c} is not among the versions")));
-            }
-        }
-        Ok(r)
     }
+    Ok(r)
+}
 
-    pub fn get(&self, version: &str) -> Option<&VersionEntry> {
-        self.versions.iter().find(|v| v.version == version)
-    }
+/// The registry's champion, or why there is none.
+pub fn champion_entry<'r>(registry: &'r Registry, location: &str) -> Result<&'r VersionEntry, RegistryError> {
+    registry.champion_entry().ok_or_else(|| RegistryError::NoChampion(location.to_string()))
+}
 
-    /// The change that made `version` champion most recently.
-    pub fn last_change_to(&self, version: &str) -> Option<&ChampionChange> {
-        self.history.iter().rev().find(|c| c.to == version)
-    }
+fn registry_file(registry: &Registry) -> AddFile {
+    AddFile { path: REGISTRY_FILE.into(), content: serde_json::to_vec_pretty(registry).expect("registry serializes") }
+}
 
-    /// Versions that were champion once and rolled back, with when.
-    pub fn rolled_back(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.history
-            .iter()
-            .filter(|c| c.kind == ChangeKind::Rollback)
-            .filter_map(|c| c.from.as_deref().map(|from| (from, c.at.as_str())))
-    }
-
-    pub fn champion_entry(&self, location: &str) -> Result<&VersionEntry, RegistryError> {
-        self.champion
-            .as_deref()
-            .and_then(|c| self.get(c))
-            .ok_or_else(|| RegistryError::NoChampion(location.to_string()))
-    }
-
-    fn to_file(&self) -> AddFile {
-        AddFile { path: REGISTRY_FILE.into(), content: serde_json::to_vec_pretty(self).expect("registry serializes") }
-    }
-
-    fn unknown(&self, version: &str, location: String) -> RegistryError {
-        let known: Vec<&str> = self.versions.iter().map(|v| v.version.as_str()).collect();
-        RegistryError::UnknownVersion { version: version.to_string(), location, known: known.join(", ") }
-    }
+fn unknown_version(registry: &Registry, version: &str, location: String) -> RegistryError {
+    let known: Vec<&str> = registry.versions.iter().map(|v| v.version.as_str()).collect();
+    RegistryError::UnknownVersion { version: version.to_string(), location, known: known.join(", ") }
 }
 
 fn check_version(v: &str) -> Result<(), RegistryError> {
@@ -339,7 +224,7 @@ pub fn publish(store: &dyn ModelStore, bundle_dir: &Path, opts: &PublishOptions)
     let m = &bundle.manifest;
     check_version(&m.version)?;
     let change = store.begin()?;
-    let mut registry = Registry::load_in(&*change)?;
+    let mut registry = load_in(&*change)?;
     opts.expect.check(&registry, &change.location())?;
     registry.card = registry.card.updated(&opts.card);
     let model_sha = m.files[MODEL_FILE].sha256.clone();
@@ -386,13 +271,13 @@ pub fn publish(store: &dyn ModelStore, bundle_dir: &Path, opts: &PublishOptions)
             from: registry.champion.clone(),
             to: m.version.clone(),
             reason: opts.reason.clone(),
-            kind: opts.kind,
+            kind: opts.kind.clone(),
         });
         registry.champion = Some(m.version.clone());
         files.extend(root_files(&bundle.files));
     }
     files.push(card_file(&registry, &*change));
-    files.push(registry.to_file());
+    files.push(registry_file(&registry));
     let summary = format!("Publish model version {}{}", m.version, if opts.champion { " as champion" } else { "" });
     change.commit(&files, &summary)?;
     Ok(registry)
@@ -440,8 +325,8 @@ fn fetch_bundle_files(
 /// records the change.
 pub fn rollback(store: &dyn ModelStore, version: &str, reason: &str, at: &str) -> Result<Registry, RegistryError> {
     let change = store.begin()?;
-    let mut registry = Registry::load_in(&*change)?;
-    let entry = registry.get(version).cloned().ok_or_else(|| registry.unknown(version, store.location()))?;
+    let mut registry = load_in(&*change)?;
+    let entry = registry.get(version).cloned().ok_or_else(|| unknown_version(&registry, version, store.location()))?;
     let mut files = root_files(&fetch_bundle_files(&change.location(), &|p| change.read(p), &entry)?);
     registry.history.push(ChampionChange {
         at: at.to_string(),
@@ -452,7 +337,7 @@ pub fn rollback(store: &dyn ModelStore, version: &str, reason: &str, at: &str) -
     });
     registry.champion = Some(version.to_string());
     files.push(card_file(&registry, &*change));
-    files.push(registry.to_file());
+    files.push(registry_file(&registry));
     change.commit(&files, &format!("Roll back to model version {version}"))?;
     Ok(registry)
 }
