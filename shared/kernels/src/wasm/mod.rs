@@ -1,9 +1,11 @@
 //! The browser's kernels: Q8_0 ([`q8_0`]) and Q4K ([`q4k`]), each in simd128 and in Relaxed
 //! SIMD's 8-bit dot (the `relaxed-simd` build, where the engine has it): [`Kernel`] is the
-//! choice between them, made once per run by probing the engine.
+//! choice between them, made once per run by probing the engine. Both products run over their
+//! tiles the same way (`tiles`).
 
 pub mod q4k;
 pub mod q8_0;
+mod tiles;
 
 #[cfg(feature = "relaxed-simd")]
 use core::arch::wasm32::*;

@@ -41,6 +41,7 @@
 //!
 //! Only compiled for wasm32 with simd128.
 
+use super::tiles::{for_each_tile, run_tile, Scratch, TileOut, GROUP, LANES, SCRATCH};
 use super::Kernel;
 pub use crate::blocks::quantize_row_q8k;
 use crate::blocks::{Q4KBlocks, Q4K_BLOCK as BLOCK, Q4K_SUB as SUB};
@@ -48,14 +49,7 @@ use crate::tensor::{packed_product, zeroed};
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use core::arch::wasm32::*;
-use std::cell::RefCell;
 
-/// Weight rows per i32x4 accumulator: its four lanes.
-const LANES: usize = 4;
-/// Weight rows per pass, as in `wasm::q8_0` (a last group of 4 takes the rest).
-const GROUP: usize = 8;
-/// Activation rows per pass, as in `wasm::q8_0`.
-const ROWS: usize = 4;
 /// A Q4K matrix `[n, k]` repacked for the kernel (see the module comment).
 pub struct PackedQ4K {
     n: usize,
@@ -131,10 +125,6 @@ impl PackedQ4K {
         Ok(Some(PackedQ4K { n, k, kernel, quants, scales, mins, d: ds, dmin: dmins }))
     }
 
-    pub fn out_features(&self) -> usize {
-        self.n
-    }
-
     /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
     pub fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
         packed_product(x, bias, (self.n, self.k), |m, xs, bs, out| match self.kernel {
@@ -163,44 +153,23 @@ impl PackedQ4K {
                     &mut sums[r * ks..][..ks],
                 );
             }
-            for c in (0..n).step_by(GROUP) {
-                let width = GROUP.min(n - c);
-                let mut r = 0;
-                while r < m {
-                    let rows = ROWS.min(m - r);
-                    let tile = Tile {
-                        wq: &self.quants[c * k / 2..][..width * k / 2],
-                        ws: &self.scales[c * ks..][..width * ks],
-                        wm: &self.mins[c * ks..][..width * ks],
-                        wd: &self.d[c * kb..][..width * kb],
-                        wdmin: &self.dmin[c * kb..][..width * kb],
-                        bias: &bias[c..][..width],
-                        xq: &quants[r * k..],
-                        xd: &scales[r * kb..],
-                        xsum: &sums[r * ks..],
-                        k,
-                        out: &mut *out,
-                        row0: r,
-                        col0: c,
-                        n,
-                    };
-                    // SAFETY: slice lengths are as `tile` documents: `rows` rows from `r` of
-                    // quantized activations, scales and sums, `width` columns from `c`.
-                    unsafe {
-                        match (rows, width) {
-                            (4, GROUP) => tile.run::<F, 4, 2>(),
-                            (3, GROUP) => tile.run::<F, 3, 2>(),
-                            (2, GROUP) => tile.run::<F, 2, 2>(),
-                            (_, GROUP) => tile.run::<F, 1, 2>(),
-                            (4, _) => tile.run::<F, 4, 1>(),
-                            (3, _) => tile.run::<F, 3, 1>(),
-                            (2, _) => tile.run::<F, 2, 1>(),
-                            _ => tile.run::<F, 1, 1>(),
-                        }
-                    }
-                    r += rows;
-                }
-            }
+            for_each_tile(n, m, |c, width, r, rows| {
+                let tile = Tile {
+                    k,
+                    wq: &self.quants[c * k / 2..][..width * k / 2],
+                    ws: &self.scales[c * ks..][..width * ks],
+                    wm: &self.mins[c * ks..][..width * ks],
+                    wd: &self.d[c * kb..][..width * kb],
+                    wdmin: &self.dmin[c * kb..][..width * kb],
+                    xq: &quants[r * k..],
+                    xd: &scales[r * kb..],
+                    xsum: &sums[r * ks..],
+                    out: TileOut { bias: &bias[c..][..width], out: &mut *out, row0: r, col0: c, n },
+                };
+                // SAFETY: slice lengths are as `tile` documents: `rows` rows from `r` of
+                // quantized activations, scales and sums, `width` columns from `c`.
+                unsafe { run_tile!(tile, F, rows, width) }
+            });
         })
     }
 }
@@ -216,31 +185,6 @@ unsafe fn bytes_to_i32(p: *const u8) -> v128 {
         let bytes = v128_load32_zero(p as *const u32);
         u32x4_extend_low_u16x8(u16x8_extend_low_u8x16(bytes))
     }
-}
-
-/// Quantized activations of one product, reused across calls (wasm memory never shrinks).
-struct Scratch {
-    /// The simd128 kernel's values, widened.
-    wide: Vec<i16>,
-    /// The relaxed kernel's.
-    #[cfg(feature = "relaxed-simd")]
-    narrow: Vec<i8>,
-    /// Per block: its scale `d_x`.
-    scales: Vec<f32>,
-    /// Per sub-block: `Σ x_q`.
-    sums: Vec<i16>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch {
-            wide: Vec::new(),
-            #[cfg(feature = "relaxed-simd")]
-            narrow: Vec::new(),
-            scales: Vec::new(),
-            sums: Vec::new(),
-        })
-    };
 }
 
 /// What differs between the two kernels: the activations' width, the weights' unpacking and
@@ -354,41 +298,34 @@ impl Form for Relaxed {
 
 /// One group of weight rows against up to `ROWS` activation rows.
 struct Tile<'a, X> {
+    k: usize,
     /// The group's packed values (all sub-blocks), `sc`, `m`, `d` and `dmin`.
     wq: &'a [u8],
     ws: &'a [u8],
     wm: &'a [u8],
     wd: &'a [f32],
     wdmin: &'a [f32],
-    bias: &'a [f32],
     /// Quantized activations, their blocks' scales and their sub-blocks' sums, from the
     /// tile's first row on.
     xq: &'a [X],
     xd: &'a [f32],
     xsum: &'a [i16],
-    k: usize,
-    out: &'a mut [f32],
-    row0: usize,
-    col0: usize,
-    n: usize,
+    out: TileOut<'a>,
 }
 
 impl<X> Tile<'_, X> {
     /// # Safety
     /// `R` rows of `k` values must be left in `xq` (of `k / 256` in `xd`, of `k / 32` in
-    /// `xsum`), the group must have `4 * V` rows, and the output must hold rows
-    /// `row0..row0 + R` of `n` values.
+    /// `xsum`), the group must have `4 * V` rows, and `out` must take `R` rows of them
+    /// (`TileOut::store`).
     #[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
     #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
     unsafe fn run<F: Form<X = X>, const R: usize, const V: usize>(self) {
-        #[cfg(feature = "tested-forms")]
-        crate::tested_forms::ran(F::TESTED_AS);
         // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
         unsafe {
             let (kb, width) = (self.k / BLOCK, LANES * V);
             debug_assert!(self.xq.len() >= R * self.k && self.xd.len() >= R * kb && self.xsum.len() >= R * kb * 8);
             debug_assert!(self.wq.len() == width * self.k / 2 && self.wd.len() == width * kb);
-            debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + width <= self.n);
             let ks = self.k / SUB;
             let (xq, xd, xsum) = (self.xq.as_ptr(), self.xd.as_ptr(), self.xsum.as_ptr());
             let (mut wq, mut ws, mut wm) = (self.wq.as_ptr(), self.ws.as_ptr(), self.wm.as_ptr());
@@ -431,13 +368,7 @@ impl<X> Tile<'_, X> {
                     }
                 }
             }
-            for (r, a) in acc.into_iter().enumerate() {
-                for (v, a) in a.into_iter().enumerate() {
-                    let bias = v128_load(self.bias.as_ptr().add(v * LANES) as *const v128);
-                    let dst = self.out.as_mut_ptr().add((self.row0 + r) * self.n + self.col0 + v * LANES);
-                    v128_store(dst as *mut v128, f32x4_add(a, bias));
-                }
-            }
+            self.out.store(acc);
         }
     }
 }

@@ -37,29 +37,18 @@
 //! Only compiled for wasm32 with simd128 (`.cargo/config.toml`); `x86::q8_0` is the same kernel
 //! for native x86-64 with AVX2.
 
+#[cfg(feature = "relaxed-simd")]
+use super::relaxed_u8_dot_is_exact;
+#[cfg(feature = "relaxed-simd")]
+use super::tiles::ROWS;
+use super::tiles::{for_each_tile, run_tile, Scratch, TileOut, GROUP, LANES, SCRATCH};
+use super::Kernel;
 use crate::blocks::{Q8_0Blocks, BLOCK};
 use crate::tensor::{packed_product, zeroed};
 use candle_core::quantized::QTensor;
 use candle_core::{Result, Tensor};
 use core::arch::wasm32::*;
 use half::f16;
-use std::cell::RefCell;
-
-#[cfg(feature = "relaxed-simd")]
-use super::relaxed_u8_dot_is_exact;
-use super::Kernel;
-
-/// Weight rows per i32x4 accumulator: its four lanes.
-const LANES: usize = 4;
-/// Weight rows per pass (a group): two accumulators per activation row. A 4-row group at the
-/// end takes the rest when the row count is 4 more than a multiple of 8.
-const GROUP: usize = 8;
-/// Activation rows per pass. The 2 × ROWS integer sums, two weight vectors and a broadcast stay
-/// within the 16 vector registers V8 has on x86-64. Per 64 products that is 2 weight loads, 4
-/// broadcasts, 8 dots and 8 adds, against 1 + 6 + 6 + 6 per 48 for 4 weight rows × 6 activation
-/// rows: 15-20 % faster on roberta-base's shapes, in a Chromium worker and under node (Zen 3; a
-/// one-off micro-benchmark). 5 rows spill; 3 rows, or 12 or 16 weight rows, were no faster.
-const ROWS: usize = 4;
 
 /// A Q8_0 matrix `[n, k]` repacked for the kernel (see the module comment).
 pub struct PackedQ8 {
@@ -99,7 +88,7 @@ impl PackedQ8 {
         let mut scales = vec![0f32; n * kb];
         for row in 0..n {
             let c = row / GROUP * GROUP;
-            let (width, j) = (group_width(n, c), row - c);
+            let (width, j) = (GROUP.min(n - c), row - c);
             for b in 0..kb {
                 let (scale, values) = w.block(row, b);
                 scales[c * kb + b * width + j] = scale;
@@ -111,10 +100,6 @@ impl PackedQ8 {
             }
         }
         Ok(Some(PackedQ8 { n, k, kernel, quants, scales }))
-    }
-
-    pub fn out_features(&self) -> usize {
-        self.n
     }
 
     /// `x · Wᵀ + bias` for `x` of shape `[.., k]` (f32) and `bias` `[n]` (f32).
@@ -131,78 +116,22 @@ impl PackedQ8 {
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             let x = F::quantize(xs, (m, k), &mut s);
-            for c in (0..n).step_by(GROUP) {
-                let width = group_width(n, c);
-                let wq = &self.quants[c * k..][..width * k];
-                let ws = &self.scales[c * kb..][..width * kb];
-                let bias = &bias[c..][..width];
-                let mut r = 0;
-                while r < m {
-                    let rows = ROWS.min(m - r);
-                    let tile = Tile {
-                        wq,
-                        ws,
-                        bias,
-                        xq: &x.quants[r * k..],
-                        xs: &x.scales[r * kb..],
-                        xc: x.corrections.get(r * kb..).unwrap_or_default(),
-                        k,
-                        out: &mut *out,
-                        row0: r,
-                        col0: c,
-                        n,
-                    };
-                    // SAFETY: slice lengths are as `tile` documents: `rows` rows from `r` of
-                    // quantized activations and scales, `width` columns from `c` of the output.
-                    unsafe {
-                        match (rows, width) {
-                            (4, GROUP) => tile.run::<F, 4, 2>(),
-                            (3, GROUP) => tile.run::<F, 3, 2>(),
-                            (2, GROUP) => tile.run::<F, 2, 2>(),
-                            (_, GROUP) => tile.run::<F, 1, 2>(),
-                            (4, _) => tile.run::<F, 4, 1>(),
-                            (3, _) => tile.run::<F, 3, 1>(),
-                            (2, _) => tile.run::<F, 2, 1>(),
-                            _ => tile.run::<F, 1, 1>(),
-                        }
-                    }
-                    r += rows;
-                }
-            }
+            for_each_tile(n, m, |c, width, r, rows| {
+                let tile = Tile {
+                    wq: &self.quants[c * k..][..width * k],
+                    ws: &self.scales[c * kb..][..width * kb],
+                    xq: &x.quants[r * k..],
+                    xs: &x.scales[r * kb..],
+                    xc: x.corrections.get(r * kb..).unwrap_or_default(),
+                    k,
+                    out: TileOut { bias: &bias[c..][..width], out: &mut *out, row0: r, col0: c, n },
+                };
+                // SAFETY: slice lengths are as `tile` documents: `rows` rows from `r` of
+                // quantized activations and scales, `width` columns from `c` of the output.
+                unsafe { run_tile!(tile, F, rows, width) }
+            });
         })
     }
-}
-
-/// Rows in the group that starts at weight row `c`: 8, or 4 for a last group of 4.
-fn group_width(n: usize, c: usize) -> usize {
-    GROUP.min(n - c)
-}
-
-/// Buffers of one product's activations, reused across calls (wasm memory never shrinks, so a
-/// fresh buffer per call would only add allocator work).
-struct Scratch {
-    /// The simd128 kernel's activations; for `RelaxedU8` one row before its layout.
-    wide: Vec<i16>,
-    /// `RelaxedU8`'s activations.
-    #[cfg(feature = "relaxed-simd")]
-    narrow: Vec<i8>,
-    /// `RelaxedU8`'s `-128 · Σ x` per row and block.
-    #[cfg(feature = "relaxed-simd")]
-    corrections: Vec<i32>,
-    scales: Vec<f32>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch {
-            wide: Vec::new(),
-            #[cfg(feature = "relaxed-simd")]
-            narrow: Vec::new(),
-            #[cfg(feature = "relaxed-simd")]
-            corrections: Vec::new(),
-            scales: Vec::new(),
-        })
-    };
 }
 
 /// A product's activations as a kernel reads them: from row `r` on at `r · k` (values) and
@@ -232,6 +161,12 @@ trait Form {
 
     /// One block's integer sums: `[row r][vector v]` lane `i` is `Σ w·x` over the block's 32
     /// values for activation row `r` and weight row `4v + i` of the group.
+    ///
+    /// Each form has its own loop, though they differ only in their loads and dot: written once
+    /// over per-form loads and dots (inlined with the relaxed target feature in the relaxed
+    /// build), the simd128 form's tiles in `worker_relaxed` came out with other code (45 dots
+    /// instead of 30 in its 8 tiles, in a whole-program LTO build), and that is the form this
+    /// build runs where V8 has no AVX-VNNI.
     ///
     /// # Safety
     /// `wq` must hold the group's block `b` (`32 × 4V` values), `xq` and `xc` the activations of
@@ -320,7 +255,7 @@ impl Form for RelaxedU8 {
     /// Per row, the values of each pass (`ROWS` rows, fewer in the last) side by side per four
     /// values; per row and block `-128 · Σ x`.
     fn quantize<'s>(xs: &[f32], (m, k): (usize, usize), s: &'s mut Scratch) -> Activations<'s, i8> {
-        let Scratch { wide: row, narrow, corrections, scales } = s;
+        let Scratch { wide: row, narrow, corrections, scales, .. } = s;
         let kb = k / BLOCK;
         row.resize(k, 0);
         narrow.clear();
@@ -437,40 +372,33 @@ pub fn quantize_row(x: &[f32], q: &mut [i16], scales: &mut [f32]) {
 
 /// One group of weight rows against up to `ROWS` activation rows.
 struct Tile<'a, X> {
+    k: usize,
     /// The group's packed quants (all blocks) and scales.
     wq: &'a [i8],
     ws: &'a [f32],
-    bias: &'a [f32],
     /// Quantized activations, their scales and (`RelaxedU8`) corrections from the tile's first
     /// row on.
     xq: &'a [X],
     xs: &'a [f32],
     xc: &'a [i32],
-    k: usize,
-    out: &'a mut [f32],
-    row0: usize,
-    col0: usize,
-    n: usize,
+    out: TileOut<'a>,
 }
 
 impl<X> Tile<'_, X> {
     /// # Safety
     /// `R` rows of `k` values must be left in `xq` (and of `k / 32` in `xs`, and `xc` unless
-    /// empty for the simd128 kernel), the group must have `4 * V` rows, and the output must hold
-    /// rows `row0..row0 + R` of `n` values.
+    /// empty for the simd128 kernel), the group must have `4 * V` rows, and `out` must take `R`
+    /// rows of them (`TileOut::store`).
     // Each (R, V) a function of its own: inlined into `matmul`'s dispatch, V8 made the simd128
     // products of a tweet take ~1.15× as long (Chromium, `scripts/bench-wasm-kernels.sh`).
     #[inline(never)]
     #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
     unsafe fn run<F: Form<X = X>, const R: usize, const V: usize>(self) {
-        #[cfg(feature = "tested-forms")]
-        crate::tested_forms::ran(F::TESTED_AS);
         // SAFETY: the caller upholds this function's `# Safety` conditions, which are all these operations need.
         unsafe {
             let (kb, width) = (self.k / BLOCK, LANES * V);
             debug_assert!(self.xq.len() >= R * self.k && self.xs.len() >= R * kb);
             debug_assert!(self.wq.len() == width * self.k && self.ws.len() == width * kb);
-            debug_assert!(self.out.len() >= (self.row0 + R) * self.n && self.col0 + width <= self.n);
             let xq = self.xq.as_ptr();
             let xs = self.xs.as_ptr();
             let xc = self.xc.as_ptr();
@@ -490,13 +418,7 @@ impl<X> Tile<'_, X> {
                 wq = wq.add(BLOCK * width);
                 ws = ws.add(width);
             }
-            for (r, a) in acc.into_iter().enumerate() {
-                for (v, a) in a.into_iter().enumerate() {
-                    let bias = v128_load(self.bias.as_ptr().add(v * LANES) as *const v128);
-                    let dst = self.out.as_mut_ptr().add((self.row0 + r) * self.n + self.col0 + v * LANES);
-                    v128_store(dst as *mut v128, f32x4_add(a, bias));
-                }
-            }
+            self.out.store(acc);
         }
     }
 }
